@@ -1,0 +1,6 @@
+"""DVC stage 'features': `python pipelines/features.py case=<case> [override ...]`."""
+
+from cases.cli import run_stage_script
+
+if __name__ == "__main__":
+    run_stage_script("features")

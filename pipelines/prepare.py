@@ -1,0 +1,6 @@
+"""DVC stage 'prepare': `python pipelines/prepare.py case=<case> [override ...]`."""
+
+from cases.cli import run_stage_script
+
+if __name__ == "__main__":
+    run_stage_script("prepare")

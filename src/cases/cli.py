@@ -1,0 +1,96 @@
+"""Command line: `python -m cases <stage> [overrides]` runs one lifecycle stage of one case.
+
+Overrides are Hydra's: `case=flights`, `case.data.sample_rows=20000`, `seed=7`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+
+from cases.errors import CasebookError
+
+STAGE_HELP = {
+    "prepare": "load the case's data (real file, package or simulator), validate, write "
+               "data/<case>/prepared/ and ingest.json",
+    "eda": "profile the data: reports/<case>/eda.md with plots",
+    "features": "build features and the train/test split: data/<case>/features.parquet",
+    "train": "cross-validate every candidate, select, fit; opens the MLflow parent run",
+    "evaluate": "test metrics, gate against the baseline, log and register the model, latency: "
+                "reports/<case>/metrics.json",
+    "report": "rollout report and talking points: reports/<case>/rollout.md",
+}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m cases",
+        description="casebook: run the lifecycle stages of an ML interview case. Stages read "
+                    "conf/ (Hydra) and write data/<case>/ and reports/<case>/; runs are tracked "
+                    "in MLflow (sqlite:///<repo>/mlflow.db unless MLFLOW_TRACKING_URI is set).",
+        epilog="examples:\n"
+               "  python -m cases list\n"
+               "  python -m cases all case=flights\n"
+               "  python -m cases train case=flights case.data.sample_rows=20000\n"
+               "  python -m cases show case=flights\n"
+               "whole pipelines with caching: dvc repro (all cases), dvc repro report@flights",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    sub = parser.add_subparsers(dest="command", metavar="command", required=True)
+    sub.add_parser("list", help="list the known cases")
+    for name, text in [("show", "print the composed configuration"), *STAGE_HELP.items(),
+                       ("all", "run every stage in order for one case")]:
+        p = sub.add_parser(name, help=text, description=text)
+        p.add_argument("overrides", nargs="*", metavar="override",
+                       help="Hydra override, e.g. case=flights case.data.sample_rows=20000")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=os.environ.get("CASEBOOK_LOG", "INFO"),
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    for noisy in ("alembic", "mlflow", "urllib3", "git"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+    try:
+        if args.command == "list":
+            from cases.lifecycle.contract import known_cases
+
+            print("\n".join(known_cases()))
+            return 0
+        from cases.config import compose
+        from omegaconf import OmegaConf
+
+        cfg = compose(args.overrides)
+        if args.command == "show":
+            print(OmegaConf.to_yaml(cfg))
+            return 0
+        from cases import stages
+
+        names = stages.STAGES if args.command == "all" else (args.command,)
+        for name in names:
+            logging.getLogger("cases").info("stage %s, case %s", name, cfg.case.name)
+            stages.run_stage(name, cfg)
+        return 0
+    except CasebookError as exc:
+        print(f"casebook: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("casebook: interrupted; no partial outputs were published", file=sys.stderr)
+        return 130
+    except Exception as exc:  # noqa: BLE001 - log it, print one line, exit non-zero
+        logging.getLogger("cases").debug("unexpected failure", exc_info=True)
+        print(f"casebook: failed: {type(exc).__name__}: {exc} (set CASEBOOK_LOG=DEBUG for the "
+              f"traceback)", file=sys.stderr)
+        return 1
+
+
+def run_stage_script(stage: str) -> None:
+    """Entry point of pipelines/<stage>.py: `python pipelines/train.py case=flights ...`."""
+    if any(a in ("-h", "--help") for a in sys.argv[1:]):
+        print(f"usage: python pipelines/{stage}.py [override ...]\n\n{STAGE_HELP.get(stage, '')}"
+              f"\n\nOverrides are Hydra's, e.g. case=flights case.data.sample_rows=20000.")
+        sys.exit(0)
+    sys.exit(main([stage, *sys.argv[1:]]))

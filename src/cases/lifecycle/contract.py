@@ -1,0 +1,105 @@
+"""The contract between the shared lifecycle and one case. A case is a subpackage that builds a
+`Case` and registers it by name; the stages know nothing else about it."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Callable, Mapping
+
+import numpy as np
+import pandas as pd
+
+from cases.lifecycle.ingest import Dataset
+
+
+@dataclass
+class Candidate:
+    """One model configuration that selection scores by cross-validation."""
+
+    name: str
+    build: Callable[[], Any]  # returns an unfitted estimator that takes the raw feature frame
+    params: dict = field(default_factory=dict)
+
+
+@dataclass
+class Task:
+    """One framing of the question (a target and a metric family), scored on each feature view."""
+
+    name: str
+    kind: str  # "regression" | "binary" | "multiclass"
+    target: str
+    selection_metric: str
+    candidates: Callable[[str, list[str]], list[Candidate]]  # (view, feature columns) -> models
+    baseline: Callable[[], Any]
+    classes: list | None = None
+    description: str = ""
+
+
+@dataclass
+class FeatureTable:
+    """Features and targets with the split: `split` is 'train' or 'test'; `period` orders the
+    training rows in time for expanding-window folds (None: a shuffled K-fold is fine)."""
+
+    frame: pd.DataFrame
+    views: dict[str, list[str]]  # view name -> feature columns, e.g. at booking / before departure
+    targets: list[str]
+    split: pd.Series
+    period: pd.Series | None
+    split_info: dict
+
+
+@dataclass
+class EdaResult:
+    sections: list[tuple[str, str]]  # (title, markdown)
+    figures: dict[str, Any]  # file stem -> matplotlib figure
+    facts: dict  # numbers the report and talking points quote
+
+
+@dataclass
+class Story:
+    """The case's words around the run's numbers."""
+
+    rollout: list[tuple[str, str]]
+    talking_points: list[str]
+    headline: dict = field(default_factory=dict)
+
+
+@dataclass
+class Case:
+    name: str
+    load: Callable[[Mapping, "Any"], Dataset]  # (data config, raw cache dir) -> Dataset
+    eda: Callable[[dict[str, pd.DataFrame], Mapping], EdaResult]
+    features: Callable[[dict[str, pd.DataFrame], Mapping], FeatureTable]
+    tasks: Callable[[Mapping, int], list[Task]]  # (case config, seed) -> tasks
+    story: Callable[[dict, Mapping], Story]  # (everything measured, case config) -> story
+    segments: Callable[[pd.DataFrame, Mapping], dict[str, np.ndarray]] = (
+        lambda frame, cfg: {})
+    evaluation_plots: Callable[[dict, Mapping], dict[str, Any]] = lambda results, cfg: {}
+
+
+_REGISTRY: dict[str, Callable[[], Case]] = {}
+
+
+def register(name: str):
+    """Decorator for a zero-argument factory that builds the case (imports stay lazy)."""
+
+    def wrap(factory: Callable[[], Case]):
+        _REGISTRY[name] = factory
+        return factory
+
+    return wrap
+
+
+def get_case(name: str) -> Case:
+    from cases.errors import CasebookError
+    import cases.registry  # noqa: F401 - fills the registry
+
+    if name not in _REGISTRY:
+        raise CasebookError(f"unknown case {name!r}; known cases: {', '.join(sorted(_REGISTRY))}")
+    return _REGISTRY[name]()
+
+
+def known_cases() -> list[str]:
+    import cases.registry  # noqa: F401
+
+    return sorted(_REGISTRY)

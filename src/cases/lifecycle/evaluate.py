@@ -1,0 +1,110 @@
+"""Metrics that fit each kind of question, the gate against the baseline, and evaluation plots."""
+
+from __future__ import annotations
+
+from typing import Mapping
+
+import numpy as np
+import pandas as pd
+from sklearn import metrics as skm
+
+GREATER_IS_BETTER = {"auc", "auc_ovr", "r2", "accuracy", "average_precision"}
+
+
+def greater_is_better(metric: str) -> bool:
+    return metric.startswith("recall") or any(
+        metric == m or metric.endswith("_" + m) for m in GREATER_IS_BETTER)
+
+
+def regression_metrics(y, pred, segments: Mapping[str, np.ndarray] | None = None) -> dict:
+    """MAE, median absolute error and RMSE, overall and for each named segment (e.g. the tail)."""
+    y = np.asarray(y, dtype=float)
+    pred = np.asarray(pred, dtype=float)
+    out = _reg(y, pred, "")
+    for name, mask in (segments or {}).items():
+        mask = np.asarray(mask, dtype=bool)
+        if mask.any():
+            out.update(_reg(y[mask], pred[mask], f"{name}_"))
+            out[f"{name}_bias"] = float(np.mean(pred[mask] - y[mask]))
+    return out
+
+
+def _reg(y, pred, prefix: str) -> dict:
+    err = pred - y
+    return {
+        f"{prefix}mae": float(np.mean(np.abs(err))),
+        f"{prefix}medae": float(np.median(np.abs(err))),
+        f"{prefix}rmse": float(np.sqrt(np.mean(err**2))),
+    }
+
+
+def binary_metrics(y, proba, n_bins: int = 10) -> dict:
+    y = np.asarray(y, dtype=int)
+    p = np.clip(np.asarray(proba, dtype=float), 1e-7, 1 - 1e-7)
+    out = {
+        "log_loss": float(skm.log_loss(y, p, labels=[0, 1])),
+        "brier": float(skm.brier_score_loss(y, p)),
+        "ece": expected_calibration_error(y, p, n_bins),
+        "positive_rate": float(y.mean()),
+    }
+    if 0 < y.sum() < len(y):
+        out["auc"] = float(skm.roc_auc_score(y, p))
+        out["average_precision"] = float(skm.average_precision_score(y, p))
+    return out
+
+
+def multiclass_metrics(y, proba, labels) -> dict:
+    """Log loss, one-vs-rest AUC, accuracy and the recall of every class (rare ones included).
+    `y` holds class positions 0..K-1; `labels` names them."""
+    y = np.asarray(y).astype(int)
+    proba = np.clip(np.asarray(proba, dtype=float), 1e-9, None)
+    proba = proba / proba.sum(axis=1, keepdims=True)
+    k = len(labels)
+    pred = proba.argmax(axis=1)
+    out = {
+        "log_loss": float(skm.log_loss(y, proba, labels=list(range(k)))),
+        "accuracy": float(skm.accuracy_score(y, pred)),
+    }
+    present = [c for c in range(k) if (y == c).any()]
+    if len(present) > 1:
+        aucs = [skm.roc_auc_score(y == c, proba[:, c]) for c in present]
+        out["auc_ovr"] = float(np.mean(aucs))
+    for c in present:
+        out[f"recall_{labels[c]}"] = float((pred[y == c] == c).mean())
+    return out
+
+
+def expected_calibration_error(y, p, n_bins: int = 10) -> float:
+    table = calibration_table(y, p, n_bins)
+    return float((table["count"] * (table["mean_predicted"] - table["observed_rate"]).abs()).sum()
+                 / max(table["count"].sum(), 1))
+
+
+def calibration_table(y, p, n_bins: int = 10) -> pd.DataFrame:
+    """Equal-width bins of predicted probability: mean prediction against observed rate."""
+    y = np.asarray(y, dtype=float)
+    p = np.asarray(p, dtype=float)
+    bins = np.minimum((p * n_bins).astype(int), n_bins - 1)
+    frame = pd.DataFrame({"bin": bins, "p": p, "y": y})
+    g = frame.groupby("bin")
+    return pd.DataFrame({
+        "mean_predicted": g["p"].mean(),
+        "observed_rate": g["y"].mean(),
+        "count": g.size(),
+    }).reset_index()
+
+
+def gate(model_value: float, baseline_value: float, metric: str, min_improvement: float) -> dict:
+    """Does the model beat the baseline by at least `min_improvement` (relative)?"""
+    if greater_is_better(metric):
+        improvement = (model_value - baseline_value) / max(abs(baseline_value), 1e-12)
+    else:
+        improvement = (baseline_value - model_value) / max(abs(baseline_value), 1e-12)
+    return {
+        "metric": metric,
+        "model": model_value,
+        "baseline": baseline_value,
+        "relative_improvement": float(improvement),
+        "min_improvement": float(min_improvement),
+        "passed": bool(improvement >= min_improvement),
+    }

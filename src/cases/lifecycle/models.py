@@ -1,0 +1,220 @@
+"""Estimators every case can use: a grouped historical baseline, linear and LightGBM pipelines on
+pandas frames, and the outlier strategies (filter, winsorize, log-type transform) as a wrapper.
+
+All of them take a raw feature frame (strings for categories, numbers elsewhere), so the model
+that MLflow logs is the whole pipeline and serves from the same columns it was trained on.
+"""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+import numpy as np
+import pandas as pd
+from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin, TransformerMixin, clone
+from sklearn.compose import ColumnTransformer
+from sklearn.impute import SimpleImputer
+from sklearn.linear_model import HuberRegressor, LogisticRegression, Ridge, SGDRegressor
+from sklearn.pipeline import Pipeline
+from sklearn.preprocessing import OneHotEncoder, StandardScaler
+
+REGRESSION_LOSSES = ("squared", "huber", "quantile")
+TARGET_STRATEGIES = ("none", "filter_tail", "winsorize", "log_transform")
+
+
+class CategoricalCaster(BaseEstimator, TransformerMixin):
+    """Casts the categorical columns to pandas categories with the levels seen in training, so
+    LightGBM treats them natively and an unseen level at serving time becomes missing."""
+
+    def __init__(self, categorical: Sequence[str] = ()):
+        self.categorical = categorical
+
+    def fit(self, X: pd.DataFrame, y=None):
+        self.categories_ = {
+            c: sorted(X[c].dropna().astype(str).unique().tolist()) for c in self.categorical
+        }
+        self.columns_ = list(X.columns)
+        return self
+
+    def transform(self, X: pd.DataFrame) -> pd.DataFrame:
+        X = X[self.columns_].copy()
+        for c in self.columns_:
+            if c in self.categories_:
+                values = X[c].astype(object).where(X[c].notna(), None)
+                values = values.map(lambda v: None if v is None else str(v))
+                X[c] = pd.Categorical(values, categories=self.categories_[c])
+            else:
+                X[c] = pd.to_numeric(X[c], errors="coerce").astype("float64")
+        return X
+
+
+class GroupBaseline(BaseEstimator):
+    """Historical mean (or class frequencies) per group, backing off through coarser groups when
+    a group has fewer than `min_count` training rows: what a team ships before any model."""
+
+    def __init__(self, levels: Sequence[Sequence[str]] = (), min_count: int = 20,
+                 kind: str = "regression"):
+        self.levels = levels
+        self.min_count = min_count
+        self.kind = kind
+
+    def _targets(self, y) -> pd.DataFrame:
+        y = pd.Series(np.asarray(y))
+        if self.kind == "multiclass":
+            return pd.get_dummies(y).reindex(columns=self.classes_, fill_value=0).astype(float)
+        return pd.DataFrame({"y": y.astype(float)})
+
+    def fit(self, X: pd.DataFrame, y):
+        if self.kind == "multiclass":
+            self.classes_ = np.array(sorted(pd.unique(np.asarray(y))))
+        elif self.kind == "binary":
+            self.classes_ = np.array([0, 1])
+        T = self._targets(y)
+        self.global_ = T.mean().to_numpy()
+        self.tables_ = []
+        for keys in self.levels:
+            keys = list(keys)
+            frame = pd.concat([X[keys].reset_index(drop=True).astype(str), T], axis=1)
+            grouped = frame.groupby(keys, observed=True)
+            means = grouped[list(T.columns)].mean()
+            counts = grouped.size()
+            self.tables_.append((keys, means[counts >= self.min_count]))
+        return self
+
+    def _predict_matrix(self, X: pd.DataFrame) -> np.ndarray:
+        out = np.tile(self.global_, (len(X), 1)).astype(float)
+        done = np.zeros(len(X), dtype=bool)
+        for keys, table in self.tables_:
+            if done.all():
+                break
+            idx = pd.MultiIndex.from_frame(X[keys].astype(str)) if len(keys) > 1 else pd.Index(
+                X[keys[0]].astype(str))
+            pos = table.index.get_indexer(idx)
+            use = (pos >= 0) & ~done
+            out[use] = table.to_numpy()[pos[use]]
+            done |= use
+        return out
+
+    def predict(self, X: pd.DataFrame) -> np.ndarray:
+        m = self._predict_matrix(X)
+        if self.kind == "regression":
+            return m[:, 0]
+        if self.kind == "binary":
+            return (m[:, 0] >= 0.5).astype(int)
+        return self.classes_[m.argmax(axis=1)]
+
+    def predict_proba(self, X: pd.DataFrame) -> np.ndarray:
+        m = self._predict_matrix(X)
+        if self.kind == "binary":
+            p = np.clip(m[:, 0], 1e-6, 1 - 1e-6)
+            return np.column_stack([1 - p, p])
+        m = np.clip(m, 1e-6, None)
+        return m / m.sum(axis=1, keepdims=True)
+
+
+class TargetStrategyRegressor(BaseEstimator, RegressorMixin):
+    """Applies an outlier strategy to the training target only; predictions are on the original
+    scale, so every strategy is scored on the same test flights in the same units."""
+
+    def __init__(self, estimator=None, strategy: str = "none", max_target: float | None = None,
+                 quantile: float = 0.99):
+        self.estimator = estimator
+        self.strategy = strategy
+        self.max_target = max_target
+        self.quantile = quantile
+
+    def fit(self, X, y):
+        if self.strategy not in TARGET_STRATEGIES:
+            raise ValueError(f"strategy {self.strategy!r}; expected one of {TARGET_STRATEGIES}")
+        y = np.asarray(y, dtype=float)
+        keep = np.ones(len(y), dtype=bool)
+        if self.strategy == "filter_tail":
+            keep = y <= self.max_target
+        elif self.strategy == "winsorize":
+            self.bounds_ = (float(np.quantile(y, 1 - self.quantile)), float(np.quantile(y, self.quantile)))
+            y = np.clip(y, *self.bounds_)
+        elif self.strategy == "log_transform":
+            y = np.sign(y) * np.log1p(np.abs(y))
+        self.n_dropped_ = int((~keep).sum())
+        Xk = X[keep] if not keep.all() else X
+        self.estimator_ = clone(self.estimator).fit(Xk, y[keep])
+        return self
+
+    def predict(self, X):
+        pred = np.asarray(self.estimator_.predict(X), dtype=float)
+        if self.strategy == "log_transform":
+            pred = np.sign(pred) * np.expm1(np.abs(pred))
+        return pred
+
+
+def linear_pipeline(kind: str, numeric: Sequence[str], categorical: Sequence[str],
+                    loss: str = "squared", alpha: float = 1.0, huber_epsilon: float = 1.35,
+                    min_frequency: int = 20, seed: int = 0, max_iter: int = 300) -> Pipeline:
+    """Standardised numbers (median-imputed) and one-hot categories into a regularised linear
+    model. The loss picks Ridge (squared), HuberRegressor (huber) or an L1 SGD fit (quantile=0.5:
+    the median), and logistic regression for classification."""
+    pre = ColumnTransformer(
+        [
+            ("num", Pipeline([("impute", SimpleImputer(strategy="median")),
+                              ("scale", StandardScaler())]), list(numeric)),
+            ("cat", Pipeline([("impute", SimpleImputer(strategy="constant", fill_value="missing")),
+                              ("onehot", OneHotEncoder(handle_unknown="infrequent_if_exist",
+                                                       min_frequency=min_frequency))]),
+             list(categorical)),
+        ],
+        sparse_threshold=1.0,
+    )
+    if kind in ("binary", "multiclass"):
+        model = LogisticRegression(C=1.0 / max(alpha, 1e-9), max_iter=max_iter)
+    elif loss == "squared":
+        model = Ridge(alpha=alpha)
+    elif loss == "huber":
+        model = HuberRegressor(epsilon=huber_epsilon, alpha=alpha * 1e-4, max_iter=max_iter)
+    elif loss == "quantile":
+        model = SGDRegressor(loss="epsilon_insensitive", epsilon=0.0, alpha=1e-6,
+                             learning_rate="adaptive", eta0=0.05, max_iter=20, tol=None,
+                             random_state=seed)
+    else:
+        raise ValueError(f"loss {loss!r}; expected one of {REGRESSION_LOSSES}")
+    return Pipeline([("prepare", _StringCategories(list(categorical))), ("pre", pre),
+                     ("model", model)])
+
+
+class _StringCategories(BaseEstimator, TransformerMixin):
+    """One-hot encoders need one type per column; numbers-as-categories become strings."""
+
+    def __init__(self, categorical: Sequence[str] = ()):
+        self.categorical = categorical
+
+    def fit(self, X, y=None):
+        return self
+
+    def transform(self, X: pd.DataFrame) -> pd.DataFrame:
+        X = X.copy()
+        for c in self.categorical:
+            X[c] = X[c].astype(object).where(X[c].notna(), "missing").astype(str)
+        return X
+
+
+def lgbm_pipeline(kind: str, categorical: Sequence[str], loss: str = "squared",
+                  params: dict | None = None, huber_delta: float = 1.0,
+                  quantile_alpha: float = 0.5, n_classes: int | None = None,
+                  seed: int = 0) -> Pipeline:
+    """LightGBM with native categorical handling; deterministic for a fixed seed and thread count."""
+    import lightgbm as lgb
+
+    base = dict(random_state=seed, verbose=-1, deterministic=True, force_row_wise=True)
+    base.update(params or {})
+    if kind == "binary":
+        model = lgb.LGBMClassifier(objective="binary", **base)
+    elif kind == "multiclass":
+        model = lgb.LGBMClassifier(objective="multiclass", **base)
+    elif loss == "squared":
+        model = lgb.LGBMRegressor(objective="regression", **base)
+    elif loss == "huber":
+        model = lgb.LGBMRegressor(objective="huber", alpha=huber_delta, **base)
+    elif loss == "quantile":
+        model = lgb.LGBMRegressor(objective="quantile", alpha=quantile_alpha, **base)
+    else:
+        raise ValueError(f"loss {loss!r}; expected one of {REGRESSION_LOSSES}")
+    return Pipeline([("cast", CategoricalCaster(list(categorical))), ("model", model)])

@@ -1,0 +1,96 @@
+"""Model selection by cross-validation: expanding time folds when the data is a time series
+(never a random split for a forecast), shuffled K-fold otherwise."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from typing import Callable, Sequence
+
+import numpy as np
+import pandas as pd
+from sklearn.model_selection import KFold
+from tqdm.auto import tqdm
+
+from cases.errors import CasebookError
+from cases.lifecycle.evaluate import greater_is_better
+
+log = logging.getLogger(__name__)
+
+
+def expanding_time_folds(period: pd.Series, n_folds: int) -> list[tuple[np.ndarray, np.ndarray]]:
+    """Each fold validates on one later period and trains on every period before it."""
+    values = np.asarray(period)
+    periods = np.unique(values)
+    if len(periods) < n_folds + 1:
+        raise CasebookError(
+            f"time-ordered CV needs at least {n_folds + 1} training periods for {n_folds} folds; "
+            f"the training rows span {len(periods)} ({', '.join(map(str, periods))})"
+        )
+    folds = []
+    for val_period in periods[-n_folds:]:
+        train_idx = np.flatnonzero(values < val_period)
+        val_idx = np.flatnonzero(values == val_period)
+        folds.append((train_idx, val_idx))
+    return folds
+
+
+def shuffled_folds(n_rows: int, n_folds: int, seed: int) -> list[tuple[np.ndarray, np.ndarray]]:
+    return list(KFold(n_folds, shuffle=True, random_state=seed).split(np.arange(n_rows)))
+
+
+def predict_for(kind: str, model, X: pd.DataFrame, n_classes: int | None = None) -> np.ndarray:
+    """Point predictions for regression, probabilities for classification (positive class for
+    binary; for multiclass one column per class position 0..K-1, even for classes a training
+    fold never saw), which is what every metric function takes."""
+    if kind == "regression":
+        return np.asarray(model.predict(X), dtype=float)
+    proba = np.asarray(model.predict_proba(X), dtype=float)
+    if kind == "binary":
+        return proba[:, 1]
+    full = np.zeros((len(X), n_classes or proba.shape[1]))
+    full[:, np.asarray(model.classes_).astype(int)] = proba
+    return full
+
+
+@dataclass
+class CVResult:
+    name: str
+    params: dict
+    fold_metrics: list[dict] = field(default_factory=list)
+
+    def summary(self) -> dict[str, dict[str, float]]:
+        frame = pd.DataFrame(self.fold_metrics)
+        return {m: {"mean": float(frame[m].mean()), "std": float(frame[m].std(ddof=0))}
+                for m in frame.columns}
+
+
+def cross_validate(candidates: Sequence, X: pd.DataFrame, y: pd.Series,
+                   folds: list[tuple[np.ndarray, np.ndarray]], kind: str,
+                   score: Callable[[np.ndarray, np.ndarray, pd.DataFrame], dict],
+                   desc: str = "cv", n_classes: int | None = None) -> list[CVResult]:
+    """Fit every candidate on every fold; `score(y_true, prediction, rows)` returns metrics."""
+    results = [CVResult(c.name, dict(c.params)) for c in candidates]
+    steps = [(ci, fi) for ci in range(len(candidates)) for fi in range(len(folds))]
+    for ci, fi in tqdm(steps, desc=desc, unit="fit", leave=False, mininterval=1.0):
+        train_idx, val_idx = folds[fi]
+        model = candidates[ci].build()
+        model.fit(X.iloc[train_idx], y.iloc[train_idx])
+        pred = predict_for(kind, model, X.iloc[val_idx], n_classes)
+        results[ci].fold_metrics.append(score(y.iloc[val_idx].to_numpy(), pred, X.iloc[val_idx]))
+    return results
+
+
+def select(results: Sequence[CVResult], metric: str) -> str:
+    """The candidate with the best mean CV metric; ties go to the earlier (simpler) candidate."""
+    best_name, best_value = None, None
+    sign = -1.0 if greater_is_better(metric) else 1.0
+    for r in results:
+        summary = r.summary()
+        if metric not in summary:
+            raise CasebookError(f"selection metric {metric!r} not computed; available: "
+                                f"{', '.join(sorted(summary))}")
+        value = sign * summary[metric]["mean"]
+        if best_value is None or value < best_value - 1e-12:
+            best_name, best_value = r.name, value
+    return best_name  # type: ignore[return-value]
