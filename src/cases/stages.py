@@ -78,8 +78,8 @@ def prepare(cfg: DictConfig) -> dict:
         "rows_available": available,
         "sampled": len(tables[main_name]) < available,
         "tables": {k: len(v) for k, v in tables.items()},
-        "data_hash": frame_hash(pd.concat(
-            [pd.Series([frame_hash(t) for t in tables.values()])])),
+        "data_hash": frame_hash(pd.DataFrame({"table": list(tables),
+                                              "hash": [frame_hash(t) for t in tables.values()]})),
     }
     with outputs() as out:
         folder = out.path(p.prepared)
@@ -239,7 +239,11 @@ def train(cfg: DictConfig) -> dict:
                                            for m, s in best.items()})
                     log.info("%s/%s: selected %s (cv %s %.4f)", task.name, view, chosen,
                              task.selection_metric, best[task.selection_metric]["mean"])
-            out.write_json(p.selection, selection)
+            out.write_json(p.selection, {
+                "cv": (f"{cfg.case.train.cv_folds} expanding time folds: each validates on one "
+                       f"later training period and trains on every period before it")
+                if meta["time_ordered"] else f"{cfg.case.train.cv_folds} shuffled folds",
+                "tasks": selection})
             out.write_json(p.run, {"run_id": run_id,
                                    "experiment": f"{cfg.tracking.experiment_prefix}{case.name}"})
         tracking.log_metrics(uri, run_id, parent_metrics)
@@ -257,7 +261,8 @@ def evaluate(cfg: DictConfig) -> dict:
     frame = pd.read_parquet(p.need(p.features, "features"))
     meta = read_json(p.features_meta)
     info = read_json(p.ingest)
-    selection = read_json(p.need(p.selection, "train"))
+    selection_file = read_json(p.need(p.selection, "train"))
+    selection = selection_file["tasks"]
     run = read_json(p.need(p.run, "train"))
     uri = _uri(cfg)
     tasks = {t.name: t for t in case.tasks(cfg.case, int(cfg.seed))}
@@ -299,7 +304,7 @@ def evaluate(cfg: DictConfig) -> dict:
             "source": info["source"],
             "rows": info["rows"],
             "data_hash": info["data_hash"],
-            "split": meta["split"],
+            "split": {**meta["split"], "cv": selection_file["cv"]},
             "primary": {"task": pt, "view": pv, "metric": head["gate"]["metric"]},
             "selected_model": head["selected"],
             "baseline": head["test"]["baseline"],

@@ -89,8 +89,6 @@ def build(tables: dict[str, pd.DataFrame], cfg: Mapping) -> FeatureTable:
                   "from": str(sd[~is_test].min()), "to": str(sd[~is_test].max())},
         "test": {"months": sorted(set(f.loc[is_test, "month"].astype(int))),
                  "from": str(sd[is_test].min()), "to": str(sd[is_test].max())},
-        "cv": f"{cfg['train']['cv_folds']} expanding folds: each validates on one later training "
-              f"month and trains on every month before it",
         "excluded_from_targets": int(f["arr_delay"].isna().sum()),
     }
     views = {k: list(v) for k, v in fcfg["views"].items()}

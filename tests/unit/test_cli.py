@@ -1,0 +1,79 @@
+"""The CLI as a user meets it: truthful help, clear errors, no traceback, no partial outputs."""
+
+from pathlib import Path
+
+import pandas as pd
+
+from tests.conftest import make_flights, run_cli
+
+
+def test_help_lists_every_stage():
+    res = run_cli("-m", "cases", "--help")
+    assert res.returncode == 0
+    for stage in ("prepare", "eda", "features", "train", "evaluate", "report", "all", "list"):
+        assert stage in res.stdout
+    script = run_cli("pipelines/train.py", "--help")
+    assert script.returncode == 0 and "usage: python pipelines/train.py" in script.stdout
+
+
+def test_unknown_case_lists_known_ones():
+    res = run_cli("-m", "cases", "prepare", "case=nope")
+    assert res.returncode == 2
+    assert "unknown case 'nope'; known cases: flights" in res.stderr
+    assert "Traceback" not in res.stderr
+
+
+def _prepare(tmp_path: Path, path: Path):
+    return run_cli("-m", "cases", "prepare", "case=flights", "case.data.source=file",
+                   f"case.data.path={path}", f"paths.root={tmp_path}")
+
+
+def test_file_with_missing_column_names_file_and_column(tmp_path):
+    flights, _, _ = make_flights()
+    bad = tmp_path / "flights.csv"
+    flights.drop(columns=["carrier"]).to_csv(bad, index=False)
+    res = _prepare(tmp_path, bad)
+    assert res.returncode == 2, res.stderr
+    assert str(bad) in res.stderr and "missing column(s) carrier" in res.stderr
+    assert "Traceback" not in res.stderr
+    assert not (tmp_path / "data" / "flights").exists()  # nothing half-written
+
+
+def test_file_with_mistyped_column_names_it(tmp_path):
+    flights, _, _ = make_flights()
+    flights["distance"] = flights["distance"].astype(object)
+    flights.loc[3, "distance"] = "far"
+    bad = tmp_path / "flights.csv"
+    flights.to_csv(bad, index=False)
+    res = _prepare(tmp_path, bad)
+    assert res.returncode == 2
+    assert "column 'distance': expected numbers (float), found 'far' at row 5" in res.stderr
+
+
+def test_empty_file_says_so(tmp_path):
+    empty = tmp_path / "flights.csv"
+    empty.write_text("")
+    res = _prepare(tmp_path, empty)
+    assert res.returncode == 2 and "file is empty" in res.stderr
+
+
+def test_good_local_file_is_prepared_atomically(tmp_path):
+    flights, weather, _ = make_flights()
+    good = tmp_path / "flights.parquet"
+    flights.to_parquet(good)
+    wpath = tmp_path / "weather.csv"
+    weather.to_csv(wpath, index=False)
+    res = run_cli("-m", "cases", "prepare", "case=flights", "case.data.source=file",
+                  f"case.data.path={good}", f"case.data.weather_path={wpath}",
+                  f"paths.root={tmp_path}")
+    assert res.returncode == 0, res.stderr
+    out = tmp_path / "data" / "flights"
+    assert sorted(p.name for p in out.iterdir()) == ["ingest.json", "prepared"]
+    assert len(pd.read_parquet(out / "prepared" / "flights.parquet")) == len(flights)
+    assert len(pd.read_parquet(out / "prepared" / "weather.parquet")) == len(weather)
+
+
+def test_stage_without_its_inputs_names_the_missing_file(tmp_path):
+    res = run_cli("-m", "cases", "train", "case=flights", f"paths.root={tmp_path}")
+    assert res.returncode == 2
+    assert "features.parquet is missing; run the 'features' stage first" in res.stderr

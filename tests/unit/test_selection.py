@@ -1,0 +1,31 @@
+import numpy as np
+import pandas as pd
+import pytest
+
+from cases.errors import CasebookError
+from cases.lifecycle.selection import CVResult, expanding_time_folds, select
+
+
+def test_expanding_folds_train_strictly_before_validation():
+    period = pd.Series([1, 1, 2, 2, 3, 3, 4, 4, 5])
+    folds = expanding_time_folds(period, 3)
+    assert len(folds) == 3
+    for (train, val), expected_val in zip(folds, (3, 4, 5)):
+        assert set(period.iloc[val]) == {expected_val}
+        assert period.iloc[train].max() < expected_val
+        assert not set(train) & set(val)
+    assert len(folds[0][0]) == 4 and len(folds[2][0]) == 8  # the window expands
+
+
+def test_too_few_periods_is_a_clear_error():
+    with pytest.raises(CasebookError, match="needs at least 4 training periods"):
+        expanding_time_folds(pd.Series([1, 2, 3]), 3)
+
+
+def test_select_respects_metric_direction():
+    a = CVResult("a", {}, [{"mae": 2.0, "auc": 0.7}])
+    b = CVResult("b", {}, [{"mae": 1.0, "auc": 0.6}])
+    assert select([a, b], "mae") == "b"
+    assert select([a, b], "auc") == "a"
+    with pytest.raises(CasebookError, match="not computed"):
+        select([a], "rmse")
