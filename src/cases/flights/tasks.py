@@ -43,7 +43,8 @@ def make_tasks(cfg: Mapping, seed: int) -> list[Task]:
                 def build(model=model, loss=loss, target=target):
                     if model == "linear":
                         inner = linear_pipeline("regression", numeric, linear_cats, loss=loss,
-                                                alpha=float(t["linear_alpha"]), seed=seed)
+                                                alpha=float(t["linear_alpha"]),
+                                                huber_epsilon=float(t["huber_delta"]), seed=seed)
                     else:
                         inner = lgbm_pipeline("regression", cats, loss=loss, params=lgbm_params,
                                               huber_delta=float(t["huber_delta"]), seed=seed)
