@@ -145,8 +145,9 @@ def story(measured: Mapping, cfg: Mapping) -> Story:
         rec.append(
             f"- **Operations desk** (crews, gates, connections; the tail is the cost): "
             f"`{best_tail}` has the lowest tail MAE ({_fmt(table.loc[best_tail, 'tail_mae'])} "
-            f"min) and the bucket probabilities flag flights likely to run 2 h+; never train on a "
-            f"filtered tail for this user, it learns to promise that long delays do not happen.")
+            f"min) and the bucket probabilities flag flights likely to run 2 h+. Do not filter the "
+            f"tail out of training for this user: it removes exactly the flights the desk is "
+            f"paid to anticipate.")
     rollout.append(("Recommendation: which framing and strategy for which user", "\n".join(rec)))
     if cls_lines:
         rollout.append(("Classification framing", "\n\n".join(cls_lines)))

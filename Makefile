@@ -1,0 +1,46 @@
+# casebook: the common commands. `make help` lists them. Every target installs what it needs.
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+export PATH := $(abspath $(BIN)):$(PATH)
+STAMP := $(VENV)/.installed
+CASE ?= flights
+PORT ?= 5000
+
+.PHONY: help install repro case test test-fast bench ui lint clean
+
+help:  ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | expand -t 12
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+install: $(STAMP)  ## create .venv and install casebook with its dependencies
+
+repro: $(STAMP)  ## run every case on its embedded default data (dvc repro)
+	dvc repro
+
+case: $(STAMP)  ## run one case whole: make case CASE=flights
+	dvc repro report@$(CASE)
+
+test: $(STAMP)  ## run the test suite CI runs (unit, integration, real data)
+	pytest -m "not e2e"
+
+test-fast: $(STAMP)  ## unit tests only
+	pytest tests/unit
+
+bench: $(STAMP)  ## full-size benchmark: pipeline wall time, no-op repro, latency, memory
+	python benchmarks/bench.py --case $(CASE)
+
+ui: $(STAMP)  ## MLflow UI on the repository's tracking store at http://127.0.0.1:$(PORT)
+	@echo "MLflow UI: http://127.0.0.1:$(PORT)  (Ctrl-C stops it)"
+	mlflow ui --backend-store-uri sqlite:///$(CURDIR)/mlflow.db --host 127.0.0.1 --port $(PORT)
+
+lint: $(STAMP)  ## ruff
+	ruff check src tests pipelines benchmarks
+
+clean:  ## remove pipeline outputs (data/<case>, reports/) but keep the MLflow history
+	rm -rf data/*/ reports/

