@@ -42,5 +42,6 @@ ui: $(STAMP)  ## MLflow UI on the repository's tracking store at http://127.0.0.
 lint: $(STAMP)  ## ruff
 	ruff check src tests pipelines benchmarks
 
-clean:  ## remove pipeline outputs (data/<case>, reports/) but keep the MLflow history
-	rm -rf data/*/ reports/
+clean:  ## remove pipeline outputs (data/<case>/, reports/); keeps data/raw/ and the MLflow store
+	find data -mindepth 1 -maxdepth 1 -type d ! -name raw -exec rm -rf {} +
+	rm -rf reports

@@ -60,8 +60,9 @@ def main(argv: list[str] | None = None) -> int:
 
             print("\n".join(known_cases()))
             return 0
-        from cases.config import compose
         from omegaconf import OmegaConf
+
+        from cases.config import compose
 
         cfg = compose(args.overrides)
         if args.command == "show":
@@ -80,7 +81,7 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("casebook: interrupted; no partial outputs were published", file=sys.stderr)
         return 130
-    except Exception as exc:  # noqa: BLE001 - log it, print one line, exit non-zero
+    except Exception as exc:
         logging.getLogger("cases").debug("unexpected failure", exc_info=True)
         print(f"casebook: failed: {type(exc).__name__}: {exc} (set CASEBOOK_LOG=DEBUG for the "
               f"traceback)", file=sys.stderr)

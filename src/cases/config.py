@@ -4,8 +4,8 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 from omegaconf import DictConfig, OmegaConf
 
@@ -13,10 +13,14 @@ from cases.errors import CasebookError
 
 
 def repo_root() -> Path:
-    """The repository root: `CASEBOOK_ROOT`, else the folder holding `conf/` above this package."""
+    """The repository root: `CASEBOOK_ROOT`, else the working directory when it holds
+    `conf/config.yaml` (DVC runs stages there), else the folder holding `conf/` above this
+    package (an editable install run from elsewhere)."""
     env = os.environ.get("CASEBOOK_ROOT")
     if env:
         return Path(env).resolve()
+    if (Path.cwd() / "conf" / "config.yaml").exists():
+        return Path.cwd().resolve()
     here = Path(__file__).resolve()
     for parent in here.parents:
         if (parent / "conf" / "config.yaml").exists():

@@ -21,8 +21,13 @@ from cases.lifecycle.contract import Candidate, Case, Task, get_case
 from cases.lifecycle.eda import markdown_table, profile_table, save
 from cases.lifecycle.features import check_views
 from cases.lifecycle.io import frame_hash, outputs, read_json
-from cases.lifecycle.selection import (cross_validate, expanding_time_folds, predict_for, select,
-                                       shuffled_folds)
+from cases.lifecycle.selection import (
+    cross_validate,
+    expanding_time_folds,
+    predict_for,
+    select,
+    shuffled_folds,
+)
 
 log = logging.getLogger(__name__)
 STAGES = ("prepare", "eda", "features", "train", "evaluate", "report")

@@ -27,7 +27,7 @@ def ran(output: str) -> set[str]:
 
 def set_knob(path: Path, pattern: str, value: str) -> None:
     text = path.read_text()
-    new, n = re.subn(pattern, value, text, count=1, flags=re.M)
+    new, n = re.subn(pattern, value, text, count=1, flags=re.MULTILINE)
     assert n == 1, pattern
     path.write_text(new)
 

@@ -1,8 +1,14 @@
 import numpy as np
 import pytest
 
-from cases.lifecycle.evaluate import (binary_metrics, calibration_table, gate, greater_is_better,
-                                      multiclass_metrics, regression_metrics)
+from cases.lifecycle.evaluate import (
+    binary_metrics,
+    calibration_table,
+    gate,
+    greater_is_better,
+    multiclass_metrics,
+    regression_metrics,
+)
 
 
 def test_regression_metrics_overall_and_segment():

@@ -61,7 +61,7 @@ def test_features_ignore_what_happens_after_departure(tables, cfg):
         f[col] = rng.permutation(f[col].to_numpy())
     scrambled["flights"] = f
     after = build(scrambled, cfg)
-    for view, cols in before.views.items():
+    for cols in before.views.values():
         pd.testing.assert_frame_equal(before.frame[cols], after.frame[cols])
 
 

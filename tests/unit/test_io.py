@@ -5,10 +5,9 @@ from cases.lifecycle.io import frame_hash, outputs
 
 def test_outputs_publish_all_or_nothing(tmp_path):
     final_a, final_b = tmp_path / "r" / "a.json", tmp_path / "r" / "b.md"
-    with pytest.raises(RuntimeError):
-        with outputs() as out:
-            out.write_json(final_a, {"x": 1})
-            raise RuntimeError("stage failed halfway")
+    with pytest.raises(RuntimeError), outputs() as out:
+        out.write_json(final_a, {"x": 1})
+        raise RuntimeError("stage failed halfway")
     assert not final_a.exists() and not final_b.exists()
     assert list((tmp_path / "r").iterdir()) == []  # no temporary files left behind
     with outputs() as out:

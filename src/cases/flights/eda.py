@@ -3,7 +3,7 @@ what is missing."""
 
 from __future__ import annotations
 
-from typing import Mapping
+from collections.abc import Mapping
 
 import numpy as np
 import pandas as pd
@@ -23,7 +23,7 @@ def profile(tables: dict[str, pd.DataFrame], cfg: Mapping) -> EdaResult:
     y = d[arrived]
     shares = {f"over_{t}_min": float((y > t).mean()) for t in ecfg["thresholds_min"]}
     facts = {
-        "flights": int(len(f)), "arrived": int(arrived.sum()), "cancelled": cancelled,
+        "flights": len(f), "arrived": int(arrived.sum()), "cancelled": cancelled,
         "diverted": diverted, "mean_delay": float(y.mean()), "median_delay": float(y.median()),
         "p99_delay": float(y.quantile(0.99)), "max_delay": float(y.max()),
         "shares": shares,

@@ -4,7 +4,7 @@ Nothing measured after the scheduled departure (departure time or delay, air tim
 
 from __future__ import annotations
 
-from typing import Mapping
+from collections.abc import Mapping
 
 import numpy as np
 import pandas as pd

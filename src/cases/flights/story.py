@@ -3,7 +3,7 @@ what, which framing serves which user, and what weather two hours out buys."""
 
 from __future__ import annotations
 
-from typing import Mapping
+from collections.abc import Mapping
 
 import numpy as np
 import pandas as pd

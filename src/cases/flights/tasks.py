@@ -3,11 +3,15 @@ by side) and classification (delayed 15 min or more; the five delay buckets)."""
 
 from __future__ import annotations
 
-from typing import Mapping
+from collections.abc import Mapping
 
 from cases.lifecycle.contract import Candidate, Task
-from cases.lifecycle.models import GroupBaseline, TargetStrategyRegressor, lgbm_pipeline, \
-    linear_pipeline
+from cases.lifecycle.models import (
+    GroupBaseline,
+    TargetStrategyRegressor,
+    lgbm_pipeline,
+    linear_pipeline,
+)
 
 # strategy -> (loss, what is done to the training target)
 STRATEGIES = {

@@ -3,8 +3,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Callable, Mapping
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -67,7 +68,7 @@ class Story:
 @dataclass
 class Case:
     name: str
-    load: Callable[[Mapping, "Any"], Dataset]  # (data config, raw cache dir) -> Dataset
+    load: Callable[[Mapping, Any], Dataset]  # (data config, raw cache dir) -> Dataset
     eda: Callable[[dict[str, pd.DataFrame], Mapping], EdaResult]
     features: Callable[[dict[str, pd.DataFrame], Mapping], FeatureTable]
     tasks: Callable[[Mapping, int], list[Task]]  # (case config, seed) -> tasks
@@ -91,8 +92,8 @@ def register(name: str):
 
 
 def get_case(name: str) -> Case:
-    from cases.errors import CasebookError
     import cases.registry  # noqa: F401 - fills the registry
+    from cases.errors import CasebookError
 
     if name not in _REGISTRY:
         raise CasebookError(f"unknown case {name!r}; known cases: {', '.join(sorted(_REGISTRY))}")

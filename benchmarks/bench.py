@@ -1,0 +1,109 @@
+"""Full-size benchmark of one case (or all): `make bench` / `python benchmarks/bench.py`.
+
+Clones the committed repository into a temporary folder (so your workspace and MLflow store are
+untouched), runs `dvc repro report@<case>` on the full default data, then a no-op `dvc repro`,
+and prints one line per figure, easy to diff:
+
+    <case> pipeline_wall_s 262.4
+    <case> noop_repro_s 2.1
+    <case> latency_p50_ms 6.07      (single-row prediction, model loaded back from MLflow)
+    <case> latency_p99_ms 6.94
+    <case> peak_rss_mb 1007         (largest stage process)
+    <case> stage_<name>_s ...       (from the stage logs)
+
+With --fresh-install it also times `make repro` in the clone with a new virtual environment
+(install included).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import resource
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def run(cmd: list[str], cwd: Path, env: dict) -> tuple[float, str]:
+    t0 = time.perf_counter()
+    res = subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True)
+    elapsed = time.perf_counter() - t0
+    if res.returncode != 0:
+        sys.stderr.write(res.stdout[-4000:] + res.stderr[-4000:])
+        raise SystemExit(f"bench: {' '.join(cmd)} failed (exit {res.returncode})")
+    return elapsed, res.stdout + res.stderr
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--case", default="all", help="a case name, or 'all' (default)")
+    parser.add_argument("--fresh-install", action="store_true",
+                        help="also time `make repro` with a new virtual environment")
+    parser.add_argument("--keep", action="store_true", help="keep the temporary clone")
+    args = parser.parse_args()
+    sys.path.insert(0, str(ROOT / "src"))
+    from cases.config import known_case_configs
+
+    cases = known_case_configs() if args.case == "all" else [args.case]
+    unknown = set(cases) - set(known_case_configs())
+    if unknown:
+        raise SystemExit(f"bench: unknown case {', '.join(unknown)}; known: "
+                         f"{', '.join(known_case_configs())}")
+    tmp = Path(tempfile.mkdtemp(prefix="casebook-bench-"))
+    clone = tmp / "casebook"
+    subprocess.run(["git", "clone", "-q", str(ROOT), str(clone)], check=True)
+    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}",
+           "MLFLOW_TRACKING_URI": f"sqlite:///{clone}/mlflow.db"}
+    env.pop("MLFLOW_RUN_ID", None)
+    dvc = str(Path(sys.executable).parent / "dvc")
+    try:
+        for case in cases:
+            wall, log = run([dvc, "repro", f"report@{case}"], clone, env)
+            peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+            noop, out = run([dvc, "repro", f"report@{case}"], clone, env)
+            assert "Running stage" not in out, "the no-op repro ran a stage"
+            serving = json.loads((clone / "reports" / case / "serving.json").read_text())
+            print(f"{case} pipeline_wall_s {wall:.1f}")
+            print(f"{case} noop_repro_s {noop:.1f}")
+            print(f"{case} latency_p50_ms {serving['latency_ms']['p50']:.2f}")
+            print(f"{case} latency_p99_ms {serving['latency_ms']['p99']:.2f}")
+            print(f"{case} peak_rss_mb {peak:.0f}")
+            stamps = re.findall(r"(\d\d:\d\d:\d\d),\d+ INFO cases: stage (\w+)", log)
+            for (t0, name), (t1, _) in zip(stamps, stamps[1:] + [(None, None)]):
+                if t1:
+                    h0, m0, s0 = map(int, t0.split(":"))
+                    h1, m1, s1 = map(int, t1.split(":"))
+                    print(f"{case} stage_{name}_s {(h1 - h0) * 3600 + (m1 - m0) * 60 + s1 - s0}")
+            metrics = json.loads((clone / "reports" / case / "metrics.json").read_text())
+            metric = metrics["primary"]["metric"]
+            print(f"{case} test_{metric} {metrics['test'][metric]:.4f}")
+            print(f"{case} baseline_{metric} {metrics['baseline'][metric]:.4f}")
+            sys.stdout.flush()
+        if args.fresh_install:
+            fresh = tmp / "fresh"
+            subprocess.run(["git", "clone", "-q", str(ROOT), str(fresh)], check=True)
+            env2 = {k: v for k, v in os.environ.items() if k not in ("VIRTUAL_ENV",)}
+            env2["PATH"] = ":".join(p for p in env2["PATH"].split(":")
+                                    if not p.startswith(str(ROOT)))
+            env2["MLFLOW_TRACKING_URI"] = f"sqlite:///{fresh}/mlflow.db"
+            wall, _ = run(["make", "repro"], fresh, env2)
+            print(f"all make_repro_with_install_s {wall:.1f}")
+    finally:
+        if args.keep:
+            print(f"kept {clone}", file=sys.stderr)
+        else:
+            shutil.rmtree(tmp, ignore_errors=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
