@@ -155,8 +155,9 @@ def story(measured: Mapping, cfg: Mapping) -> Story:
         f"- Weekly MAE and tail MAE against the baseline on landed flights (today "
         f"{_fmt(m['test'].get('mae', float('nan')))} vs {_fmt(m['baseline'].get('mae', float('nan')))} "
         f"min); alert if the model loses its margin two weeks running.",
-        f"- The share of flights {tail_min}+ min late (training {100 * eda['shares'].get('over_120_min', 0):.2f}%)"
-        " and the cancellation rate: a storm season shifts both before the model notices.",
+        f"- The share of flights over 2 h late (in this data "
+        f"{100 * eda['shares'].get('over_120_min', 0):.2f}%) and the cancellation rate: a storm "
+        f"season shifts both before the model notices.",
         "- Calibration of the delayed probability (expected calibration error per week) and the "
         "share of flights with missing weather or plane data (feeds break silently).",
         f"- Latency of one prediction (today p50 {lat['p50']:.1f} ms, p99 {lat['p99']:.1f} ms).",
