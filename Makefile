@@ -26,8 +26,9 @@ repro: $(STAMP)  ## run every case on its embedded default data (dvc repro)
 case: $(STAMP)  ## run one case whole: make case CASE=flights
 	dvc repro report@$(CASE)
 
-test: $(STAMP)  ## run the test suite CI runs (unit, integration, real data)
-	pytest -m "not e2e"
+test: $(STAMP)  ## run the test suite CI runs (unit, integration, real data, browser)
+	bash scripts/install-browser.sh
+	pytest
 
 test-fast: $(STAMP)  ## unit tests only
 	pytest tests/unit
@@ -36,7 +37,8 @@ bench: $(STAMP)  ## full-size benchmark: pipeline wall time, no-op repro, latenc
 	python benchmarks/bench.py --case $(CASE)
 
 ui: $(STAMP)  ## MLflow UI on the repository's tracking store at http://127.0.0.1:$(PORT)
-	@echo "MLflow UI: http://127.0.0.1:$(PORT)  (Ctrl-C stops it)"
+	@echo "MLflow UI: http://127.0.0.1:$(PORT)  (store: $(CURDIR)/mlflow.db; Ctrl-C stops it)"
+	@echo "Portfolio: file://$(CURDIR)/reports/index.html"
 	mlflow ui --backend-store-uri sqlite:///$(CURDIR)/mlflow.db --host 127.0.0.1 --port $(PORT)
 
 lint: $(STAMP)  ## ruff

@@ -62,7 +62,8 @@ def main() -> int:
     clone = tmp / "casebook"
     subprocess.run(["git", "clone", "-q", str(ROOT), str(clone)], check=True)
     env = {**os.environ, "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}",
-           "MLFLOW_TRACKING_URI": f"sqlite:///{clone}/mlflow.db"}
+           "MLFLOW_TRACKING_URI": f"sqlite:///{clone}/mlflow.db",
+           "PYTHONPATH": str(clone / "src")}  # the clone's code, not an editable install's
     env.pop("MLFLOW_RUN_ID", None)
     dvc = str(Path(sys.executable).parent / "dvc")
     try:

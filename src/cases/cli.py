@@ -20,7 +20,9 @@ STAGE_HELP = {
     "train": "cross-validate every candidate, select, fit; opens the MLflow parent run",
     "evaluate": "test metrics, gate against the baseline, log and register the model, latency: "
                 "reports/<case>/metrics.json",
-    "report": "rollout report and talking points: reports/<case>/rollout.md",
+    "report": "rollout report, talking points and the case's portfolio card: "
+              "reports/<case>/rollout.md, reports/cards/<case>.json",
+    "portfolio": "the portfolio page from every case's card: reports/index.html",
 }
 
 
@@ -41,7 +43,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="command", required=True)
     sub.add_parser("list", help="list the known cases")
     for name, text in [("show", "print the composed configuration"), *STAGE_HELP.items(),
-                       ("all", "run every stage in order for one case")]:
+                       ("all", "run every stage in order for one case, then the portfolio")]:
         p = sub.add_parser(name, help=text, description=text)
         p.add_argument("overrides", nargs="*", metavar="override",
                        help="Hydra override, e.g. case=flights case.data.sample_rows=20000")
@@ -70,7 +72,7 @@ def main(argv: list[str] | None = None) -> int:
             return 0
         from cases import stages
 
-        names = stages.STAGES if args.command == "all" else (args.command,)
+        names = (*stages.STAGES, stages.PORTFOLIO) if args.command == "all" else (args.command,)
         for name in names:
             logging.getLogger("cases").info("stage %s, case %s", name, cfg.case.name)
             stages.run_stage(name, cfg)

@@ -13,10 +13,10 @@ import numpy as np
 import pandas as pd
 from omegaconf import DictConfig
 
-from cases.config import to_container
+from cases.config import repo_root, to_container
 from cases.errors import CasebookError
 from cases.lifecycle import evaluate as ev
-from cases.lifecycle import tracking
+from cases.lifecycle import portfolio, tracking
 from cases.lifecycle.contract import Candidate, Case, Task, get_case
 from cases.lifecycle.eda import markdown_table, profile_table, save
 from cases.lifecycle.features import check_views
@@ -31,6 +31,7 @@ from cases.lifecycle.selection import (
 
 log = logging.getLogger(__name__)
 STAGES = ("prepare", "eda", "features", "train", "evaluate", "report")
+PORTFOLIO = "portfolio"
 
 
 class Paths:
@@ -47,6 +48,7 @@ class Paths:
         self.run = self.data / "run.json"
         self.metrics = self.reports / "metrics.json"
         self.serving = self.reports / "serving.json"
+        self.card = Path(cfg.paths.root) / "reports" / "cards" / f"{cfg.case.name}.json"
 
     def need(self, path: Path, stage: str) -> Path:
         if not path.exists():
@@ -193,7 +195,7 @@ def train(cfg: DictConfig) -> dict:
     trainset = frame[frame["_split"] == "train"].reset_index(drop=True)
     uri = _uri(cfg)
     tags = {"case": case.name, "source": info["source"], "data_hash": info["data_hash"],
-            "rows": str(info["rows"]), **tracking.git_info(cfg.paths.root)}
+            "rows": str(info["rows"]), **tracking.git_info(repo_root())}
     run_id = tracking.start_pipeline_run(
         uri, f"{cfg.tracking.experiment_prefix}{case.name}",
         f"{case.name}-{info['source']}", tags, to_container(cfg))
@@ -485,9 +487,17 @@ def report(cfg: DictConfig) -> dict:
         lines += [f"## {title}", "", body.strip(), ""]
     talking = [f"# {cfg.case.title}: talking points", "", _source_line(info), ""]
     talking += [f"- {t}" for t in story.talking_points]
+    rollout_md, talking_md = "\n".join(lines) + "\n", "\n".join(talking) + "\n"
+    eda_md = (p.reports / "eda.md").read_text(encoding="utf-8")
+    card = _card(cfg, metrics, info, run, uri)
     with outputs() as out:
-        out.write_text(p.reports / "rollout.md", "\n".join(lines) + "\n")
-        out.write_text(p.reports / "talking_points.md", "\n".join(talking) + "\n")
+        out.write_text(p.reports / "rollout.md", rollout_md)
+        out.write_text(p.reports / "talking_points.md", talking_md)
+        for stem, text in (("rollout", rollout_md), ("talking_points", talking_md),
+                           ("eda", eda_md)):
+            out.write_text(p.reports / f"{stem}.html",
+                           portfolio.markdown_page(f"{cfg.case.title}: {stem}", text))
+        out.write_json(p.card, card)
     try:
         tracking.log_artifacts(uri, run["run_id"], [
             p.reports / "eda.md", p.reports / "eda", p.reports / "evaluation", p.metrics,
@@ -498,7 +508,49 @@ def report(cfg: DictConfig) -> dict:
     return {"rollout": str(p.reports / "rollout.md")}
 
 
+def _card(cfg: DictConfig, metrics: dict, info: dict, run: dict, uri: str) -> dict:
+    """The case's card on the portfolio: its headline figures, straight from metrics.json."""
+    view = metrics["primary"]["view"]
+    figures = []
+    for item in cfg.case.report.card_figures:
+        tname, metric = item.split(".", 1)
+        r = metrics["tasks"][tname][view]
+        figures.append({"label": f"{tname} {metric.replace('_', ' ')}", "metric": item,
+                        "model": r["test"][r["selected"]].get(metric),
+                        "baseline": r["test"]["baseline"].get(metric)})
+    exp_id = tracking.experiment_id_of(uri, run["run_id"])
+    case = cfg.case.name
+    return {
+        "case": case, "title": cfg.case.title, "question": cfg.case.question,
+        "source": info["source"], "description": info["description"], "rows": info["rows"],
+        "selected_model": metrics["selected_model"], "gate": metrics["gate"],
+        "figures": figures, "view": view,
+        "plot": f"{case}/{cfg.case.report.key_plot}", "plot_title": cfg.case.report.key_plot,
+        "run_id": run["run_id"], "experiment_id": exp_id,
+        "links": [["talking points", f"{case}/talking_points.html"],
+                  ["rollout report", f"{case}/rollout.html"], ["EDA", f"{case}/eda.html"],
+                  ["metrics.json", f"{case}/metrics.json"],
+                  ["MLflow run", tracking.run_url(uri, exp_id, run["run_id"])]],
+    }
+
+
+# ------------------------------------------------------------------------------------ portfolio
+def portfolio_index(cfg: DictConfig) -> dict:
+    """reports/index.html from every case's card (reports/cards/<case>.json)."""
+    reports = Path(cfg.paths.root) / "reports"
+    cards = [read_json(f) for f in sorted((reports / "cards").glob("*.json"))]
+    if not cards:
+        raise CasebookError(f"no case cards in {reports / 'cards'}; run a case's report stage "
+                            f"first (dvc repro)")
+    with outputs() as out:
+        out.write_text(reports / "index.html", portfolio.index_html(cards))
+    log.info("portfolio: %s with %d case(s)", reports / "index.html", len(cards))
+    return {"cases": [c["case"] for c in cards]}
+
+
 def run_stage(name: str, cfg: DictConfig):
+    if name == PORTFOLIO:
+        return portfolio_index(cfg)
     if name not in STAGES:
-        raise CasebookError(f"unknown stage {name!r}; stages: {', '.join(STAGES)}")
+        raise CasebookError(f"unknown stage {name!r}; stages: {', '.join(STAGES)}, {PORTFOLIO}")
     return globals()[name](cfg)

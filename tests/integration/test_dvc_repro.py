@@ -39,28 +39,31 @@ def test_dvc_repro_runs_once_and_reruns_only_what_changed(tmp_path):
     set_knob(conf, r"^    n_estimators: \d+", "    n_estimators: 30")
     set_knob(conf, r"^  latency_samples: \d+", "  latency_samples: 20")
     env = {**os.environ, "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}",
-           "MLFLOW_TRACKING_URI": f"sqlite:///{tmp_path}/mlflow.db"}
+           "MLFLOW_TRACKING_URI": f"sqlite:///{tmp_path}/mlflow.db",
+           "PYTHONPATH": str(repo / "src")}
     for cmd in (["init", "-q"], ["add", "-A"], ["commit", "-qm", "copy"]):
         subprocess.run(["git", *cmd], cwd=repo, check=True, capture_output=True,
                        env={**env, "GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@t",
                             "GIT_COMMITTER_NAME": "t", "GIT_COMMITTER_EMAIL": "t@t"})
     first = dvc(repo, "repro", env=env)
     stages = {f"{s}@flights" for s in ("prepare", "eda", "features", "train", "evaluate",
-                                       "report")}
+                                       "report")} | {"portfolio"}
     assert ran(first.stdout) == stages
     assert (repo / "reports/flights/metrics.json").exists()
     assert (repo / "reports/flights/rollout.md").exists()
+    assert (repo / "reports/index.html").exists()
 
     second = dvc(repo, "repro", env=env)
     assert ran(second.stdout) == set()
 
     set_knob(conf, r"^  gate_min_improvement: [\d.]+", "  gate_min_improvement: 0.02")
     third = dvc(repo, "repro", env=env)
-    assert ran(third.stdout) == {"evaluate@flights", "report@flights"}
+    assert ran(third.stdout) == {"evaluate@flights", "report@flights", "portfolio"}
 
     set_knob(conf, r"^  huber_delta: \d+", "  huber_delta: 20")
     fourth = dvc(repo, "repro", env=env)
-    assert ran(fourth.stdout) == {"train@flights", "evaluate@flights", "report@flights"}
+    assert ran(fourth.stdout) == {"train@flights", "evaluate@flights", "report@flights",
+                                  "portfolio"}
 
     metrics = dvc(repo, "metrics", "show", "--json", env=env)
     assert "reports/flights/metrics.json" in metrics.stdout

@@ -10,15 +10,15 @@ import pytest
 from tests.conftest import run_cli
 
 pytestmark = pytest.mark.slow
-STAGES = ["prepare", "eda", "features", "train", "evaluate", "report"]
+STAGES = ["prepare", "eda", "features", "train", "evaluate", "report", "portfolio"]
 SAMPLE = ["case.data.sample_rows=6000", "case.train.lgbm.n_estimators=40",
           "case.evaluate.latency_samples=30"]
 
 
 def run_pipeline(root: Path, env: dict) -> None:
     for stage in STAGES:
-        res = run_cli(f"pipelines/{stage}.py", "case=flights", *SAMPLE, f"paths.root={root}",
-                      env=env)
+        args = [] if stage == "portfolio" else ["case=flights", *SAMPLE]
+        res = run_cli(f"pipelines/{stage}.py", *args, f"paths.root={root}", env=env)
         assert res.returncode == 0, f"{stage} failed:\n{res.stderr[-3000:]}"
 
 

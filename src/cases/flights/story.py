@@ -37,7 +37,8 @@ def evaluation_plots(results: Mapping, cfg: Mapping) -> dict:
         frames.append(table.assign(view=view))
         fig, ax = figure(f"Outlier strategies on test flights ({view})",
                          "MAE on all test flights (min)",
-                         f"MAE on flights {cfg['evaluate']['tail_min']}+ min late (min)")
+                         f"MAE on flights {cfg['evaluate']['tail_min']}+ min late (min)",
+                         size=(8, 5))
         for row in table.itertuples(index=False):
             ax.scatter(row.mae, row.tail_mae, s=25)
             ax.annotate(row.candidate, (row.mae, row.tail_mae), fontsize=7)

@@ -1,0 +1,6 @@
+"""DVC stage 'portfolio': `python pipelines/portfolio.py` writes reports/index.html."""
+
+from cases.cli import run_stage_script
+
+if __name__ == "__main__":
+    run_stage_script("portfolio")

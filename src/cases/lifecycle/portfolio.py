@@ -1,0 +1,83 @@
+"""The portfolio: one self-contained HTML page per report and an index with one card per case.
+No server, no CDN: inline CSS and relative links, so the files open straight from disk."""
+
+from __future__ import annotations
+
+import html
+from typing import Iterable, Mapping
+
+import markdown
+
+CSS = """
+body{font-family:system-ui,-apple-system,Segoe UI,Roboto,sans-serif;margin:0;background:#f6f7f9;
+color:#1d232b;line-height:1.45}
+main{max-width:1100px;margin:0 auto;padding:24px}
+h1{font-size:1.6rem;margin:.2rem 0 1rem}
+.cards{display:grid;grid-template-columns:repeat(auto-fill,minmax(330px,1fr));gap:18px}
+.card{background:#fff;border:1px solid #dde1e6;border-radius:10px;padding:16px}
+.card h2{font-size:1.15rem;margin:0 0 .4rem}
+.question{font-style:italic;color:#48525e;font-size:.92rem}
+.source{font-size:.85rem;color:#48525e}
+.figures{width:100%;border-collapse:collapse;margin:.6rem 0;font-size:.9rem}
+.figures td,.figures th{border-bottom:1px solid #eceff2;padding:3px 4px;text-align:left}
+.pass{color:#1a7f37;font-weight:600}.fail{color:#b42318;font-weight:600}
+.card img{width:100%;border:1px solid #eceff2;border-radius:6px}
+.links a{margin-right:.8rem;font-size:.9rem}
+article{background:#fff;border:1px solid #dde1e6;border-radius:10px;padding:20px 28px}
+article table{border-collapse:collapse;font-size:.88rem}
+article td,article th{border:1px solid #dde1e6;padding:3px 6px}
+article img{max-width:100%}
+nav{font-size:.9rem;margin-bottom:10px}
+"""
+
+
+def page(title: str, body: str, nav: str = "") -> str:
+    return (f"<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
+            f"<meta name=\"viewport\" content=\"width=device-width,initial-scale=1\">"
+            f"<title>{html.escape(title)}</title><style>{CSS}</style></head>"
+            f"<body><main>{nav}{body}</main></body></html>\n")
+
+
+def markdown_page(title: str, text: str, back: str = "../index.html") -> str:
+    """A report page rendered from its markdown (tables and images included)."""
+    body = markdown.markdown(text, extensions=["tables", "fenced_code"])
+    return page(title, f"<article>{body}</article>",
+                nav=f'<nav><a href="{back}">&larr; portfolio</a></nav>')
+
+
+def fmt(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:.3f}"
+
+
+def card_html(card: Mapping) -> str:
+    e = html.escape
+    gate = card["gate"]
+    status = ('<span class="pass">passed</span>' if gate["passed"]
+              else '<span class="fail">failed</span>')
+    rows = "".join(
+        f'<tr data-metric="{e(r["metric"])}"><td>{e(r["label"])}</td>'
+        f'<td class="model">{fmt(r["model"])}</td><td class="baseline">{fmt(r["baseline"])}</td></tr>'
+        for r in card["figures"])
+    links = " ".join(f'<a href="{e(href)}">{e(text)}</a>' for text, href in card["links"])
+    plot = (f'<img src="{e(card["plot"])}" alt="{e(card["plot_title"])}">'
+            if card.get("plot") else "")
+    return (
+        f'<section class="card" id="case-{e(card["case"])}" data-case="{e(card["case"])}">'
+        f'<h2>{e(card["title"])}</h2><p class="question">{e(card["question"])}</p>'
+        f'<p class="source">Data: {e(card["description"])}, <span class="rows">{card["rows"]:,}'
+        f'</span> rows (source <code>{e(card["source"])}</code>)</p>'
+        f'<table class="figures"><tr><th>test figure</th><th>model</th><th>baseline</th></tr>'
+        f'{rows}</table>'
+        f'<p>Selected <code class="selected">{e(card["selected_model"])}</code>; gate against '
+        f'the baseline on {e(gate["metric"])}: {status} '
+        f'({100 * gate["relative_improvement"]:+.1f}%).</p>'
+        f'{plot}<p class="links">{links}</p></section>')
+
+
+def index_html(cards: Iterable[Mapping]) -> str:
+    cards = list(cards)
+    body = ("<h1>casebook: the portfolio</h1><p>Every figure below was measured by the run that "
+            "wrote it; the MLflow links open the run in <code>make ui</code> "
+            "(http://127.0.0.1:5000).</p>"
+            f'<div class="cards">{"".join(card_html(c) for c in cards)}</div>')
+    return page("casebook portfolio", body)
