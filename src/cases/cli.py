@@ -20,6 +20,8 @@ STAGE_HELP = {
     "train": "cross-validate every candidate, select, fit; opens the MLflow parent run",
     "evaluate": "test metrics, gate against the baseline, log and register the model, latency: "
                 "reports/<case>/metrics.json",
+    "analyze": "the case's own analyses of its models (e.g. reason codes): "
+               "reports/<case>/analysis.md",
     "report": "rollout report, talking points and the case's portfolio card: "
               "reports/<case>/rollout.md, reports/cards/<case>.json",
     "portfolio": "the portfolio page from every case's card: reports/index.html",

@@ -17,7 +17,7 @@ from cases.config import repo_root, to_container
 from cases.errors import CasebookError
 from cases.lifecycle import evaluate as ev
 from cases.lifecycle import portfolio, tracking
-from cases.lifecycle.contract import Candidate, Case, Task, get_case
+from cases.lifecycle.contract import AnalysisContext, Candidate, Case, EdaResult, Task, get_case
 from cases.lifecycle.eda import markdown_table, profile_table, save
 from cases.lifecycle.features import check_views
 from cases.lifecycle.io import frame_hash, outputs, read_json
@@ -30,7 +30,7 @@ from cases.lifecycle.selection import (
 )
 
 log = logging.getLogger(__name__)
-STAGES = ("prepare", "eda", "features", "train", "evaluate", "report")
+STAGES = ("prepare", "eda", "features", "train", "evaluate", "analyze", "report")
 PORTFOLIO = "portfolio"
 
 
@@ -210,8 +210,11 @@ def train(cfg: DictConfig) -> dict:
                 folds = (expanding_time_folds(rows["_period"], int(cfg.case.train.cv_folds))
                          if meta["time_ordered"]
                          else shuffled_folds(len(rows), int(cfg.case.train.cv_folds),
-                                             int(cfg.seed)))
+                                             int(cfg.seed),
+                                             y if task.kind != "regression" else None))
                 for view, cols in meta["views"].items():
+                    if task.views is not None and view not in task.views:
+                        continue
                     cands = _candidates(task, view, cols)
                     X = rows[cols]
                     results = cross_validate(cands, X, y, folds, task.kind,
@@ -443,6 +446,36 @@ def _log_and_register(cfg: DictConfig, case: Case, uri: str, run_id: str, result
     return serving
 
 
+# -------------------------------------------------------------------------------------- analyze
+def analyze(cfg: DictConfig) -> dict:
+    """The case's own analyses of its trained models (reason codes, curves, audits): markdown
+    sections, plots and tables under reports/<case>/analysis*, facts for the story."""
+    case = get_case(cfg.case.name)
+    p = Paths(cfg)
+    ctx = AnalysisContext(
+        frame=pd.read_parquet(p.need(p.features, "features")),
+        meta=read_json(p.features_meta),
+        selection=read_json(p.need(p.selection, "train"))["tasks"],
+        metrics=read_json(p.need(p.metrics, "evaluate")),
+        models_dir=p.models, cfg=cfg.case, seed=int(cfg.seed))
+    result = case.analyze(ctx) if case.analyze else EdaResult(
+        sections=[("No case-specific analysis", "This case has none beyond the evaluation.")],
+        figures={}, facts={})
+    lines = [f"# {cfg.case.title}: analysis", ""]
+    for title, body in result.sections:
+        lines += [f"## {title}", "", body.strip(), ""]
+    with outputs() as out:
+        folder = out.path(p.reports / "analysis")
+        for stem, obj in result.figures.items():
+            if isinstance(obj, pd.DataFrame):
+                obj.to_csv(folder / f"{stem}.csv", index=False)
+            else:
+                save(obj, folder / f"{stem}.png")
+        out.write_text(p.reports / "analysis.md", "\n".join(lines))
+        out.write_json(p.reports / "analysis.json", result.facts)
+    return result.facts
+
+
 # --------------------------------------------------------------------------------------- report
 def report(cfg: DictConfig) -> dict:
     case = get_case(cfg.case.name)
@@ -453,8 +486,9 @@ def report(cfg: DictConfig) -> dict:
     info = read_json(p.need(p.ingest, "prepare"))
     run = read_json(p.need(p.run, "train"))
     uri = _uri(cfg)
-    story = case.story({"metrics": metrics, "serving": serving, "eda": facts, "ingest": info},
-                       cfg.case)
+    analysis = read_json(p.need(p.reports / "analysis.json", "analyze"))
+    story = case.story({"metrics": metrics, "serving": serving, "eda": facts, "ingest": info,
+                        "analysis": analysis}, cfg.case)
     lat = serving["latency_ms"]
     gate_rows = []
     for tname, views in metrics["tasks"].items():
@@ -489,19 +523,21 @@ def report(cfg: DictConfig) -> dict:
     talking += [f"- {t}" for t in story.talking_points]
     rollout_md, talking_md = "\n".join(lines) + "\n", "\n".join(talking) + "\n"
     eda_md = (p.reports / "eda.md").read_text(encoding="utf-8")
+    analysis_md = (p.reports / "analysis.md").read_text(encoding="utf-8")
     card = _card(cfg, metrics, info, run, uri)
     with outputs() as out:
         out.write_text(p.reports / "rollout.md", rollout_md)
         out.write_text(p.reports / "talking_points.md", talking_md)
         for stem, text in (("rollout", rollout_md), ("talking_points", talking_md),
-                           ("eda", eda_md)):
+                           ("eda", eda_md), ("analysis", analysis_md)):
             out.write_text(p.reports / f"{stem}.html",
                            portfolio.markdown_page(f"{cfg.case.title}: {stem}", text))
         out.write_json(p.card, card)
     try:
         tracking.log_artifacts(uri, run["run_id"], [
             p.reports / "eda.md", p.reports / "eda", p.reports / "evaluation", p.metrics,
-            p.reports / "rollout.md", p.reports / "talking_points.md"], artifact_path="reports")
+            p.reports / "analysis.md", p.reports / "analysis", p.reports / "rollout.md",
+            p.reports / "talking_points.md"], artifact_path="reports")
         tracking.set_tags(uri, run["run_id"], {"report": "written"})
     finally:
         tracking.finish_run(uri, run["run_id"])
@@ -529,6 +565,7 @@ def _card(cfg: DictConfig, metrics: dict, info: dict, run: dict, uri: str) -> di
         "run_id": run["run_id"], "experiment_id": exp_id,
         "links": [["talking points", f"{case}/talking_points.html"],
                   ["rollout report", f"{case}/rollout.html"], ["EDA", f"{case}/eda.html"],
+                  ["analysis", f"{case}/analysis.html"],
                   ["metrics.json", f"{case}/metrics.json"],
                   ["MLflow run", tracking.run_url(uri, exp_id, run["run_id"])]],
     }

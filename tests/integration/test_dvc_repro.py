@@ -47,7 +47,7 @@ def test_dvc_repro_runs_once_and_reruns_only_what_changed(tmp_path):
                             "GIT_COMMITTER_NAME": "t", "GIT_COMMITTER_EMAIL": "t@t"})
     first = dvc(repo, "repro", env=env)
     stages = {f"{s}@flights" for s in ("prepare", "eda", "features", "train", "evaluate",
-                                       "report")} | {"portfolio"}
+                                       "analyze", "report")} | {"portfolio"}
     assert ran(first.stdout) == stages
     assert (repo / "reports/flights/metrics.json").exists()
     assert (repo / "reports/flights/rollout.md").exists()
@@ -58,12 +58,13 @@ def test_dvc_repro_runs_once_and_reruns_only_what_changed(tmp_path):
 
     set_knob(conf, r"^  gate_min_improvement: [\d.]+", "  gate_min_improvement: 0.02")
     third = dvc(repo, "repro", env=env)
-    assert ran(third.stdout) == {"evaluate@flights", "report@flights", "portfolio"}
+    assert ran(third.stdout) == {"evaluate@flights", "analyze@flights", "report@flights",
+                                 "portfolio"}
 
     set_knob(conf, r"^  huber_delta: \d+", "  huber_delta: 20")
     fourth = dvc(repo, "repro", env=env)
-    assert ran(fourth.stdout) == {"train@flights", "evaluate@flights", "report@flights",
-                                  "portfolio"}
+    assert ran(fourth.stdout) == {"train@flights", "evaluate@flights", "analyze@flights",
+                                  "report@flights", "portfolio"}
 
     metrics = dvc(repo, "metrics", "show", "--json", env=env)
     assert "reports/flights/metrics.json" in metrics.stdout

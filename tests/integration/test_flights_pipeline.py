@@ -10,7 +10,7 @@ import pytest
 from tests.conftest import run_cli
 
 pytestmark = pytest.mark.slow
-STAGES = ["prepare", "eda", "features", "train", "evaluate", "report", "portfolio"]
+STAGES = ["prepare", "eda", "features", "train", "evaluate", "analyze", "report", "portfolio"]
 SAMPLE = ["case.data.sample_rows=6000", "case.train.lgbm.n_estimators=40",
           "case.evaluate.latency_samples=30"]
 

@@ -34,6 +34,7 @@ class Task:
     baseline: Callable[[], Any]
     classes: list | None = None
     description: str = ""
+    views: list[str] | None = None  # the feature views this task is scored on (None: all)
 
 
 @dataclass
@@ -57,6 +58,26 @@ class EdaResult:
 
 
 @dataclass
+class AnalysisContext:
+    """What a case's own analyses may read: the features, the selection, the test metrics and
+    the fitted models (`model(task, view, name)`), never files or tracking directly."""
+
+    frame: pd.DataFrame
+    meta: dict
+    selection: dict
+    metrics: dict
+    models_dir: Any
+    cfg: Mapping
+    seed: int
+
+    def model(self, task: str, view: str, name: str | None = None):
+        import joblib
+
+        name = name or self.selection[task][view]["selected"]
+        return joblib.load(self.models_dir / task / view / f"{name}.joblib")
+
+
+@dataclass
 class Story:
     """The case's words around the run's numbers."""
 
@@ -76,6 +97,7 @@ class Case:
     segments: Callable[[pd.DataFrame, Mapping], dict[str, np.ndarray]] = (
         lambda frame, cfg: {})
     evaluation_plots: Callable[[dict, Mapping], dict[str, Any]] = lambda results, cfg: {}
+    analyze: Callable[[AnalysisContext], EdaResult] | None = None
 
 
 _REGISTRY: dict[str, Callable[[], Case]] = {}

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
-from sklearn.model_selection import KFold
+from sklearn.model_selection import KFold, StratifiedKFold
 from tqdm.auto import tqdm
 
 from cases.errors import CasebookError
@@ -35,7 +35,12 @@ def expanding_time_folds(period: pd.Series, n_folds: int) -> list[tuple[np.ndarr
     return folds
 
 
-def shuffled_folds(n_rows: int, n_folds: int, seed: int) -> list[tuple[np.ndarray, np.ndarray]]:
+def shuffled_folds(n_rows: int, n_folds: int, seed: int,
+                   y=None) -> list[tuple[np.ndarray, np.ndarray]]:
+    """K-fold on shuffled rows; stratified by `y` (class labels) when given."""
+    if y is not None:
+        return list(StratifiedKFold(n_folds, shuffle=True, random_state=seed).split(
+            np.zeros(n_rows), np.asarray(y)))
     return list(KFold(n_folds, shuffle=True, random_state=seed).split(np.arange(n_rows)))
 
 
