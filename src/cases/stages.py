@@ -413,14 +413,16 @@ def _log_and_register(cfg: DictConfig, case: Case, uri: str, run_id: str, result
     code = [str(Path(__file__).resolve().parent)]
     serving: dict = {"models": {}}
     for tname, views in results.items():
-        r = views[view]
-        model = joblib.load(p.models / tname / view / f"{r['selected']}.joblib")
-        X = testset[meta["views"][view]]
+        tview = view if view in views else next(iter(views))  # a task scored on its own view
+        r = views[tview]
+        model = joblib.load(p.models / tname / tview / f"{r['selected']}.joblib")
+        X = testset[meta["views"][tview]]
         example = X.head(5).copy()
         info = tracking.log_model(uri, run_id, model, f"{case.name}-{tname}", example,
                                   code_paths=code)
         name = f"{cfg.tracking.registered_model_prefix}{case.name}-{tname}"
-        entry = {**info, "selected": r["selected"], "gate_passed": r["gate"]["passed"],
+        entry = {**info, "view": tview, "selected": r["selected"],
+                 "gate_passed": r["gate"]["passed"],
                  "registered_model": None, "version": None, "alias": None}
         if r["gate"]["passed"]:
             entry["version"] = tracking.register(uri, info["model_uri"], name, "champion")
@@ -550,7 +552,8 @@ def _card(cfg: DictConfig, metrics: dict, info: dict, run: dict, uri: str) -> di
     figures = []
     for item in cfg.case.report.card_figures:
         tname, metric = item.split(".", 1)
-        r = metrics["tasks"][tname][view]
+        views = metrics["tasks"][tname]
+        r = views[view] if view in views else next(iter(views.values()))
         figures.append({"label": f"{tname} {metric.replace('_', ' ')}", "metric": item,
                         "model": r["test"][r["selected"]].get(metric),
                         "baseline": r["test"]["baseline"].get(metric)})

@@ -61,7 +61,8 @@ def test_portfolio_cards_match_metrics(browser, mlflow_server):
         assert rows
         for row in rows:
             task, metric = row.get_attribute("data-metric").split(".", 1)
-            r = metrics["tasks"][task][view]
+            views = metrics["tasks"][task]
+            r = views[view] if view in views else next(iter(views.values()))
             assert row.find_element(By.CSS_SELECTOR, ".model").text == \
                 f"{r['test'][r['selected']][metric]:.3f}"
             assert row.find_element(By.CSS_SELECTOR, ".baseline").text == \
