@@ -5,6 +5,7 @@ BIN := $(VENV)/bin
 export PATH := $(abspath $(BIN)):$(PATH)
 STAMP := $(VENV)/.installed
 CASE ?= flights
+BENCH_CASE ?= all
 PORT ?= 5000
 
 .PHONY: help install repro case test test-fast bench ui lint clean
@@ -33,8 +34,9 @@ test: $(STAMP)  ## run the test suite CI runs (unit, integration, real data, bro
 test-fast: $(STAMP)  ## unit tests only
 	pytest tests/unit
 
-bench: $(STAMP)  ## full-size benchmark: pipeline wall time, no-op repro, latency, memory
-	python benchmarks/bench.py --case $(CASE)
+bench: $(STAMP)  ## full-size benchmark of every case (CASE=name for one) and reason throughput
+	python benchmarks/bench.py --case $(BENCH_CASE)
+	python benchmarks/bench_reasons.py
 
 ui: $(STAMP)  ## MLflow UI on the repository's tracking store at http://127.0.0.1:$(PORT)
 	@echo "MLflow UI: http://127.0.0.1:$(PORT)  (store: $(CURDIR)/mlflow.db; Ctrl-C stops it)"

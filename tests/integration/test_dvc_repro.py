@@ -38,6 +38,10 @@ def test_dvc_repro_runs_once_and_reruns_only_what_changed(tmp_path):
     set_knob(conf, r"^  sample_rows: null", "  sample_rows: 4000")
     set_knob(conf, r"^    n_estimators: \d+", "    n_estimators: 30")
     set_knob(conf, r"^  latency_samples: \d+", "  latency_samples: 20")
+    loans = repo / "conf/case/loans.yaml"
+    set_knob(loans, r"^    rows: \d+", "    rows: 3000")
+    set_knob(loans, r"^  explain_rows: \d+", "  explain_rows: 30")
+    set_knob(loans, r"^    n_estimators: \d+", "    n_estimators: 40")
     env = {**os.environ, "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}",
            "MLFLOW_TRACKING_URI": f"sqlite:///{tmp_path}/mlflow.db",
            "PYTHONPATH": str(repo / "src")}
@@ -46,8 +50,9 @@ def test_dvc_repro_runs_once_and_reruns_only_what_changed(tmp_path):
                        env={**env, "GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@t",
                             "GIT_COMMITTER_NAME": "t", "GIT_COMMITTER_EMAIL": "t@t"})
     first = dvc(repo, "repro", env=env)
-    stages = {f"{s}@flights" for s in ("prepare", "eda", "features", "train", "evaluate",
-                                       "analyze", "report")} | {"portfolio"}
+    stages = {f"{s}@{c}" for s in ("prepare", "eda", "features", "train", "evaluate",
+                                   "analyze", "report") for c in ("flights", "loans")}
+    stages.add("portfolio")
     assert ran(first.stdout) == stages
     assert (repo / "reports/flights/metrics.json").exists()
     assert (repo / "reports/flights/rollout.md").exists()

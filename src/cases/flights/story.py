@@ -14,7 +14,7 @@ from cases.lifecycle.eda import figure, markdown_table
 
 def segments(y_true: np.ndarray, rows: pd.DataFrame, cfg: Mapping) -> dict[str, np.ndarray]:
     """The tail: flights that arrived `tail_min` minutes late or more."""
-    return {"tail": np.asarray(y_true, dtype=float) >= float(cfg["evaluate"]["tail_min"])}
+    return {"tail": np.asarray(y_true, dtype=float) >= float(cfg["metrics"]["tail_min"])}
 
 
 def strategy_table(results: Mapping, view: str) -> pd.DataFrame:
@@ -37,7 +37,7 @@ def evaluation_plots(results: Mapping, cfg: Mapping) -> dict:
         frames.append(table.assign(view=view))
         fig, ax = figure(f"Outlier strategies on test flights ({view})",
                          "MAE on all test flights (min)",
-                         f"MAE on flights {cfg['evaluate']['tail_min']}+ min late (min)",
+                         f"MAE on flights {cfg['metrics']['tail_min']}+ min late (min)",
                          size=(8, 5))
         for row in table.itertuples(index=False):
             ax.scatter(row.mae, row.tail_mae, s=25)
@@ -58,7 +58,7 @@ def story(measured: Mapping, cfg: Mapping) -> Story:
     tasks = m["tasks"]
     pv = m["primary"]["view"]
     views = list(tasks["regression"].keys()) if "regression" in tasks else [pv]
-    tail_min = cfg["evaluate"]["tail_min"]
+    tail_min = cfg["metrics"]["tail_min"]
     rollout: list[tuple[str, str]] = []
     points: list[str] = []
 

@@ -1,0 +1,112 @@
+import numpy as np
+import pandas as pd
+import pytest
+
+from cases.config import compose
+from cases.errors import CasebookError
+from cases.lifecycle.models import linear_pipeline
+from cases.loans import explain as ex
+from cases.loans.analysis import load_applicants, named_applicants
+from cases.loans.data import SCENARIO, simulate, true_logit
+
+
+@pytest.fixture(scope="module")
+def cfg():
+    return compose(["case=loans"]).case
+
+
+@pytest.fixture(scope="module")
+def world(cfg):
+    """A scenario population and a logistic model trained on it."""
+    frame = simulate({**cfg.data.scenario, "rows": 8000}, seed=3)
+    cols = list(cfg.features.views.scenario)
+    model = linear_pipeline("binary", cols, [], max_iter=2000).fit(frame[cols], frame["approve"])
+    return frame, cols, model
+
+
+def test_reason_codes_only_negative_at_most_k_strongest_first():
+    cols = ["a", "b", "c", "d", "e", "f"]
+    texts = {c: f"text {c}" for c in cols}
+    contrib = np.array([[-0.1, 0.5, -0.4, -0.05, -0.2, -0.3], [0.1, 0.2, 0.0, 0.3, 0.1, 0.2]])
+    codes = ex.reason_codes(contrib, cols, texts, max_reasons=4)
+    assert [c[0] for c in codes[0]] == ["c", "f", "e", "a"]
+    assert all(c[2] < 0 for c in codes[0]) and codes[0][0][1] == "text c"
+    assert codes[1] == []  # nothing pushed toward rejection: no reason invented
+    with pytest.raises(CasebookError, match="no text for f"):
+        ex.reason_codes(contrib, cols, {c: "x" for c in cols[:5]})
+
+
+def test_protected_attributes_are_never_inputs_or_reasons(cfg, world):
+    protected = {c for group in cfg.features.protected.values() for c in group}
+    for view, cols in cfg.features.views.items():
+        assert not protected & set(cols), view
+        assert not protected - set(cfg.features.forbidden), "every protected column is forbidden"
+    with pytest.raises(CasebookError, match="protected attribute"):
+        ex.check_inputs_not_protected(["debt_k", "sex"], protected)
+    frame, cols, model = world
+    rejected = frame[cols][ex.approval(model, frame[cols]) < 0.5].head(20)
+    contrib = ex.agnostic_shap(model, rejected, frame[cols].head(50), seed=0, permutations=2)
+    reasons = ex.reason_codes(contrib, cols, dict(cfg.analysis.reason_texts))
+    given = {f for r in reasons for f, _, _ in r}
+    assert given and given <= set(cols) and not given & protected
+
+
+def test_scenario_truth_is_recovered_for_alice_bob_candace(cfg, world):
+    frame, cols, model = world
+    people = named_applicants(cfg.analysis)
+    score = ex.approval(model, people[cols])
+    truth = 1 / (1 + np.exp(-true_logit(people[cols], cfg.data.scenario)))
+    assert list(people["name"]) == ["Alice", "Bob", "Candace"]
+    assert (score < 0.5).tolist() == [True, True, False] == (truth < 0.5).tolist()
+    contrib = ex.agnostic_shap(model, people[cols].head(2), frame[cols].head(100), seed=0)
+    assert ex.top_reason(contrib, cols) == ["debt_k", "debt_k"]
+    grid = np.linspace(0, 40, 9)
+    avg = ex.curve(model, frame[cols].head(500), "debt_k", grid,
+                   {"n_cards": 10, "credit_age_years": 5})
+    assert (np.diff(avg) < 0).all()  # the acceptance curve falls with debt
+
+
+def test_counterfactual_is_verified_by_rescoring(cfg, world):
+    frame, cols, model = world
+    bob = named_applicants(cfg.analysis).iloc[[1]][cols]
+    cf = ex.counterfactual(model, bob, {"debt_k": "down", "inquiries_6m": "down"}, frame[cols], 0.5)
+    assert cf["verified"] and cf["rescored"] >= 0.5
+    assert cf["feature"] == "debt_k" and cf["to"] < cf["from"] == 15
+    changed = bob.copy()
+    changed[cf["feature"]] = cf["to"]
+    assert ex.approval(model, changed)[0] == pytest.approx(cf["rescored"])
+    just_before = bob.copy()
+    just_before["debt_k"] = cf["to"] + 0.2
+    assert ex.approval(model, just_before)[0] < 0.5  # the smallest change, not any change
+
+
+def test_scorecard_points_are_never_positive(world):
+    frame, cols, model = world
+    pts = ex.scorecard_points(model, frame[cols].head(50), frame[cols])
+    assert (pts <= 1e-12).all()
+
+
+def test_simulator_is_deterministic_and_in_range(cfg):
+    a = simulate({**cfg.data.scenario, "rows": 2000}, seed=5)
+    b = simulate({**cfg.data.scenario, "rows": 2000}, seed=5)
+    pd.testing.assert_frame_equal(a, b)
+    for col in SCENARIO.columns:
+        assert a[col.name].between(col.min, col.max).all(), col.name
+    assert 0.2 < a["approve"].mean() < 0.9
+
+
+def test_applicants_file_errors_name_the_column(tmp_path):
+    good = {"n_cards": 3, "credit_age_years": 4, "debt_k": 9, "income_k": 50,
+            "utilization": 0.2, "delinquencies": 0, "inquiries_6m": 1}
+    path = tmp_path / "applicants.csv"
+    pd.DataFrame([{**good, "name": "Dee"}]).to_csv(path, index=False)
+    assert load_applicants(str(path))["name"].tolist() == ["Dee"]
+    pd.DataFrame([{**good, "race": "x"}]).to_csv(path, index=False)
+    with pytest.raises(CasebookError, match="unknown column.*race"):
+        load_applicants(str(path))
+    pd.DataFrame([{k: v for k, v in good.items() if k != "debt_k"}]).to_csv(path, index=False)
+    with pytest.raises(CasebookError, match=r"missing column\(s\) debt_k"):
+        load_applicants(str(path))
+    pd.DataFrame([{**good, "utilization": 1.5}]).to_csv(path, index=False)
+    with pytest.raises(CasebookError, match=r"column 'utilization': expected values in \[0, 1\]"):
+        load_applicants(str(path))
