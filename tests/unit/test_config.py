@@ -14,7 +14,8 @@ ROOT = Path(__file__).resolve().parents[2]
 CASES = known_case_configs()
 EXPERIMENTS = sorted(p.stem for p in (ROOT / "conf" / "experiment").glob("*.yaml"))
 REQUIRED = ["name", "title", "question", "data.source", "data.sample_rows", "features.views",
-            "features.forbidden", "train.cv_folds", "metrics", "analysis", "report.card_figures", "train.tasks", "evaluate.gate_min_improvement",
+            "features.forbidden", "train.cv_folds", "metrics", "analysis",
+            "report.card_figures", "train.tasks", "evaluate.gate_min_improvement",
             "evaluate.latency_samples", "primary.task", "primary.view"]
 
 

@@ -71,7 +71,10 @@ def start_pipeline_run(uri: str, experiment: str, run_name: str, tags: Mapping[s
     leaves as dotted params. Returns the run id; the run stays open until `finish_run`."""
     from mlflow.entities import Param, RunTag
 
+    launcher = os.environ.get("MLFLOW_RUN_ID")  # set by `mlflow run`: link it, never reuse it
     client = _client(uri)
+    if launcher:
+        tags = {**tags, "launched_by_run": launcher}
     exp = client.get_experiment_by_name(experiment)
     exp_id = exp.experiment_id if exp else client.create_experiment(experiment)
     run = client.create_run(exp_id, run_name=run_name, tags=dict(tags))
