@@ -40,7 +40,7 @@ def test_dvc_repro_runs_once_and_reruns_only_what_changed(tmp_path):
     set_knob(conf, r"^  latency_samples: \d+", "  latency_samples: 20")
     loans = repo / "conf/case/loans.yaml"
     set_knob(loans, r"^    rows: \d+", "    rows: 3000")
-    set_knob(loans, r"^  explain_rows: \d+", "  explain_rows: 30")
+    set_knob(loans, r"^  explain_rows: null", "  explain_rows: 30")
     set_knob(loans, r"^    n_estimators: \d+", "    n_estimators: 40")
     env = {**os.environ, "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}",
            "MLFLOW_TRACKING_URI": f"sqlite:///{tmp_path}/mlflow.db",

@@ -72,9 +72,8 @@ def analyze(ctx: AnalysisContext) -> EdaResult:
         lgbm = ctx.model(task, view, "lgbm")
         logistic = ctx.model(task, view, "logistic")
         score = ex.approval(model, test[cols])
-        rejected = np.flatnonzero(score < threshold)
-        if task == "scenario":
-            rejected = rejected[: int(acfg["explain_rows"])]
+        cap = acfg.get("explain_rows")  # null: every rejected test applicant
+        rejected = np.flatnonzero(score < threshold)[: None if cap is None else int(cap)]
         Xr = test[cols].iloc[rejected].reset_index(drop=True)
         background = train[cols].sample(min(int(acfg["background_rows"]), len(train)),
                                         random_state=ctx.seed)
@@ -82,9 +81,8 @@ def analyze(ctx: AnalysisContext) -> EdaResult:
         reasons = _reasons_table(rejected, score[rejected], agn, cols, texts, k)
         figures[f"reasons_{task}"] = reasons
         # the checks: exact TreeSHAP of the tree model, and the logistic scorecard
-        rej_l = np.flatnonzero(ex.approval(lgbm, test[cols]) < threshold)
-        if task == "scenario":
-            rej_l = rej_l[: int(acfg["explain_rows"])]
+        rej_l = np.flatnonzero(ex.approval(lgbm, test[cols]) < threshold)[
+            : None if cap is None else int(cap)]
         Xl = test[cols].iloc[rej_l].reset_index(drop=True)
         agn_l = agn if selected == "lgbm" else ex.agnostic_shap(lgbm, Xl, background, ctx.seed)
         tree = ex.tree_shap(lgbm, Xl)
@@ -92,18 +90,20 @@ def analyze(ctx: AnalysisContext) -> EdaResult:
         agree_tree = ex.agreement(ex.top_reason(agn_l, cols), ex.top_reason(tree, cols))
         agree_card = ex.agreement(ex.top_reason(agn, cols), ex.top_reason(points, cols))
         freq = reasons["feature_1"].value_counts()
+        card_top = pd.Series(ex.top_reason(points, cols)).value_counts()
         facts[task] = {
             "selected": selected, "test_rows": int(len(test)),
             "rejected": int((score < threshold).sum()), "explained": int(len(rejected)),
             "agreement_top_reason_agnostic_vs_treeshap": agree_tree,
             "agreement_top_reason_agnostic_vs_scorecard": agree_card,
             "top_reason_frequency": {str(f): int(n) for f, n in freq.items() if f},
+            "scorecard_top_reason_frequency": {str(f): int(n) for f, n in card_top.items()},
             "max_reasons_given": int(reasons.filter(like="feature_").ne("").sum(axis=1).max())
             if len(reasons) else 0,
         }
         # counterfactuals: one actionable feature, smallest change, verified by re-scoring
         cfs = []
-        for i in range(min(len(Xr), 50)):
+        for i in range(len(Xr)):
             cf = ex.counterfactual(model, Xr.iloc[[i]], dict(acfg["actionable"][task]),
                                    train[cols], threshold)
             cfs.append({"applicant": int(rejected[i]), **(cf or {"feature": None})})
@@ -130,7 +130,11 @@ def analyze(ctx: AnalysisContext) -> EdaResult:
             f"- Top reason agrees with exact TreeSHAP of the LightGBM model for "
             f"{100 * agree_tree:.0f}% of its rejections.\n"
             f"- Top reason agrees with the logistic scorecard (points below the best value) for "
-            f"{100 * agree_card:.0f}%.\n"
+            f"{100 * agree_card:.0f}%. The two answer different questions: SHAP measures each "
+            f"input against the average applicant, the scorecard against the best value seen in "
+            f"training, so inputs whose best value is far from typical (the scorecard's most "
+            f"frequent top reason here: `{card_top.index[0] if len(card_top) else 'none'}`) "
+            f"lead its list.\n"
             f"- Counterfactuals: {len(found)} of {len(cft)} searched found a single-feature change "
             f"that turns the decision; {facts[task]['counterfactuals']['verified']} verified by "
             f"re-scoring.\n\n"

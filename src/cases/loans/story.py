@@ -18,8 +18,11 @@ def story(measured: Mapping, cfg: Mapping) -> Story:
         f"On {m['rows']:,} real Boston HMDA applications, `{h['selected']}` (selected by "
         f"stratified {cfg['train']['cv_folds']}-fold CV on log loss) scores AUC "
         f"{hs.get('auc', float('nan')):.3f}, log loss {hs['log_loss']:.4f}, Brier "
-        f"{hs['brier']:.4f} on the test applications, against the logistic baseline's AUC "
-        f"{hb.get('auc', float('nan')):.3f} and log loss {hb['log_loss']:.4f}.")
+        f"{hs['brier']:.4f} on the test applications; the logistic baseline scores AUC "
+        f"{hb.get('auc', float('nan')):.3f}, log loss {hb['log_loss']:.4f}, and LightGBM AUC "
+        f"{h['test']['lgbm'].get('auc', float('nan')):.3f}, log loss "
+        f"{h['test']['lgbm']['log_loss']:.4f} (trained on "
+        f"{m['split'].get('hmda', {}).get('train', 0):,} applications).")
     people = a.get("applicants", [])
     if people:
         desc = "; ".join(
@@ -51,7 +54,8 @@ def story(measured: Mapping, cfg: Mapping) -> Story:
                 f"{cfg['analysis']['max_reasons']} reasons each; the model-agnostic top reason "
                 f"agrees with exact TreeSHAP for {100 * f['agreement_top_reason_agnostic_vs_treeshap']:.0f}% "
                 f"and with the scorecard for "
-                f"{100 * f['agreement_top_reason_agnostic_vs_scorecard']:.0f}%; most frequent "
+                f"{100 * f['agreement_top_reason_agnostic_vs_scorecard']:.0f}% (the scorecard "
+                f"compares with the best value, SHAP with the average applicant); most frequent "
                 f"top reasons: {top}.")
     audit = a.get("hmda", {}).get("audit", {})
     if audit:
