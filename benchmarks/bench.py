@@ -21,7 +21,6 @@ import argparse
 import json
 import os
 import re
-import resource
 import shutil
 import subprocess
 import sys
@@ -32,14 +31,23 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def run(cmd: list[str], cwd: Path, env: dict) -> tuple[float, str]:
+# runs a command and reports the peak RSS of its own process tree (not of earlier commands)
+_PEAK = ("import resource, subprocess, sys; rc = subprocess.run(sys.argv[1:]).returncode; "
+         "print('peak_kb', resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss, file=sys.stderr); "
+         "sys.exit(rc)")
+
+
+def run(cmd: list[str], cwd: Path, env: dict) -> tuple[float, str, float]:
+    """Wall time, output, and peak RSS (MB) of the largest process the command ran."""
     t0 = time.perf_counter()
-    res = subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True)
+    res = subprocess.run([sys.executable, "-c", _PEAK, *cmd], cwd=cwd, env=env,
+                         capture_output=True, text=True)
     elapsed = time.perf_counter() - t0
     if res.returncode != 0:
         sys.stderr.write(res.stdout[-4000:] + res.stderr[-4000:])
         raise SystemExit(f"bench: {' '.join(cmd)} failed (exit {res.returncode})")
-    return elapsed, res.stdout + res.stderr
+    peak = re.findall(r"peak_kb (\d+)", res.stderr)
+    return elapsed, res.stdout + res.stderr, int(peak[-1]) / 1024 if peak else float("nan")
 
 
 def main() -> int:
@@ -68,9 +76,8 @@ def main() -> int:
     dvc = str(Path(sys.executable).parent / "dvc")
     try:
         for case in cases:
-            wall, log = run([dvc, "repro", f"report@{case}"], clone, env)
-            peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
-            noop, out = run([dvc, "repro", f"report@{case}"], clone, env)
+            wall, log, peak = run([dvc, "repro", f"report@{case}"], clone, env)
+            noop, out, _ = run([dvc, "repro", f"report@{case}"], clone, env)
             assert "Running stage" not in out, "the no-op repro ran a stage"
             serving = json.loads((clone / "reports" / case / "serving.json").read_text())
             print(f"{case} pipeline_wall_s {wall:.1f}")
@@ -96,7 +103,7 @@ def main() -> int:
             env2["PATH"] = ":".join(p for p in env2["PATH"].split(":")
                                     if not p.startswith(str(ROOT)))
             env2["MLFLOW_TRACKING_URI"] = f"sqlite:///{fresh}/mlflow.db"
-            wall, _ = run(["make", "repro"], fresh, env2)
+            wall, _, _ = run(["make", "repro"], fresh, env2)
             print(f"all make_repro_with_install_s {wall:.1f}")
     finally:
         if args.keep:
