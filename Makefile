@@ -37,6 +37,7 @@ test-fast: $(STAMP)  ## unit tests only
 bench: $(STAMP)  ## full-size benchmark of every case (CASE=name for one) and reason throughput
 	python benchmarks/bench.py --case $(BENCH_CASE)
 	python benchmarks/bench_reasons.py
+	python benchmarks/bench_dispatch.py
 
 ui: $(STAMP)  ## MLflow UI on the repository's tracking store at http://127.0.0.1:$(PORT)
 	@echo "MLflow UI: http://127.0.0.1:$(PORT)  (store: $(CURDIR)/mlflow.db; Ctrl-C stops it)"

@@ -27,6 +27,7 @@ from cases.lifecycle.selection import (
     predict_for,
     select,
     shuffled_folds,
+    time_group_folds,
 )
 
 log = logging.getLogger(__name__)
@@ -147,10 +148,12 @@ def features(cfg: DictConfig) -> dict:
     frame = ft.frame.copy()
     frame["_split"] = ft.split.to_numpy()
     frame["_period"] = ft.period.to_numpy() if ft.period is not None else 0
+    frame["_group"] = ft.groups.to_numpy() if ft.groups is not None else 0
     meta = {
         "views": ft.views,
         "targets": ft.targets,
         "time_ordered": ft.period is not None,
+        "grouped": ft.groups is not None,
         "split": {**ft.split_info,
                   "train_rows": int((frame["_split"] == "train").sum()),
                   "test_rows": int((frame["_split"] == "test").sum())},
@@ -207,7 +210,10 @@ def train(cfg: DictConfig) -> dict:
             for task in tasks:
                 rows = trainset[trainset[task.target].notna()].reset_index(drop=True)
                 y = rows[task.target]
-                folds = (expanding_time_folds(rows["_period"], int(cfg.case.train.cv_folds))
+                n_folds = int(cfg.case.train.cv_folds)
+                folds = (time_group_folds(rows["_period"], rows["_group"], n_folds)
+                         if meta["time_ordered"] and meta.get("grouped")
+                         else expanding_time_folds(rows["_period"], n_folds)
                          if meta["time_ordered"]
                          else shuffled_folds(len(rows), int(cfg.case.train.cv_folds),
                                              int(cfg.seed),
@@ -251,7 +257,9 @@ def train(cfg: DictConfig) -> dict:
                              task.selection_metric, best[task.selection_metric]["mean"])
             out.write_json(p.selection, {
                 "cv": (f"{cfg.case.train.cv_folds} expanding time folds: each validates on one "
-                       f"later training period and trains on every period before it")
+                       f"later training period and trains on every period before it"
+                       + (", holding out a different set of groups (e.g. drivers) in each"
+                          if meta.get("grouped") else ""))
                 if meta["time_ordered"] else f"{cfg.case.train.cv_folds} shuffled folds",
                 "tasks": selection})
             out.write_json(p.run, {"run_id": run_id,
@@ -459,7 +467,9 @@ def analyze(cfg: DictConfig) -> dict:
         meta=read_json(p.features_meta),
         selection=read_json(p.need(p.selection, "train"))["tasks"],
         metrics=read_json(p.need(p.metrics, "evaluate")),
-        models_dir=p.models, cfg=cfg.case, seed=int(cfg.seed))
+        models_dir=p.models, cfg=cfg.case, seed=int(cfg.seed),
+        serving=read_json(p.need(p.serving, "evaluate")),
+        load_logged=lambda model_uri: tracking.load_model(_uri(cfg), model_uri))
     result = case.analyze(ctx) if case.analyze else EdaResult(
         sections=[("No case-specific analysis", "This case has none beyond the evaluation.")],
         figures={}, facts={})

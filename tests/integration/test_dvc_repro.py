@@ -42,6 +42,9 @@ def test_dvc_repro_runs_once_and_reruns_only_what_changed(tmp_path):
     set_knob(loans, r"^    rows: \d+", "    rows: 3000")
     set_knob(loans, r"^  explain_rows: null", "  explain_rows: 30")
     set_knob(loans, r"^    n_estimators: \d+", "    n_estimators: 40")
+    accept = repo / "conf/case/acceptance.yaml"
+    set_knob(accept, r"^    offers: \d+", "    offers: 15000")
+    set_knob(accept, r"^  requests: \d+", "  requests: 20")
     env = {**os.environ, "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}",
            "MLFLOW_TRACKING_URI": f"sqlite:///{tmp_path}/mlflow.db",
            "PYTHONPATH": str(repo / "src")}
@@ -51,7 +54,8 @@ def test_dvc_repro_runs_once_and_reruns_only_what_changed(tmp_path):
                             "GIT_COMMITTER_NAME": "t", "GIT_COMMITTER_EMAIL": "t@t"})
     first = dvc(repo, "repro", env=env)
     stages = {f"{s}@{c}" for s in ("prepare", "eda", "features", "train", "evaluate",
-                                   "analyze", "report") for c in ("flights", "loans")}
+                                   "analyze", "report")
+              for c in ("flights", "loans", "acceptance")}
     stages.add("portfolio")
     assert ran(first.stdout) == stages
     assert (repo / "reports/flights/metrics.json").exists()

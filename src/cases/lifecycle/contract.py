@@ -48,6 +48,7 @@ class FeatureTable:
     split: pd.Series
     period: pd.Series | None
     split_info: dict
+    groups: pd.Series | None = None  # e.g. driver ids: CV folds also hold whole groups out
 
 
 @dataclass
@@ -69,6 +70,8 @@ class AnalysisContext:
     models_dir: Any
     cfg: Mapping
     seed: int
+    serving: dict = field(default_factory=dict)  # logged models (reports/<case>/serving.json)
+    load_logged: Callable[[str], Any] | None = None  # model URI -> model loaded from MLflow
 
     def model(self, task: str, view: str, name: str | None = None):
         import joblib

@@ -94,6 +94,21 @@ def calibration_table(y, p, n_bins: int = 10) -> pd.DataFrame:
     }).reset_index()
 
 
+def partial_dependence(predict, X: pd.DataFrame, feature: str, grid,
+                       hold: Mapping[str, float] | None = None) -> np.ndarray:
+    """Average prediction as `feature` moves over `grid`, every other input at each row's own
+    value (and `hold` fixed for every row): what the model learned about one input, read from
+    predict calls only."""
+    base = X.copy()
+    for k, v in (hold or {}).items():
+        base[k] = float(v)
+    out = []
+    for g in grid:
+        base[feature] = float(g)
+        out.append(float(np.mean(predict(base))))
+    return np.asarray(out)
+
+
 def gate(model_value: float, baseline_value: float, metric: str, min_improvement: float) -> dict:
     """Does the model beat the baseline by at least `min_improvement` (relative)?"""
     if greater_is_better(metric):

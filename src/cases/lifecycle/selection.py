@@ -35,6 +35,19 @@ def expanding_time_folds(period: pd.Series, n_folds: int) -> list[tuple[np.ndarr
     return folds
 
 
+def time_group_folds(period: pd.Series, groups: pd.Series,
+                     n_folds: int) -> list[tuple[np.ndarray, np.ndarray]]:
+    """Expanding time folds that also hold out a set of groups (drivers): fold k validates on
+    the k-th later period for the groups in bucket k, and trains on earlier periods of the
+    other groups only, so neither a group's future nor the group itself is seen in training."""
+    time_folds = expanding_time_folds(period, n_folds)
+    bucket = np.asarray(groups).astype(np.int64) % n_folds
+    folds = []
+    for k, (train_idx, val_idx) in enumerate(time_folds):
+        folds.append((train_idx[bucket[train_idx] != k], val_idx[bucket[val_idx] == k]))
+    return folds
+
+
 def shuffled_folds(n_rows: int, n_folds: int, seed: int,
                    y=None) -> list[tuple[np.ndarray, np.ndarray]]:
     """K-fold on shuffled rows; stratified by `y` (class labels) when given."""

@@ -96,14 +96,9 @@ def curve(model, X: pd.DataFrame, feature: str, grid: np.ndarray,
           hold: Mapping[str, float] | None = None) -> np.ndarray:
     """Average approval as `feature` moves over `grid`, every other input at each applicant's
     own value (and `hold` fixed for everyone): the acceptance curve of the worked example."""
-    base = X.copy()
-    for k, v in (hold or {}).items():
-        base[k] = float(v)
-    out = []
-    for g in grid:
-        base[feature] = float(g)
-        out.append(float(approval(model, base).mean()))
-    return np.asarray(out)
+    from cases.lifecycle.evaluate import partial_dependence
+
+    return partial_dependence(lambda frame: approval(model, frame), X, feature, grid, hold)
 
 
 def counterfactual(model, x: pd.DataFrame, actionable: Mapping[str, str], X_train: pd.DataFrame,

@@ -1,0 +1,38 @@
+"""The acceptance case whole through the stage scripts on a small world, and its latency
+benchmark."""
+
+import json
+import re
+
+import pytest
+
+from tests.conftest import run_cli
+
+pytestmark = pytest.mark.slow
+
+
+def test_acceptance_pipeline(tmp_path):
+    env = {"MLFLOW_TRACKING_URI": f"sqlite:///{tmp_path}/mlflow.db"}
+    small = ["case.data.world.offers=20000", "case.analysis.requests=20",
+             "case.evaluate.latency_samples=20", "case.train.lgbm.n_estimators=40"]
+    for stage in ("prepare", "eda", "features", "train", "evaluate", "analyze", "report"):
+        res = run_cli(f"pipelines/{stage}.py", "case=acceptance", *small,
+                      f"paths.root={tmp_path}", env=env)
+        assert res.returncode == 0, f"{stage}:\n{res.stderr[-3000:]}"
+    rep = tmp_path / "reports/acceptance"
+    m = json.loads((rep / "metrics.json").read_text())
+    assert set(m["tasks"]["accept"]["offer"]["test"]) == {"baseline", "logistic", "forest", "lgbm"}
+    assert {"auc", "log_loss", "brier", "ece"} <= set(m["test"])
+    assert "holding out a different set of groups" in m["split"]["cv"]
+    a = json.loads((rep / "analysis.json").read_text())
+    assert {c["input"] for c in a["coefficients"]} >= {"pickup_km", "surge", "fare"}
+    assert a["serving"]["drivers"] == 20 and a["serving"]["p99_ms"] > 0
+    assert (rep / "evaluation/accept_calibration.png").exists()
+    assert "no public data" in (rep / "talking_points.md").read_text().lower()
+
+
+def test_dispatch_latency_benchmark_prints_figures():
+    res = run_cli("benchmarks/bench_dispatch.py", "--offers", "5000", "--requests", "10")
+    assert res.returncode == 0, res.stderr[-2000:]
+    for model in ("logistic", "forest", "lgbm"):
+        assert re.search(rf"acceptance dispatch_{model}_p99_ms \d+\.\d+", res.stdout)
