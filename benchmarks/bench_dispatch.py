@@ -8,10 +8,7 @@ from __future__ import annotations
 import argparse
 import sys
 import tempfile
-import time
 from pathlib import Path
-
-import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 
@@ -22,17 +19,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--requests", type=int, default=300)
     parser.add_argument("--drivers", type=int, default=20)
     args = parser.parse_args(argv)
+    from cases.acceptance.analysis import nearest_driver_batches
     from cases.acceptance.data import simulate
     from cases.acceptance.tasks import make_tasks
     from cases.config import compose
     from cases.lifecycle import tracking
+    from cases.lifecycle.evaluate import latency_ms
 
     cfg = compose(["case=acceptance"]).case
     budget = float(cfg.analysis.budget_ms)
     frame = simulate({**cfg.data.world, "offers": args.offers})
     cols = list(cfg.features.views.offer)
     task = make_tasks(cfg, 0)[0]
-    rng = np.random.default_rng(0)
     with tempfile.TemporaryDirectory() as tmp:
         uri = f"sqlite:///{tmp}/mlflow.db"
         run = tracking.start_pipeline_run(uri, "bench-dispatch", "bench", {}, {})
@@ -40,14 +38,10 @@ def main(argv: list[str] | None = None) -> int:
             model = cand.build().fit(frame[cols], frame["accepted"])
             info = tracking.log_model(uri, run, model, cand.name, frame[cols].head(5))
             served = tracking.load_model(uri, info["model_uri"])
-            served.predict(frame[cols].head(args.drivers))
-            times = []
-            for _ in range(args.requests):
-                batch = frame[cols].iloc[rng.choice(len(frame), args.drivers, replace=False)]
-                t0 = time.perf_counter()
-                served.predict(batch)
-                times.append((time.perf_counter() - t0) * 1000)
-            p50, p99 = np.percentile(times, 50), np.percentile(times, 99)
+            lat = latency_ms(served.predict,
+                             nearest_driver_batches(frame[cols], args.drivers, args.requests, 0),
+                             warmup=frame[cols].head(args.drivers))
+            p50, p99 = lat["p50"], lat["p99"]
             print(f"acceptance dispatch_{cand.name}_p50_ms {p50:.2f}")
             print(f"acceptance dispatch_{cand.name}_p99_ms {p99:.2f} "
                   f"({'inside' if p99 <= budget else 'OVER'} the {budget:.0f} ms budget)")

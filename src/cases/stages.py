@@ -111,7 +111,7 @@ def eda(cfg: DictConfig) -> dict:
     tables = _tables(p)
     info = read_json(p.need(p.ingest, "prepare"))
     result = case.eda(tables, cfg.case)
-    main = tables[next(iter(tables))] if info["case"] else None
+    main = tables[next(iter(tables))]
     lines = [
         f"# {cfg.case.title}: exploratory analysis",
         "",
@@ -120,16 +120,29 @@ def eda(cfg: DictConfig) -> dict:
         _source_line(info),
         "",
     ]
-    for title, body in result.sections:
-        lines += [f"## {title}", "", body.strip(), ""]
+    lines += _sections(result.sections)
     lines += ["## Column profile (main table)", "", markdown_table(profile_table(main)), ""]
     with outputs() as out:
-        folder = out.path(p.reports / "eda")
-        for stem, fig in result.figures.items():
-            save(fig, folder / f"{stem}.png")
+        _write_figures(out.path(p.reports / "eda"), result.figures)
         out.write_text(p.reports / "eda.md", "\n".join(lines))
         out.write_json(p.reports / "eda.json", result.facts)
     return result.facts
+
+
+def _sections(sections) -> list[str]:
+    lines: list[str] = []
+    for title, body in sections:
+        lines += [f"## {title}", "", body.strip(), ""]
+    return lines
+
+
+def _write_figures(folder: Path, figures: dict) -> None:
+    """Tables as CSV (plot data for `dvc plots`), figures as PNG."""
+    for stem, obj in figures.items():
+        if isinstance(obj, pd.DataFrame):
+            obj.to_csv(folder / f"{stem}.csv", index=False)
+        else:
+            save(obj, folder / f"{stem}.png")
 
 
 def _source_line(info: dict) -> str:
@@ -179,6 +192,25 @@ def _score(case: Case, task: Task, cfg: DictConfig):
     return score
 
 
+def _folds(meta: dict, rows: pd.DataFrame, labels, n_folds: int, seed: int) -> list:
+    """Time-ordered data: expanding time folds (also holding out groups such as drivers when the
+    case has them); otherwise shuffled folds, stratified by class `labels` when given."""
+    if meta["time_ordered"] and meta.get("grouped"):
+        return time_group_folds(rows["_period"], rows["_group"], n_folds)
+    if meta["time_ordered"]:
+        return expanding_time_folds(rows["_period"], n_folds)
+    return shuffled_folds(len(rows), n_folds, seed, labels)
+
+
+def _cv_description(meta: dict, n_folds: int) -> str:
+    if not meta["time_ordered"]:
+        return f"{n_folds} shuffled folds"
+    return (f"{n_folds} expanding time folds: each validates on one later training period and "
+            f"trains on every period before it"
+            + (", holding out a different set of groups (e.g. drivers) in each"
+               if meta.get("grouped") else ""))
+
+
 def _n_classes(task: Task) -> int | None:
     return len(task.classes) if task.classes else None
 
@@ -210,14 +242,8 @@ def train(cfg: DictConfig) -> dict:
             for task in tasks:
                 rows = trainset[trainset[task.target].notna()].reset_index(drop=True)
                 y = rows[task.target]
-                n_folds = int(cfg.case.train.cv_folds)
-                folds = (time_group_folds(rows["_period"], rows["_group"], n_folds)
-                         if meta["time_ordered"] and meta.get("grouped")
-                         else expanding_time_folds(rows["_period"], n_folds)
-                         if meta["time_ordered"]
-                         else shuffled_folds(len(rows), int(cfg.case.train.cv_folds),
-                                             int(cfg.seed),
-                                             y if task.kind != "regression" else None))
+                folds = _folds(meta, rows, y if task.kind != "regression" else None,
+                               int(cfg.case.train.cv_folds), int(cfg.seed))
                 for view, cols in meta["views"].items():
                     if task.views is not None and view not in task.views:
                         continue
@@ -255,13 +281,8 @@ def train(cfg: DictConfig) -> dict:
                                            for m, s in best.items()})
                     log.info("%s/%s: selected %s (cv %s %.4f)", task.name, view, chosen,
                              task.selection_metric, best[task.selection_metric]["mean"])
-            out.write_json(p.selection, {
-                "cv": (f"{cfg.case.train.cv_folds} expanding time folds: each validates on one "
-                       f"later training period and trains on every period before it"
-                       + (", holding out a different set of groups (e.g. drivers) in each"
-                          if meta.get("grouped") else ""))
-                if meta["time_ordered"] else f"{cfg.case.train.cv_folds} shuffled folds",
-                "tasks": selection})
+            out.write_json(p.selection, {"cv": _cv_description(meta, cfg.case.train.cv_folds),
+                                         "tasks": selection})
             out.write_json(p.run, {"run_id": run_id,
                                    "experiment": f"{cfg.tracking.experiment_prefix}{case.name}"})
         tracking.log_metrics(uri, run_id, parent_metrics)
@@ -342,12 +363,7 @@ def evaluate(cfg: DictConfig) -> dict:
         tracking.set_tags(uri, run["run_id"], {"selected_model": head["selected"],
                                                "gate_passed": str(head["gate"]["passed"]).lower()})
         with outputs() as out:
-            folder = out.path(p.reports / "evaluation")
-            for stem, obj in plots.items():
-                if isinstance(obj, pd.DataFrame):
-                    obj.to_csv(folder / f"{stem}.csv", index=False)
-                else:
-                    save(obj, folder / f"{stem}.png")
+            _write_figures(out.path(p.reports / "evaluation"), plots)
             out.write_json(p.metrics, metrics)
             out.write_json(p.serving, serving)
         tracking.finish_run(uri, run["run_id"])
@@ -411,6 +427,12 @@ def _evaluation_plots(case: Case, cfg: DictConfig, results: dict, predictions: d
     return plots
 
 
+def _task_view(views: dict, view: str) -> str:
+    """The primary view, or the task's own view for a task scored on another (loans: each
+    population has its own inputs)."""
+    return view if view in views else next(iter(views))
+
+
 def _log_and_register(cfg: DictConfig, case: Case, uri: str, run_id: str, results: dict,
                       testset: pd.DataFrame, meta: dict, tasks: dict[str, Task]) -> dict:
     """Log each task's selected model (primary view) to MLflow, register it under the alias
@@ -421,7 +443,7 @@ def _log_and_register(cfg: DictConfig, case: Case, uri: str, run_id: str, result
     code = [str(Path(__file__).resolve().parent)]
     serving: dict = {"models": {}}
     for tname, views in results.items():
-        tview = view if view in views else next(iter(views))  # a task scored on its own view
+        tview = _task_view(views, view)
         r = views[tview]
         model = joblib.load(p.models / tname / tview / f"{r['selected']}.joblib")
         X = testset[meta["views"][tview]]
@@ -444,15 +466,10 @@ def _log_and_register(cfg: DictConfig, case: Case, uri: str, run_id: str, result
     X = testset[meta["views"][view]]
     n = int(cfg.case.evaluate.latency_samples)
     rows = X.sample(min(n, len(X)), random_state=int(cfg.seed))
-    timings = []
-    loaded.predict(rows.iloc[[0]])  # warm-up
-    for i in range(len(rows)):
-        t0 = time.perf_counter()
-        loaded.predict(rows.iloc[[i]])
-        timings.append((time.perf_counter() - t0) * 1000)
-    serving["latency_ms"] = {"p50": float(np.percentile(timings, 50)),
-                             "p99": float(np.percentile(timings, 99)), "n": len(timings),
-                             "model": cfg.case.primary.task}
+    serving["latency_ms"] = {
+        **ev.latency_ms(loaded.predict, (rows.iloc[[i]] for i in range(len(rows))),
+                        warmup=rows.iloc[[0]]),
+        "model": cfg.case.primary.task}
     return serving
 
 
@@ -473,16 +490,9 @@ def analyze(cfg: DictConfig) -> dict:
     result = case.analyze(ctx) if case.analyze else EdaResult(
         sections=[("No case-specific analysis", "This case has none beyond the evaluation.")],
         figures={}, facts={})
-    lines = [f"# {cfg.case.title}: analysis", ""]
-    for title, body in result.sections:
-        lines += [f"## {title}", "", body.strip(), ""]
+    lines = [f"# {cfg.case.title}: analysis", "", *_sections(result.sections)]
     with outputs() as out:
-        folder = out.path(p.reports / "analysis")
-        for stem, obj in result.figures.items():
-            if isinstance(obj, pd.DataFrame):
-                obj.to_csv(folder / f"{stem}.csv", index=False)
-            else:
-                save(obj, folder / f"{stem}.png")
+        _write_figures(out.path(p.reports / "analysis"), result.figures)
         out.write_text(p.reports / "analysis.md", "\n".join(lines))
         out.write_json(p.reports / "analysis.json", result.facts)
     return result.facts
@@ -529,8 +539,7 @@ def report(cfg: DictConfig) -> dict:
         f"(`{serving['models'][lat['model']]['model_uri']}`), {lat['n']} calls: "
         f"p50 {lat['p50']:.2f} ms, p99 {lat['p99']:.2f} ms.", "",
     ]
-    for title, body in story.rollout:
-        lines += [f"## {title}", "", body.strip(), ""]
+    lines += _sections(story.rollout)
     talking = [f"# {cfg.case.title}: talking points", "", _source_line(info), ""]
     talking += [f"- {t}" for t in story.talking_points]
     rollout_md, talking_md = "\n".join(lines) + "\n", "\n".join(talking) + "\n"
@@ -563,7 +572,7 @@ def _card(cfg: DictConfig, metrics: dict, info: dict, run: dict, uri: str) -> di
     for item in cfg.case.report.card_figures:
         tname, metric = item.split(".", 1)
         views = metrics["tasks"][tname]
-        r = views[view] if view in views else next(iter(views.values()))
+        r = views[_task_view(views, view)]
         figures.append({"label": f"{tname} {metric.replace('_', ' ')}", "metric": item,
                         "model": r["test"][r["selected"]].get(metric),
                         "baseline": r["test"]["baseline"].get(metric)})

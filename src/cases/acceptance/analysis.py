@@ -3,15 +3,14 @@ ones, what the trees found that the linear model missed, and serving inside the 
 
 from __future__ import annotations
 
-import time
-
 import numpy as np
 import pandas as pd
 
 from cases.acceptance.data import true_logit
 from cases.lifecycle.contract import AnalysisContext, EdaResult
 from cases.lifecycle.eda import figure, markdown_table
-from cases.lifecycle.evaluate import partial_dependence
+from cases.lifecycle.evaluate import latency_ms, partial_dependence
+from cases.lifecycle.selection import predict_for
 
 
 def recovered_coefficients(logistic, cols: list[str]) -> dict[str, float]:
@@ -40,7 +39,7 @@ def analyze(ctx: AnalysisContext) -> EdaResult:
     grid = np.linspace(0.5, 10, 20)
 
     def proba(m):
-        return lambda X: m.predict_proba(X[cols])[:, 1]
+        return lambda X: predict_for("binary", m, X[cols])
 
     truth = partial_dependence(lambda X: 1 / (1 + np.exp(-true_logit(X, w))), sample, "pickup_km",
                                grid)
@@ -102,19 +101,20 @@ def analyze(ctx: AnalysisContext) -> EdaResult:
                      facts=facts)
 
 
+def nearest_driver_batches(X: pd.DataFrame, drivers: int, requests: int, seed: int):
+    """One batch of `drivers` offers per dispatch request (the candidates scored together)."""
+    rng = np.random.default_rng(seed)
+    for _ in range(requests):
+        yield X.iloc[rng.choice(len(X), drivers, replace=False)]
+
+
 def _serving(ctx: AnalysisContext, X: pd.DataFrame, drivers: int, requests: int,
              budget_ms: float) -> dict:
     entry = ctx.serving["models"][ctx.cfg["primary"]["task"]]
     model = ctx.load_logged(entry["model_uri"])
-    rng = np.random.default_rng(ctx.seed)
-    model.predict(X.iloc[:drivers])  # warm-up
-    timings = []
-    for _ in range(requests):
-        batch = X.iloc[rng.choice(len(X), drivers, replace=False)]
-        t0 = time.perf_counter()
-        model.predict(batch)
-        timings.append((time.perf_counter() - t0) * 1000)
-    p50, p99 = float(np.percentile(timings, 50)), float(np.percentile(timings, 99))
+    lat = latency_ms(model.predict, nearest_driver_batches(X, drivers, requests, ctx.seed),
+                     warmup=X.iloc[:drivers])
+    p50, p99 = lat["p50"], lat["p99"]
     return {"model_uri": entry["model_uri"], "selected": entry["selected"], "drivers": drivers,
             "requests": requests, "p50_ms": p50, "p99_ms": p99, "budget_ms": budget_ms,
             "fits": bool(p99 <= budget_ms)}

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import time
+from collections.abc import Callable, Iterable, Mapping
 
 import numpy as np
 import pandas as pd
@@ -107,6 +108,19 @@ def partial_dependence(predict, X: pd.DataFrame, feature: str, grid,
         base[feature] = float(g)
         out.append(float(np.mean(predict(base))))
     return np.asarray(out)
+
+
+def latency_ms(predict: Callable, batches: Iterable, warmup) -> dict:
+    """p50 and p99 wall time (ms) of one `predict` call per batch, after one warm-up call: what a
+    service answering one request at a time would see."""
+    predict(warmup)
+    timings = []
+    for batch in batches:
+        t0 = time.perf_counter()
+        predict(batch)
+        timings.append((time.perf_counter() - t0) * 1000)
+    return {"p50": float(np.percentile(timings, 50)), "p99": float(np.percentile(timings, 99)),
+            "n": len(timings)}
 
 
 def gate(model_value: float, baseline_value: float, metric: str, min_improvement: float) -> dict:

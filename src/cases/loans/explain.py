@@ -5,17 +5,17 @@ model, and the scorecard's points below the best value of the logistic model."""
 
 from __future__ import annotations
 
-import time
 from typing import Mapping, Sequence
 
 import numpy as np
 import pandas as pd
 
 from cases.errors import CasebookError
+from cases.lifecycle.selection import predict_for
 
 
 def approval(model, X: pd.DataFrame) -> np.ndarray:
-    return np.asarray(model.predict_proba(X), dtype=float)[:, 1]
+    return predict_for("binary", model, X)
 
 
 def check_inputs_not_protected(cols: Sequence[str], protected: Sequence[str]) -> None:
@@ -159,8 +159,3 @@ def audit(frame: pd.DataFrame, score: np.ndarray, actual: np.ndarray, threshold:
         rows.append(t)
     return pd.concat(rows, ignore_index=True) if rows else pd.DataFrame()
 
-
-def timed(fn, *args, **kwargs):
-    t0 = time.perf_counter()
-    out = fn(*args, **kwargs)
-    return out, time.perf_counter() - t0
