@@ -99,6 +99,9 @@ class Case:
     story: Callable[[dict, Mapping], Story]  # (everything measured, case config) -> story
     segments: Callable[[pd.DataFrame, Mapping], dict[str, np.ndarray]] = (
         lambda frame, cfg: {})
+    # more regression metrics, e.g. dollars from a log target: (y_true, pred, rows, cfg) -> dict
+    extra_metrics: Callable[[np.ndarray, np.ndarray, pd.DataFrame, Mapping], dict] = (
+        lambda y_true, pred, rows, cfg: {})
     evaluation_plots: Callable[[dict, Mapping], dict[str, Any]] = lambda results, cfg: {}
     analyze: Callable[[AnalysisContext], EdaResult] | None = None
 

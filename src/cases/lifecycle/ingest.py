@@ -46,8 +46,9 @@ class Dataset:
         return next(iter(self.tables.values()))
 
 
-def read_table(path: str | Path, what: str) -> pd.DataFrame:
-    """Read a CSV (optionally gzipped) or parquet file; refuse missing, empty or unreadable files."""
+def read_table(path: str | Path, what: str, dtype: dict | None = None) -> pd.DataFrame:
+    """Read a CSV (optionally gzipped) or parquet file; refuse missing, empty or unreadable files.
+    `dtype` keeps CSV columns as published (e.g. {"id": str} keeps leading zeros)."""
     p = Path(path).expanduser()
     if not p.exists():
         raise CasebookError(f"{what}: file not found: {p}")
@@ -59,7 +60,7 @@ def read_table(path: str | Path, what: str) -> pd.DataFrame:
         if p.suffix == ".parquet":
             frame = pd.read_parquet(p)
         else:
-            frame = pd.read_csv(p, low_memory=False)
+            frame = pd.read_csv(p, low_memory=False, dtype=dtype)
     except pd.errors.EmptyDataError:
         raise CasebookError(f"{what}: file is empty: {p}") from None
     except Exception as exc:  # noqa: BLE001 - any parser failure becomes one clear message

@@ -1,0 +1,61 @@
+"""One task: log price. On the oracle view (nothing missing) the candidates are a regularised
+linear model and LightGBM: the ceiling. On each masked view every candidate is one way of
+filling square footage in front of the same LightGBM, so the CV table compares fills and nothing
+else. The baseline: the mean log price of the zipcode and bedroom count (backing off to the
+zipcode)."""
+
+from __future__ import annotations
+
+from typing import Mapping
+
+import numpy as np
+
+from cases.errors import CasebookError
+from cases.housing.imputers import STRATEGIES, strategy
+from cases.lifecycle.contract import Candidate, Task
+from cases.lifecycle.models import GroupBaseline, lgbm_pipeline, linear_pipeline
+
+
+def make_tasks(cfg: Mapping, seed: int) -> list[Task]:
+    t = cfg["train"]
+    names = list(t["strategies"])
+    unknown = [n for n in names if n not in STRATEGIES]
+    if unknown:
+        raise CasebookError(f"case.train.strategies: unknown {', '.join(unknown)}; expected some "
+                            f"of {', '.join(STRATEGIES)}")
+    categorical = list(cfg["features"]["categorical"])
+
+    def price_model():
+        return lgbm_pipeline("regression", categorical, params=dict(t["lgbm"]), seed=seed)
+
+    def candidates(view: str, cols: list[str]) -> list[Candidate]:
+        if view == "oracle":
+            numeric = [c for c in cols if c not in categorical]
+            return [
+                Candidate("linear", lambda: linear_pipeline(
+                    "regression", numeric, categorical, alpha=float(t["linear_alpha"]),
+                    seed=seed), {"model": "ridge"}),
+                Candidate("lgbm", price_model, {"model": "lgbm", "fill": "none (oracle)"}),
+            ]
+        return [Candidate(name, lambda name=name: strategy(name, cols, price_model(), t, seed),
+                          {"model": "lgbm", "fill": name}) for name in names]
+
+    return [Task("price", "regression", "log_price", t["selection_metric"]["price"], candidates,
+                 lambda: GroupBaseline([["zipcode", "bedrooms"], ["zipcode"]], min_count=10),
+                 description="log sale price")]
+
+
+def dollar_metrics(y, pred, rows, cfg) -> dict:
+    """R² on log price, and the errors back in dollars (what a seller hears)."""
+    y = np.asarray(y, dtype=float)
+    pred = np.asarray(pred, dtype=float)
+    dollars = np.abs(np.exp(pred) - np.exp(y))
+    ss = float(np.sum((y - y.mean()) ** 2))
+    return {"r2": 1 - float(np.sum((y - pred) ** 2)) / ss if ss > 0 else float("nan"),
+            "mae_dollars": float(dollars.mean()), "medae_dollars": float(np.median(dollars))}
+
+
+def masked_segment(y, rows, cfg) -> dict:
+    """The homes whose size the view hides (none on the oracle view)."""
+    living = [c for c in rows.columns if c.startswith("sqft_living")]
+    return {"masked": rows[living[0]].isna().to_numpy()} if living else {}
