@@ -384,10 +384,10 @@ def _evaluation_plots(case: Case, cfg: DictConfig, results: dict, predictions: d
         task = tasks[tname]
         metric = task.selection_metric
         fig, ax = figure(f"{tname}: test {metric} by candidate", metric, "")
-        names = list(next(iter(views.values()))["test"].keys())
+        names = list(dict.fromkeys(n for r in views.values() for n in r["test"]))
         height = 0.8 / len(views)
         for i, (view, r) in enumerate(views.items()):
-            vals = [r["test"][n][metric] for n in names]
+            vals = [r["test"][n][metric] if n in r["test"] else np.nan for n in names]
             ax.barh(np.arange(len(names)) + i * height, vals, height=height, label=view)
         ax.set_yticks(np.arange(len(names)) + 0.4 - height / 2, names)
         ax.legend(fontsize=8)

@@ -60,7 +60,8 @@ def profile(tables: dict[str, pd.DataFrame], cfg: Mapping) -> EdaResult:
         fig, ax = figure(f"Share masked by {label}", label, "share masked")
         for mech in MECHANISMS:
             s = data[mech]
-            ax.plot([str(i) for i in s.index], s.to_numpy(), marker="o", label=mech)
+            ax.plot(np.arange(len(s)), s.to_numpy(), marker="o", label=mech)
+        ax.set_xticks(np.arange(len(s)), [str(i) for i in s.index])
         ax.axhline(float(cfg["data"]["mask"]["rate"]), ls="--", c="grey", lw=1)
         ax.legend(fontsize=8)
         figures[name] = fig
@@ -87,7 +88,7 @@ def profile(tables: dict[str, pd.DataFrame], cfg: Mapping) -> EdaResult:
             f"{facts['sales_to']}; median price ${facts['median_price']:,.0f}, median living "
             f"area {facts['median_sqft']:,.0f} sqft. `sqft_living = sqft_above + sqft_basement` "
             f"{'holds on every row' if sum_ok else 'does NOT hold on every row'}, so the masks "
-            f"hide all three together. Kept as published: "
+            f"hide all three together. Oddities, kept as they are: "
             + ", ".join(f"{k.replace('_', ' ')} {v:,}" for k, v in odd.items())
             + ".\n\n![price by size](eda/price_by_sqft.png)")),
         ("Do the masks do what they claim?", (

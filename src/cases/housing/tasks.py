@@ -56,6 +56,9 @@ def dollar_metrics(y, pred, rows, cfg) -> dict:
 
 
 def masked_segment(y, rows, cfg) -> dict:
-    """The homes whose size the view hides (none on the oracle view)."""
+    """The homes whose size the view hides, and the rest (no segments on the oracle view)."""
     living = [c for c in rows.columns if c.startswith("sqft_living")]
-    return {"masked": rows[living[0]].isna().to_numpy()} if living else {}
+    if not living:
+        return {}
+    masked = rows[living[0]].isna().to_numpy()
+    return {"masked": masked, "kept": ~masked}
