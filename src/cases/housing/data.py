@@ -49,8 +49,8 @@ def load(data: Mapping, raw_dir: Path) -> Dataset:
     source = data.get("source")
     if source == "simulator":
         homes = simulate(data["world"])
-        description = (f"simulated Seattle-area listings calibrated on King County sales "
-                       f"(square footage known before masking)")
+        description = ("simulated Seattle-area listings calibrated on King County sales "
+                       "(square footage known before masking)")
         files: list[str] = []
     elif source == "real":
         if not data.get("path"):
