@@ -95,24 +95,31 @@ class GroupMedianFill(_Fill):
 
     def _fit(self, X):
         self.global_ = X[[self.living, self.basement]].median().to_numpy()
+        # plain dicts (joined group key -> [living, basement]): skops takes no pandas state
         self.tables_ = []
         for keys in self.levels:
             keys = list(keys)
-            g = X.groupby([X[k].astype(str) for k in keys], observed=True)
-            med = g[[self.living, self.basement]].median()
-            self.tables_.append((keys, med[g.size() >= self.min_count]))
+            g = X.groupby(_group_key(X, keys))
+            med = g[[self.living, self.basement]].median()[g.size() >= self.min_count]
+            self.tables_.append((keys, {k: v.tolist() for k, v in zip(med.index, med.to_numpy())}))
 
     def _predict(self, X):
         out = np.tile(self.global_, (len(X), 1))
         done = np.zeros(len(X), dtype=bool)
         for keys, table in self.tables_:
-            idx = (pd.MultiIndex.from_frame(X[keys].astype(str)) if len(keys) > 1
-                   else pd.Index(X[keys[0]].astype(str)))
-            pos = table.index.get_indexer(idx)
-            use = (pos >= 0) & ~done
-            out[use] = table.to_numpy()[pos[use]]
+            found = _group_key(X, keys).map(table)
+            use = found.notna().to_numpy() & ~done
+            if use.any():
+                out[use] = np.vstack(found[use].to_numpy())
             done |= use
         return out[:, 0], out[:, 1]
+
+
+def _group_key(X: pd.DataFrame, keys: Sequence[str]) -> pd.Series:
+    key = X[keys[0]].astype(str)
+    for k in keys[1:]:
+        key = key + "|" + X[k].astype(str)
+    return key
 
 
 def _numeric(X: pd.DataFrame, cols: Sequence[str]) -> np.ndarray:

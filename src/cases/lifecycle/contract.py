@@ -97,8 +97,9 @@ class Case:
     features: Callable[[dict[str, pd.DataFrame], Mapping], FeatureTable]
     tasks: Callable[[Mapping, int], list[Task]]  # (case config, seed) -> tasks
     story: Callable[[dict, Mapping], Story]  # (everything measured, case config) -> story
-    segments: Callable[[pd.DataFrame, Mapping], dict[str, np.ndarray]] = (
-        lambda frame, cfg: {})
+    # named row masks scored apart (e.g. the tail): (y_true, rows, cfg) -> {name: mask}
+    segments: Callable[[np.ndarray, pd.DataFrame, Mapping], dict[str, np.ndarray]] = (
+        lambda y_true, rows, cfg: {})
     # more regression metrics, e.g. dollars from a log target: (y_true, pred, rows, cfg) -> dict
     extra_metrics: Callable[[np.ndarray, np.ndarray, pd.DataFrame, Mapping], dict] = (
         lambda y_true, pred, rows, cfg: {})

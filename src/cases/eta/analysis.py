@@ -1,0 +1,154 @@
+"""Is one million enough? A learning curve from 10,000 trips to all of them, on training and
+validation error, the point where adding data stops paying, the ratio of features to samples,
+how rare routes fare, and what serving the model costs (latency against the budget, size)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from cases.eta.tasks import duration_metrics, make_tasks, pair_of
+from cases.lifecycle.contract import AnalysisContext, EdaResult
+from cases.lifecycle.eda import figure, markdown_table
+
+
+def _rmsle(y, pred) -> float:
+    return duration_metrics(y, pred, None, None)["rmsle"]
+
+
+def plateau(curve: pd.DataFrame, model: str, gain_pct: float) -> dict:
+    """The size from which every further doubling of the trips improves validation RMSLE by
+    less than `gain_pct` percent (None: the last step still paid)."""
+    c = curve[curve["model"] == model].sort_values("trips")
+    n, v = c["trips"].to_numpy(float), c["val_rmsle"].to_numpy(float)
+    gains = [100 * (v[i] - v[i + 1]) / v[i] / np.log2(n[i + 1] / n[i]) for i in range(len(n) - 1)]
+    paying = [i for i, g in enumerate(gains) if g >= gain_pct]
+    stop = None if paying and paying[-1] == len(gains) - 1 else (paying[-1] + 1 if paying else 0)
+    return {"gain_per_doubling_pct": [float(g) for g in gains],
+            "stops_paying_at": int(n[stop]) if stop is not None else None,
+            "largest": int(n[-1]), "val_rmsle_largest": float(v[-1]),
+            "val_rmsle_smallest": float(v[0]), "smallest": int(n[0])}
+
+
+def learning_curve(ctx: AnalysisContext) -> tuple[pd.DataFrame, dict]:
+    a = ctx.cfg["analysis"]
+    cols = ctx.meta["views"][ctx.cfg["primary"]["view"]]
+    train = ctx.frame[ctx.frame["_split"] == "train"]
+    periods = np.sort(train["_period"].unique())
+    val_from = periods[-int(a["validation_weeks"])]
+    pool, val = train[train["_period"] < val_from], train[train["_period"] >= val_from]
+    sizes = sorted({int(s) for s in a["learning_curve"] if int(s) < len(pool)} | {len(pool)})
+    task = make_tasks(ctx.cfg, ctx.seed)[0]
+    rows = []
+    for cand in task.candidates(ctx.cfg["primary"]["view"], cols):
+        for n in sizes:
+            sub = pool.sample(n, random_state=ctx.seed) if n < len(pool) else pool
+            model = cand.build().fit(sub[cols], sub["trip_duration"])
+            probe = sub.sample(min(len(sub), 50_000), random_state=ctx.seed)
+            rows.append({"model": cand.name, "trips": n,
+                         "train_rmsle": _rmsle(probe["trip_duration"], model.predict(probe[cols])),
+                         "val_rmsle": _rmsle(val["trip_duration"], model.predict(val[cols]))})
+    info = {"validation_trips": int(len(val)), "pool_trips": int(len(pool)),
+            "validation_from_week": int(val_from)}
+    return pd.DataFrame(rows), info
+
+
+def route_rarity(ctx: AnalysisContext) -> dict:
+    """Error on test trips whose pickup-dropoff pair was rare in training, against common ones."""
+    cols = ctx.meta["views"][ctx.cfg["primary"]["view"]]
+    pair = pair_of(cols)
+    if pair is None:
+        return {}
+    frame = ctx.frame
+    train, test = frame[frame["_split"] == "train"], frame[frame["_split"] == "test"]
+    counts = train.groupby(list(pair)).size()
+    idx = pd.MultiIndex.from_frame(test[list(pair)])
+    seen = counts.reindex(idx).fillna(0).to_numpy()
+    pred = ctx.model("duration", ctx.cfg["primary"]["view"]).predict(test[cols])
+    y = test["trip_duration"].to_numpy()
+    rare = seen < 20
+    out = {"pairs_in_training": int(len(counts)), "rare_threshold": 20,
+           "test_share_rare_pct": 100 * float(rare.mean())}
+    if rare.any():
+        out["rmsle_rare"] = _rmsle(y[rare], pred[rare])
+    if (~rare).any():
+        out["rmsle_common"] = _rmsle(y[~rare], pred[~rare])
+    return out
+
+
+def analyze(ctx: AnalysisContext) -> EdaResult:
+    a = ctx.cfg["analysis"]
+    curve, info = learning_curve(ctx)
+    view = ctx.cfg["primary"]["view"]
+    cols = ctx.meta["views"][view]
+    selected = ctx.selection["duration"][view]["selected"]
+    stop = {m: plateau(curve, m, float(a["plateau_gain_pct"])) for m in curve["model"].unique()}
+    train_rows = int((ctx.frame["_split"] == "train").sum())
+    cat = [c for c in ctx.cfg["features"]["categorical"] if c in cols]
+    levels = int(sum(ctx.frame[c].nunique() for c in cat))
+    n_inputs = len(cols) + (2 if pair_of(cols) else 0)
+    model_file = ctx.models_dir / "duration" / view / f"{selected}.joblib"
+    lat = ctx.serving.get("latency_ms", {})
+    facts = {
+        "learning_curve": curve.to_dict("records"), "curve": info, "plateau": stop,
+        "selected": selected,
+        "features": {"inputs": n_inputs, "categorical_levels": levels,
+                     "linear_columns": n_inputs - len(cat) + levels + 24 + 7,
+                     "training_trips": train_rows,
+                     "trips_per_input": train_rows / max(n_inputs, 1),
+                     "unavailable": ctx.meta["split"].get("unavailable_features", [])},
+        "routes": route_rarity(ctx),
+        "serving": {"p50_ms": lat.get("p50"), "p99_ms": lat.get("p99"),
+                    "budget_ms": float(a["budget_ms"]),
+                    "fits": bool(lat.get("p99", np.inf) <= float(a["budget_ms"])),
+                    "model_mb": model_file.stat().st_size / 1e6 if model_file.exists() else None},
+    }
+    fig, ax = figure("Learning curve: RMSLE by training trips", "training trips (log scale)",
+                     "RMSLE")
+    for name, part in curve.groupby("model"):
+        ax.plot(part["trips"], part["val_rmsle"], marker="o", label=f"{name} validation")
+        ax.plot(part["trips"], part["train_rmsle"], ls=":", marker=".", label=f"{name} train")
+        s = stop[name]["stops_paying_at"]
+        if s:
+            ax.axvline(s, ls="--", lw=1, c="grey")
+    ax.set_xscale("log")
+    ax.legend(fontsize=7)
+    figures = {"learning_curve": fig, "learning_curve_data": curve.round(6)}
+    lines = []
+    for name, s in stop.items():
+        where = (f"stops paying at about {s['stops_paying_at']:,} trips" if s["stops_paying_at"]
+                 else "still pays at the largest size")
+        lines.append(f"- `{name}`: validation RMSLE {s['val_rmsle_smallest']:.4f} at "
+                     f"{s['smallest']:,} trips, {s['val_rmsle_largest']:.4f} at "
+                     f"{s['largest']:,}; gain per doubling "
+                     + ", ".join(f"{g:.1f}%" for g in s["gain_per_doubling_pct"])
+                     + f"; {where} (threshold {float(a['plateau_gain_pct']):.1f}% per doubling).")
+    f, r, sv = facts["features"], facts["routes"], facts["serving"]
+    sections = [
+        ("Is one million enough? The learning curve", (
+            f"Trained on seeded subsets of the training weeks before week "
+            f"{info['validation_from_week']} ({info['pool_trips']:,} trips), validated on the "
+            f"last {int(a['validation_weeks'])} training weeks ({info['validation_trips']:,} "
+            f"trips); the test weeks stay untouched.\n\n" + markdown_table(curve.round(4))
+            + "\n\n" + "\n".join(lines) + "\n\n![learning curve](analysis/learning_curve.png)")),
+        ("Features against samples", (
+            f"{f['inputs']} model inputs ({f['categorical_levels']} categorical levels; about "
+            f"{f['linear_columns']} columns once one-hot encoded for the linear model) against "
+            f"{f['training_trips']:,} training trips: {f['trips_per_input']:,.0f} trips per input."
+            + (f" Not in this file, so not used: {', '.join(f['unavailable'])}."
+               if f["unavailable"] else ""))),
+    ]
+    if r:
+        sections.append(("Rare routes", (
+            f"{r['pairs_in_training']:,} pickup-dropoff pairs seen in training; "
+            f"{r['test_share_rare_pct']:.1f}% of test trips ride a pair seen fewer than "
+            f"{r['rare_threshold']} times"
+            + (f", with RMSLE {r['rmsle_rare']:.4f} against {r['rmsle_common']:.4f} on common "
+               f"pairs." if "rmsle_rare" in r and "rmsle_common" in r else ".")
+            + " More data helps exactly there: a larger city or finer zones multiply the pairs.")))
+    sections.append(("Serving", (
+        f"Selected `{selected}`: single-trip prediction of the model loaded back from MLflow "
+        f"p50 {sv['p50_ms']:.2f} ms, p99 {sv['p99_ms']:.2f} ms against a {sv['budget_ms']:.0f} "
+        f"ms budget ({'inside' if sv['fits'] else 'OUTSIDE'}); model file "
+        f"{sv['model_mb']:.2f} MB." if sv["p50_ms"] is not None else "no latency measured")))
+    return EdaResult(sections=sections, figures=figures, facts=facts)

@@ -1,0 +1,67 @@
+"""The ETA interview story: the answer to "is one million enough", with the run's numbers."""
+
+from __future__ import annotations
+
+from typing import Mapping
+
+from cases.lifecycle.contract import Story
+
+
+def story(measured: Mapping, cfg: Mapping) -> Story:
+    m, a, e = measured["metrics"], measured["analysis"], measured["eda"]
+    view = m["primary"]["view"]
+    r = m["tasks"]["duration"][view]
+    sel, base = r["test"][r["selected"]], r["test"]["baseline"]
+    s = a["plateau"][a["selected"]]
+    f, sv, routes = a["features"], a["serving"], a["routes"]
+    if s["stops_paying_at"]:
+        answer = (f"Yes, for this feature set: `{a['selected']}` stops gaining "
+                  f"{float(cfg['analysis']['plateau_gain_pct']):.0f}% per doubling at about "
+                  f"{s['stops_paying_at']:,} trips; validation RMSLE {s['val_rmsle_largest']:.4f} "
+                  f"with {s['largest']:,}.")
+    else:
+        answer = (f"Not yet: `{a['selected']}` still gains more than "
+                  f"{float(cfg['analysis']['plateau_gain_pct']):.0f}% per doubling at "
+                  f"{s['largest']:,} trips (validation RMSLE {s['val_rmsle_largest']:.4f}); more "
+                  f"trips would still pay.")
+    points = [
+        f"Is one million enough? {answer} Gain per doubling: "
+        + ", ".join(f"{g:.1f}%" for g in s["gain_per_doubling_pct"]) + ".",
+        f"{f['inputs']} inputs against {f['training_trips']:,} training trips "
+        f"({f['trips_per_input']:,.0f} per input): variance is not the problem; what is left is "
+        f"noise the inputs cannot see (traffic right now, the route taken, waits).",
+        f"Test weeks: `{r['selected']}` MAE {sel['mae']:.0f} s, RMSLE {sel['rmsle']:.4f}, "
+        f"APE p50 {sel['ape_p50']:.1f}% / p90 {sel['ape_p90']:.1f}%, against the speed-by-hour "
+        f"baseline's MAE {base['mae']:.0f} s, RMSLE {base['rmsle']:.4f}, APE p50 "
+        f"{base['ape_p50']:.1f}% / p90 {base['ape_p90']:.1f}%.",
+        f"Cleaning removed {e['raw_trips'] - e['clean_trips']:,} of {e['raw_trips']:,} trips: "
+        + ", ".join(f"{k.replace('_', ' ')} {v:,}" for k, v in e["removed"].items()) + ".",
+    ]
+    if routes.get("rmsle_rare") is not None and routes.get("rmsle_common") is not None:
+        points.append(
+            f"What would change the answer: rare routes ({routes['test_share_rare_pct']:.1f}% of "
+            f"test trips ride a pair seen under {routes['rare_threshold']} times) score RMSLE "
+            f"{routes['rmsle_rare']:.4f} against {routes['rmsle_common']:.4f}; a larger city or "
+            f"finer zones means more rare pairs and more data needed; new features (live "
+            f"traffic, the planned route) would lift the plateau more than more trips.")
+    points.append(
+        f"Serving: p50 {sv['p50_ms']:.2f} ms, p99 {sv['p99_ms']:.2f} ms for one trip, model "
+        f"{sv['model_mb']:.2f} MB: {'inside' if sv['fits'] else 'outside'} the "
+        f"{sv['budget_ms']:.0f} ms model budget of a 200 ms request.")
+    rollout = [
+        ("Rollout plan", (
+            f"1. Shadow mode for two weeks: the model predicts every request next to the current "
+            f"ETA, riders still see the old one; compare MAE, RMSLE and APE p90 by hour and zone. "
+            f"2. Canary 5% of requests with a kill switch, guardrails: p99 latency under "
+            f"{sv['budget_ms']:.0f} ms (measured {sv['p99_ms']:.2f} ms), ride cancellations "
+            f"after the ETA is shown, complaints. 3. Ramp when the canary holds for a week of "
+            f"rush hours.")),
+        ("Monitoring", (
+            "Daily: APE p50/p90 on completed trips by hour and by pickup zone; the share of "
+            "trips on rare or unseen zone pairs; the cleaning-rule counts (a jump in clock "
+            "errors or zero-distance trips is a data bug, not traffic); the median speed by "
+            "hour against the training weeks (a new road, a closed bridge, the season). "
+            "Retrain weekly on a rolling window; the learning curve says the window does not "
+            "need to be longer than the plateau.")),
+    ]
+    return Story(rollout=rollout, talking_points=points)

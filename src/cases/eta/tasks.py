@@ -1,0 +1,130 @@
+"""One task: trip duration in seconds. Baseline: the median speed of the hour times the distance
+(or, without a distance, the zone pair's median duration). Candidates: a linear model and
+LightGBM, both on log duration, both with zone-pair statistics fitted on their training rows."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Mapping
+
+import numpy as np
+import pandas as pd
+from sklearn.base import BaseEstimator, RegressorMixin, TransformerMixin
+from sklearn.compose import TransformedTargetRegressor
+from sklearn.pipeline import Pipeline
+
+from cases.lifecycle.contract import Candidate, Task
+from cases.lifecycle.models import lgbm_pipeline, linear_pipeline
+
+PAIRS = (("pickup_cluster", "dropoff_cluster"), ("pu_zone", "do_zone"))
+DISTANCES = ("gc_km", "trip_distance_km")
+
+
+def pair_of(cols: Sequence[str]) -> tuple[str, str] | None:
+    return next((p for p in PAIRS if set(p) <= set(cols)), None)
+
+
+class PairStats(BaseEstimator, TransformerMixin):
+    """Adds the median target of the trip's (pickup, dropoff) zone pair (inside `on_log`: the
+    log duration) and how many training trips it rests on, shrunk toward the pickup zone's
+    median when the pair is rare (`smoothing` pseudo-trips). Fitted on the rows it is given, so
+    inside each CV fold, never on validation or test trips."""
+
+    def __init__(self, pickup: str = "pickup_cluster", dropoff: str = "dropoff_cluster",
+                 smoothing: float = 20.0):
+        self.pickup = pickup
+        self.dropoff = dropoff
+        self.smoothing = smoothing
+
+    def fit(self, X: pd.DataFrame, y):
+        target = pd.Series(np.asarray(y, dtype=float), index=X.index)
+        self.global_ = float(target.median())
+        # plain dicts: the fitted model is serialised with skops, which takes no pandas state
+        self.origin_ = target.groupby(X[self.pickup].astype(str)).median().to_dict()
+        g = target.groupby(_pair_key(X, self.pickup, self.dropoff))
+        self.pairs_ = {k: (float(m), int(c)) for k, m, c in zip(
+            g.median().index, g.median().to_numpy(), g.size().to_numpy())}
+        return self
+
+    def transform(self, X: pd.DataFrame) -> pd.DataFrame:
+        X = X.copy()
+        origin = X[self.pickup].astype(str).map(self.origin_).fillna(self.global_).to_numpy()
+        found = _pair_key(X, self.pickup, self.dropoff).map(self.pairs_)
+        med = np.array([v[0] if isinstance(v, tuple) else np.nan for v in found])
+        cnt = np.array([v[1] if isinstance(v, tuple) else 0 for v in found], dtype=float)
+        med = np.where(cnt > 0, med, origin)
+        k = float(self.smoothing)
+        X["pair_median"] = (cnt * med + k * origin) / np.maximum(cnt + k, 1e-9)
+        X["pair_trips"] = cnt
+        return X
+
+
+def _pair_key(X: pd.DataFrame, a: str, b: str) -> pd.Series:
+    return X[a].astype(str) + ">" + X[b].astype(str)
+
+
+class SpeedBaseline(BaseEstimator, RegressorMixin):
+    """Distance divided by the median speed of trips that started in the same hour: what a
+    dispatcher's rule of thumb does. It uses the first distance the data has (straight line, or
+    the metered one if allowed); without any, the zone pair's median duration."""
+
+    def fit(self, X: pd.DataFrame, y):
+        y = np.asarray(y, dtype=float)
+        self.distance_ = next((d for d in DISTANCES if d in X.columns), None)
+        if self.distance_:
+            speed = pd.Series(X[self.distance_].to_numpy(float) / y)
+            self.speed_ = speed.groupby(X["hour"].to_numpy()).median().to_dict()
+            self.global_ = float(speed.median())
+        else:
+            self.stats_ = PairStats(*pair_of(list(X.columns)), smoothing=0.0).fit(X, y)
+        return self
+
+    def predict(self, X: pd.DataFrame) -> np.ndarray:
+        if self.distance_:
+            speed = X["hour"].map(self.speed_).fillna(self.global_).to_numpy()
+            return X[self.distance_].to_numpy(float) / speed
+        return self.stats_.transform(X)["pair_median"].to_numpy()
+
+
+def on_log(model) -> TransformedTargetRegressor:
+    """Fit on log(1 + seconds), predict seconds: errors in ratio, as RMSLE scores them."""
+    return TransformedTargetRegressor(regressor=model, func=np.log1p, inverse_func=np.expm1,
+                                      check_inverse=False)
+
+
+def make_tasks(cfg: Mapping, seed: int) -> list[Task]:
+    t = cfg["train"]
+    categorical_all = list(cfg["features"]["categorical"])
+
+    def candidates(view: str, cols: list[str]) -> list[Candidate]:
+        pair = pair_of(cols)
+        cat = [c for c in categorical_all if c in cols]
+        stats = [("pairs", PairStats(*pair, smoothing=float(t["pair_smoothing"])))] if pair else []
+        extra = ["pair_median", "pair_trips"] if pair else []
+        numeric = [c for c in cols if c not in cat] + extra
+        # the linear model: hours and weekdays as categories, log distances, the pair median
+        lin_cat = cat + [c for c in ("hour", "weekday") if c in cols]
+        lin_num = [c for c in numeric if c not in lin_cat]
+
+        def linear():
+            return on_log(Pipeline(stats + [("model", linear_pipeline(
+                "regression", lin_num, lin_cat, alpha=float(t["linear_alpha"]), seed=seed))]))
+
+        def lgbm():
+            return on_log(Pipeline(stats + [("model", lgbm_pipeline(
+                "regression", cat, params=dict(t["lgbm"]), seed=seed))]))
+
+        return [Candidate("linear", linear, {"model": "ridge", "target": "log1p"}),
+                Candidate("lgbm", lgbm, {"model": "lgbm", "target": "log1p"})]
+
+    return [Task("duration", "regression", "trip_duration", t["selection_metric"]["duration"],
+                 candidates, SpeedBaseline, description="trip duration in seconds")]
+
+
+def duration_metrics(y, pred, rows, cfg) -> dict:
+    """RMSLE and the absolute percentage error at the median and the 90th percentile."""
+    y = np.asarray(y, dtype=float)
+    pred = np.clip(np.asarray(pred, dtype=float), 0, None)
+    ape = 100 * np.abs(pred - y) / y
+    return {"rmsle": float(np.sqrt(np.mean((np.log1p(pred) - np.log1p(y)) ** 2))),
+            "ape_p50": float(np.percentile(ape, 50)), "ape_p90": float(np.percentile(ape, 90))}
