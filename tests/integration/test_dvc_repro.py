@@ -48,6 +48,9 @@ def test_dvc_repro_runs_once_and_reruns_only_what_changed(tmp_path):
     housing = repo / "conf/case/housing.yaml"
     set_knob(housing, r"^    listings: \d+", "    listings: 3000")
     set_knob(housing, r"^    n_estimators: \d+", "    n_estimators: 40")
+    eta = repo / "conf/case/eta.yaml"
+    set_knob(eta, r"^    trips: \d+", "    trips: 15000")
+    set_knob(eta, r"^    n_estimators: \d+", "    n_estimators: 40")
     env = {**os.environ, "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}",
            "MLFLOW_TRACKING_URI": f"sqlite:///{tmp_path}/mlflow.db",
            "PYTHONPATH": str(repo / "src")}
@@ -58,7 +61,7 @@ def test_dvc_repro_runs_once_and_reruns_only_what_changed(tmp_path):
     first = dvc(repo, "repro", env=env)
     stages = {f"{s}@{c}" for s in ("prepare", "eda", "features", "train", "evaluate",
                                    "analyze", "report")
-              for c in ("flights", "loans", "acceptance", "housing")}
+              for c in ("flights", "loans", "acceptance", "housing", "eta")}
     stages.add("portfolio")
     assert ran(first.stdout) == stages
     assert (repo / "reports/flights/metrics.json").exists()

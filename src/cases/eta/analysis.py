@@ -145,7 +145,8 @@ def analyze(ctx: AnalysisContext) -> EdaResult:
             f"{r['rare_threshold']} times"
             + (f", with RMSLE {r['rmsle_rare']:.4f} against {r['rmsle_common']:.4f} on common "
                f"pairs." if "rmsle_rare" in r and "rmsle_common" in r else ".")
-            + " More data helps exactly there: a larger city or finer zones multiply the pairs.")))
+            + " A larger city or finer zones multiply the pairs, and with them the trips a "
+              "pair statistic rests on.")))
     sections.append(("Serving", (
         f"Selected `{selected}`: single-trip prediction of the model loaded back from MLflow "
         f"p50 {sv['p50_ms']:.2f} ms, p99 {sv['p99_ms']:.2f} ms against a {sv['budget_ms']:.0f} "

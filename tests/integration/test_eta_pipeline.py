@@ -1,0 +1,41 @@
+"""The eta case whole through the stage scripts on a small simulated city."""
+
+import json
+
+import pytest
+
+from tests.conftest import run_cli
+
+pytestmark = pytest.mark.slow
+SMALL = ["case.train.lgbm.n_estimators=40", "case.evaluate.latency_samples=20",
+         "case.analysis.learning_curve=[2000,8000]", "case.features.clusters=12"]
+STAGES = ("prepare", "eda", "features", "train", "evaluate", "analyze", "report")
+
+
+def run_case(tmp_path, *overrides):
+    env = {"MLFLOW_TRACKING_URI": f"sqlite:///{tmp_path}/mlflow.db"}
+    for stage in STAGES:
+        res = run_cli(f"pipelines/{stage}.py", "case=eta", *SMALL, *overrides,
+                      f"paths.root={tmp_path}", env=env)
+        assert res.returncode == 0, f"{stage}:\n{res.stderr[-3000:]}"
+    rep = tmp_path / "reports/eta"
+    return (json.loads((rep / "metrics.json").read_text()),
+            json.loads((rep / "analysis.json").read_text()), rep)
+
+
+def test_eta_pipeline_on_the_simulator(tmp_path):
+    m, a, rep = run_case(tmp_path, "case.data.world.trips=30000")
+    test = m["tasks"]["duration"]["trip"]["test"]
+    assert set(test) == {"baseline", "linear", "lgbm"}
+    for name in test:
+        assert {"mae", "rmsle", "ape_p50", "ape_p90"} <= set(test[name])
+    assert test[m["selected_model"]]["rmsle"] < test["baseline"]["rmsle"]
+    assert "last 4 weeks" in m["split"]["kind"]
+    sizes = [r["trips"] for r in a["learning_curve"] if r["model"] == "lgbm"]
+    assert sizes[:2] == [2000, 8000] and sizes[-1] == a["curve"]["pool_trips"]
+    assert a["serving"]["p99_ms"] > 0 and a["serving"]["model_mb"] > 0
+    eda = json.loads((rep / "eda.json").read_text())
+    assert eda["removed"]["zero_distance"] > 0 and eda["removed"]["too_long"] > 0
+    assert (rep / "analysis/learning_curve.png").exists()
+    assert "Is one million enough?" in (rep / "talking_points.md").read_text()
+    assert "Shadow mode" in (rep / "rollout.md").read_text()

@@ -1,0 +1,185 @@
+"""ETA: cleaning rules, features on known points, the time split, both real schemas on small
+generated files, zone-pair statistics."""
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from cases.config import compose
+from cases.errors import CasebookError
+from cases.eta import data as ed
+from cases.eta.analysis import plateau
+from cases.eta.features import build, split_by_weeks, time_features
+from cases.eta.tasks import PairStats, SpeedBaseline, duration_metrics
+
+
+@pytest.fixture(scope="module")
+def cfg():
+    return compose(["case=eta"]).case
+
+
+def kaggle_rows():
+    """One clean trip and one trip breaking each rule, in the Kaggle schema (New York)."""
+    base = dict(vendor_id=2, passenger_count=1, pickup_longitude=-73.98, pickup_latitude=40.74,
+                dropoff_longitude=-73.96, dropoff_latitude=40.76, store_and_fwd_flag="N")
+    t0 = pd.Timestamp("2016-03-01 08:00:00")
+
+    def trip(i, seconds, clock_shift=0, **kw):
+        return {"id": f"id{i}", **base, **kw, "pickup_datetime": str(t0 + pd.Timedelta(days=i)),
+                "dropoff_datetime": str(t0 + pd.Timedelta(days=i, seconds=seconds + clock_shift)),
+                "trip_duration": seconds}
+
+    return pd.DataFrame([
+        trip(0, 600),                                   # clean
+        trip(1, 600, clock_shift=-3600),                # clock error
+        trip(2, 30),                                    # too short
+        trip(3, 20 * 3600),                             # meter left running
+        trip(4, 600, dropoff_longitude=-79.5),          # outside the city
+        trip(5, 600, dropoff_longitude=-73.98, dropoff_latitude=40.74),  # zero distance
+        trip(6, 61, dropoff_longitude=-73.70, dropoff_latitude=40.95),   # 30 km in a minute
+        trip(7, 900),                                   # clean
+    ])
+
+
+def test_each_cleaning_rule_counts_its_trip(cfg):
+    trips = kaggle_rows()
+    for c in ("pickup_datetime", "dropoff_datetime"):
+        trips[c] = pd.to_datetime(trips[c])
+    clean, rules = ed.apply_cleaning(trips, "coords", cfg.data.clean, cfg.data.real_bbox)
+    counts = dict(zip(rules["rule"], rules["removed"]))
+    assert counts == {"clock_error": 1, "too_short": 1, "too_long": 1, "outside_city": 1,
+                      "zero_distance": 1, "impossible_speed": 1, "kept": 2}
+    assert clean["id"].tolist() == ["id0", "id7"]
+
+
+def test_distances_and_bearing_on_known_points():
+    # one degree of latitude is 111.19 km on the mean earth radius
+    assert ed.haversine_km(0, 0, 1, 0) == pytest.approx(111.195, abs=0.01)
+    # JFK to LaGuardia, about 17.1 km in a straight line
+    assert ed.haversine_km(40.6413, -73.7781, 40.7769, -73.8740) == pytest.approx(17.1, abs=0.2)
+    # a grid trip: 1 km north and 1 km east is 2 km by the streets, sqrt(2) as the crow flies
+    dlat, dlon = 1 / 111.195, 1 / (111.195 * np.cos(np.radians(47.6)))
+    assert ed.manhattan_km(47.6, -122.3, 47.6 + dlat, -122.3 + dlon) == pytest.approx(2.0, abs=0.01)
+    assert ed.bearing_deg(47.6, -122.3, 47.7, -122.3) == pytest.approx(0.0, abs=1e-6)
+    assert ed.bearing_deg(0, 0, 0, 1) == pytest.approx(90.0)
+    assert ed.bearing_deg(0, 0, -1, 0) == pytest.approx(180.0)
+
+
+def test_time_features_flag_holidays_and_weekdays():
+    f = time_features(pd.Series(pd.to_datetime(["2016-01-18 08:30", "2016-01-19 17:05",
+                                                "2016-07-04 00:00"])))
+    assert f["holiday"].tolist() == [1.0, 0.0, 1.0]  # MLK day, a Tuesday, Independence Day
+    assert f["weekday"].tolist() == [0.0, 1.0, 0.0]
+    assert f["minute_of_day"].tolist() == [510.0, 1025.0, 0.0]
+
+
+def test_time_split_has_no_overlap(cfg):
+    when = pd.Series(pd.date_range("2016-01-04", periods=26 * 7 * 24, freq="h"))
+    is_test, week, how = split_by_weeks(when, cfg.features)
+    assert when[is_test].min() > when[~is_test].max()
+    assert not set(week[is_test]) & set(week[~is_test])
+    assert len(set(week[is_test])) == 4 and "last 4 weeks" in how
+    short = pd.Series(pd.date_range("2016-01-04", periods=5 * 7 * 24, freq="h"))
+    is_test, week, how = split_by_weeks(short, cfg.features)
+    assert short[is_test].min() > short[~is_test].max() and 0 < is_test.mean() < 0.4
+    with pytest.raises(CasebookError, match="too few to split by time"):
+        split_by_weeks(pd.Series(pd.date_range("2016-01-04", periods=24, freq="h")), cfg.features)
+
+
+def test_kaggle_schema_file_loads_cleans_and_builds_features(tmp_path, cfg):
+    path = tmp_path / "train.csv"
+    rows = kaggle_rows()
+    many = pd.concat([rows.assign(id=rows["id"] + f"_{k}", pickup_datetime=pd.to_datetime(
+        rows["pickup_datetime"]) + pd.Timedelta(weeks=k), dropoff_datetime=pd.to_datetime(
+        rows["dropoff_datetime"]) + pd.Timedelta(weeks=k)) for k in range(12)])
+    many.to_csv(path, index=False)
+    data = {**cfg.data, "source": "real", "path": str(path)}
+    ds = ed.load(data, tmp_path)
+    assert ds.tables["trips"]["schema"].iloc[0] == "coords" and len(ds.tables["trips"]) == 24
+    assert "Kaggle" in ds.description
+    ft = build(ds.tables, {**cfg, "features": {**cfg.features, "clusters": 2}})
+    assert {"gc_km", "manhattan_km", "bearing", "pickup_cluster"} <= set(ft.views["trip"])
+    assert "pu_zone" in ft.split_info["unavailable_features"]
+
+
+def write_tlc(folder, n=300, seed=0):
+    rng = np.random.default_rng(seed)
+    start = pd.Timestamp("2021-01-01")
+    pick = start + pd.to_timedelta(np.sort(rng.uniform(0, 70 * 86400, n)), unit="s")
+    dur = rng.uniform(200, 2000, n)
+    frame = pd.DataFrame({
+        "VendorID": rng.integers(1, 3, n), "lpep_pickup_datetime": pick,
+        "lpep_dropoff_datetime": pick + pd.to_timedelta(dur, unit="s"),
+        "store_and_fwd_flag": "N", "RatecodeID": 1.0,
+        "PULocationID": rng.choice([7, 74, 75, 264], n, p=[0.4, 0.3, 0.29, 0.01]),
+        "DOLocationID": rng.choice([7, 74, 75, 166], n),
+        "passenger_count": 1.0, "trip_distance": rng.uniform(0, 5, n).round(2),
+        "fare_amount": 10.0})
+    frame.loc[:4, "trip_distance"] = 0.0
+    frame.to_parquet(folder / "green_tripdata_2021-01.parquet", index=False)
+    pd.DataFrame({"LocationID": [7, 74, 75, 166, 264],
+                  "Borough": ["Queens", "Manhattan", "Manhattan", "Manhattan", "Unknown"],
+                  "Zone": ["Astoria", "East Harlem North", "East Harlem South",
+                           "Morningside Heights", "NV"],
+                  "service_zone": "Boro Zone"}).to_csv(folder / "taxi_zone_lookup.csv",
+                                                      index=False)
+    return frame
+
+
+def test_tlc_schema_folder_loads_with_zones_and_features_fit_it(tmp_path, cfg):
+    raw = write_tlc(tmp_path)
+    ds = ed.load({**cfg.data, "source": "real", "path": str(tmp_path)}, tmp_path)
+    trips, rules = ds.tables["trips"], ds.tables["cleaning"]
+    counts = dict(zip(rules["rule"], rules["removed"]))
+    assert counts["outside_city"] == int(((raw["PULocationID"] == 264)).sum())
+    assert counts["zero_distance"] >= 1
+    assert trips["schema"].iloc[0] == "zones" and "TLC" in ds.description
+    assert set(trips["borough"]) <= {"Queens", "Manhattan"}
+    ft = build(ds.tables, cfg)
+    assert {"pu_zone", "do_zone", "pu_borough", "hour"} <= set(ft.views["trip"])
+    assert "trip_distance_km" not in ft.views["trip"]  # known only after the trip
+    assert "gc_km" in ft.split_info["unavailable_features"]
+    allowed = {**cfg, "features": {**cfg.features, "use_meter_distance": True}}
+    assert "trip_distance_km" in build(ds.tables, allowed).views["trip"]
+
+
+def test_unknown_schema_and_missing_zone_lookup_are_named(tmp_path, cfg):
+    (tmp_path / "odd.csv").write_text("a,b\n1,2\n")
+    with pytest.raises(CasebookError, match="unrecognised trip schema.*found a, b"):
+        ed.load({**cfg.data, "source": "real", "path": str(tmp_path / "odd.csv")}, tmp_path)
+    write_tlc(tmp_path)
+    (tmp_path / "taxi_zone_lookup.csv").unlink()
+    with pytest.raises(CasebookError, match="taxi zone lookup.*case.data.zones_path"):
+        ed.load({**cfg.data, "source": "real", "path": str(tmp_path / "*.parquet")}, tmp_path)
+    with pytest.raises(CasebookError, match="no trip files found"):
+        ed.load({**cfg.data, "source": "real", "path": str(tmp_path / "none*.parquet")}, tmp_path)
+
+
+def test_pair_stats_shrink_rare_pairs_and_never_see_other_rows():
+    X = pd.DataFrame({"a": ["1"] * 10 + ["2"] * 2, "b": ["x"] * 10 + ["y"] * 2})
+    y = np.array([100.0] * 10 + [400.0] * 2)
+    ps = PairStats("a", "b", smoothing=2).fit(X, y)
+    out = ps.transform(pd.DataFrame({"a": ["1", "2", "9"], "b": ["x", "y", "x"]}))
+    assert out["pair_median"].tolist() == [(10 * 100 + 2 * 100) / 12, 400.0, 100.0]
+    assert out["pair_trips"].tolist() == [10.0, 2.0, 0.0]
+
+
+def test_speed_baseline_is_distance_over_the_hours_median_speed():
+    X = pd.DataFrame({"gc_km": [1.0, 2.0, 3.0, 1.0], "hour": [8.0, 8.0, 8.0, 3.0]})
+    y = np.array([360.0, 720.0, 1080.0, 120.0])  # 10 km/h at 8, 30 km/h at 3
+    pred = SpeedBaseline().fit(X, y).predict(pd.DataFrame({"gc_km": [5.0, 5.0],
+                                                            "hour": [8.0, 3.0]}))
+    np.testing.assert_allclose(pred, [1800.0, 600.0])
+
+
+def test_duration_metrics_and_plateau_on_hand_numbers():
+    m = duration_metrics(np.array([100.0, 200.0]), np.array([110.0, 100.0]), None, None)
+    assert m["ape_p50"] == pytest.approx(30.0) and m["ape_p90"] == pytest.approx(46.0)
+    assert m["rmsle"] == pytest.approx(np.sqrt((np.log(111 / 101) ** 2
+                                                + np.log(101 / 201) ** 2) / 2))
+    curve = pd.DataFrame({"model": "m", "trips": [1000, 2000, 4000, 8000],
+                          "val_rmsle": [0.50, 0.40, 0.398, 0.397]})
+    p = plateau(curve, "m", 1.0)
+    assert p["stops_paying_at"] == 2000
+    curve.loc[3, "val_rmsle"] = 0.30
+    assert plateau(curve, "m", 1.0)["stops_paying_at"] is None
