@@ -28,8 +28,11 @@ def story(measured: Mapping, cfg: Mapping) -> Story:
         f"Is one million enough? {answer} Gain per doubling: "
         + ", ".join(f"{g:.1f}%" for g in s["gain_per_doubling_pct"]) + ".",
         f"{f['inputs']} inputs against {f['training_trips']:,} training trips "
-        f"({f['trips_per_input']:,.0f} per input): variance is not the problem; what is left is "
-        f"noise the inputs cannot see (traffic right now, the route taken, waits).",
+        f"({f['trips_per_input']:,.0f} per input): "
+        + ("variance is not the problem; what is left is noise the inputs cannot see (traffic "
+           "right now, the route taken, waits)." if s["stops_paying_at"] else
+           "plenty of trips per input, yet the curve still falls: the tree model keeps finding "
+           "finer structure (places, hours, pairs) as trips are added."),
         f"Test weeks: `{r['selected']}` MAE {sel['mae']:.0f} s, RMSLE {sel['rmsle']:.4f}, "
         f"APE p50 {sel['ape_p50']:.1f}% / p90 {sel['ape_p90']:.1f}%, against the speed-by-hour "
         f"baseline's MAE {base['mae']:.0f} s, RMSLE {base['rmsle']:.4f}, APE p50 "
