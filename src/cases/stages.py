@@ -24,6 +24,7 @@ from cases.lifecycle.io import frame_hash, outputs, read_json
 from cases.lifecycle.selection import (
     cross_validate,
     expanding_time_folds,
+    group_folds,
     predict_for,
     select,
     shuffled_folds,
@@ -195,17 +196,21 @@ def _score(case: Case, task: Task, cfg: DictConfig):
 
 def _folds(meta: dict, rows: pd.DataFrame, labels, n_folds: int, seed: int) -> list:
     """Time-ordered data: expanding time folds (also holding out groups such as drivers when the
-    case has them); otherwise shuffled folds, stratified by class `labels` when given."""
+    case has them); otherwise shuffled folds of whole groups (hosts) when the case has groups,
+    else shuffled folds, stratified by class `labels` when given."""
     if meta["time_ordered"] and meta.get("grouped"):
         return time_group_folds(rows["_period"], rows["_group"], n_folds)
     if meta["time_ordered"]:
         return expanding_time_folds(rows["_period"], n_folds)
+    if meta.get("grouped"):
+        return group_folds(rows["_group"], n_folds, seed)
     return shuffled_folds(len(rows), n_folds, seed, labels)
 
 
 def _cv_description(meta: dict, n_folds: int) -> str:
     if not meta["time_ordered"]:
-        return f"{n_folds} shuffled folds"
+        return (f"{n_folds} shuffled folds of whole groups (e.g. hosts)" if meta.get("grouped")
+                else f"{n_folds} shuffled folds")
     return (f"{n_folds} expanding time folds: each validates on one later training period and "
             f"trains on every period before it"
             + (", holding out a different set of groups (e.g. drivers) in each"

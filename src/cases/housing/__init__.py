@@ -10,4 +10,4 @@ def build() -> Case:
 
     return Case(name="housing", load=data.load, eda=eda.profile, features=features.build,
                 tasks=tasks.make_tasks, story=story.story, segments=tasks.masked_segment,
-                extra_metrics=tasks.dollar_metrics, analyze=analysis.analyze)
+                extra_metrics=tasks.price_metrics, analyze=analysis.analyze)

@@ -8,11 +8,10 @@ from __future__ import annotations
 
 from typing import Mapping
 
-import numpy as np
-
 from cases.errors import CasebookError
 from cases.housing.imputers import STRATEGIES, strategy
 from cases.lifecycle.contract import Candidate, Task
+from cases.lifecycle.evaluate import log_target_metrics
 from cases.lifecycle.models import GroupBaseline, lgbm_pipeline, linear_pipeline
 
 
@@ -45,14 +44,9 @@ def make_tasks(cfg: Mapping, seed: int) -> list[Task]:
                  description="log sale price")]
 
 
-def dollar_metrics(y, pred, rows, cfg) -> dict:
-    """R² on log price, and the errors back in dollars (what a seller hears)."""
-    y = np.asarray(y, dtype=float)
-    pred = np.asarray(pred, dtype=float)
-    dollars = np.abs(np.exp(pred) - np.exp(y))
-    ss = float(np.sum((y - y.mean()) ** 2))
-    return {"r2": 1 - float(np.sum((y - pred) ** 2)) / ss if ss > 0 else float("nan"),
-            "mae_dollars": float(dollars.mean()), "medae_dollars": float(np.median(dollars))}
+def price_metrics(y, pred, rows, cfg) -> dict:
+    """R² on log price and the errors in dollars (what a seller hears)."""
+    return log_target_metrics(y, pred)
 
 
 def masked_segment(y, rows, cfg) -> dict:

@@ -39,6 +39,16 @@ def _reg(y, pred, prefix: str) -> dict:
     }
 
 
+def log_target_metrics(y, pred) -> dict:
+    """For a log target (log price): R² on the log scale and the errors back in dollars."""
+    y = np.asarray(y, dtype=float)
+    pred = np.asarray(pred, dtype=float)
+    dollars = np.abs(np.exp(pred) - np.exp(y))
+    ss = float(np.sum((y - y.mean()) ** 2))
+    return {"r2": 1 - float(np.sum((y - pred) ** 2)) / ss if ss > 0 else float("nan"),
+            "mae_dollars": float(dollars.mean()), "medae_dollars": float(np.median(dollars))}
+
+
 def binary_metrics(y, proba, n_bins: int = 10) -> dict:
     y = np.asarray(y, dtype=int)
     p = np.clip(np.asarray(proba, dtype=float), 1e-7, 1 - 1e-7)

@@ -48,6 +48,17 @@ def time_group_folds(period: pd.Series, groups: pd.Series,
     return folds
 
 
+def group_folds(groups: pd.Series, n_folds: int, seed: int) -> list[tuple[np.ndarray, np.ndarray]]:
+    """K-fold on shuffled groups (e.g. hosts): every group's rows land in one fold only."""
+    from sklearn.model_selection import GroupKFold
+
+    g = np.asarray(groups)
+    if len(np.unique(g)) < n_folds:
+        raise CasebookError(f"grouped CV needs at least {n_folds} groups, got {len(np.unique(g))}")
+    return list(GroupKFold(n_folds, shuffle=True, random_state=seed).split(
+        np.zeros(len(g)), groups=g))
+
+
 def shuffled_folds(n_rows: int, n_folds: int, seed: int,
                    y=None) -> list[tuple[np.ndarray, np.ndarray]]:
     """K-fold on shuffled rows; stratified by `y` (class labels) when given."""

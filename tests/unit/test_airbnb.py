@@ -1,0 +1,167 @@
+"""Airbnb: every price, percentage, amenities and bathrooms format; schema detection; target
+encoding without leakage; folds grouped by host."""
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from cases.airbnb import data as ad
+from cases.airbnb.features import build
+from cases.airbnb.tasks import Encode, build_model, make_tasks
+from cases.config import compose
+from cases.errors import CasebookError
+from cases.lifecycle.selection import group_folds
+
+
+@pytest.fixture(scope="module")
+def cfg():
+    return compose(["case=airbnb"]).case
+
+
+def test_prices_percentages_and_flags_parse_in_every_format():
+    prices = pd.Series(["$85.00", "$1,234.00", " $10 ", "", None, "free"])
+    out = ad.parse_price(prices)
+    assert out.iloc[:3].tolist() == [85.0, 1234.0, 10.0] and out.iloc[3:].isna().all()
+    assert ad.parse_price(pd.Series([149, 0])).tolist() == [149.0, 0.0]  # NYC summary: numbers
+    assert ad.parse_percent(pd.Series(["96%", "100%", "N/A", None])).iloc[:2].tolist() == [96.0,
+                                                                                           100.0]
+    assert ad.parse_percent(pd.Series(["N/A"])).isna().all()
+    assert ad.parse_flag(pd.Series(["t", "f", None])).iloc[:2].tolist() == [1.0, 0.0]
+
+
+def test_amenities_parse_in_both_formats():
+    old = '{TV,"Cable TV",Internet,"Wireless Internet","Family/Kid Friendly",Washer}'
+    assert ad.parse_amenities(old) == ["TV", "Cable TV", "Internet", "Wireless Internet",
+                                       "Family/Kid Friendly", "Washer"]
+    new = '["Wifi", "Kitchen", "Hot water", "Dedicated workspace", "Sony 55\\" HDTV"]'
+    assert ad.parse_amenities(new) == ["Wifi", "Kitchen", "Hot water", "Dedicated workspace",
+                                       'Sony 55" HDTV']
+    assert ad.parse_amenities("{}") == [] and ad.parse_amenities(None) == []
+    assert ad.parse_amenities('{"translation missing: en.hosting_amenity_49",TV}') == ["TV"]
+
+
+def test_bathrooms_text_becomes_a_number_and_a_shared_flag():
+    n, shared = ad.parse_bathrooms_text(pd.Series(["1 bath", "1.5 shared baths", "Half-bath",
+                                                   "Shared half-bath", "2 baths", None]))
+    assert n.iloc[:5].tolist() == [1.0, 1.5, 0.5, 0.5, 2.0] and np.isnan(n.iloc[5])
+    assert shared.iloc[:5].tolist() == [0.0, 1.0, 0.0, 1.0, 0.0]
+
+
+def today_file() -> pd.DataFrame:
+    """A few rows in today's 75-column detailed schema (the columns the parser reads)."""
+    return pd.DataFrame({
+        "id": [1, 2, 3], "host_id": [10, 10, 11], "last_scraped": "2024-06-30",
+        "host_since": ["2015-06-30", "2015-06-30", "2023-06-30"],
+        "host_response_rate": ["100%", "100%", "N/A"], "host_is_superhost": ["t", "t", "f"],
+        "calculated_host_listings_count": [2, 2, 1],
+        "neighbourhood_cleansed": ["Ballard", "Ballard", "Fremont"],
+        "neighbourhood_group_cleansed": ["Other", "Other", "Other"],
+        "latitude": [47.66, 47.67, 47.65], "longitude": [-122.38, -122.38, -122.35],
+        "property_type": ["Entire home", "Private room in home", "Entire condo"],
+        "room_type": ["Entire home/apt", "Private room", "Entire home/apt"],
+        "accommodates": [4, 2, 3], "bathrooms": [np.nan] * 3,
+        "bathrooms_text": ["1.5 baths", "1 shared bath", "Half-bath"],
+        "bedrooms": [2, 1, 1], "beds": [2, 1, 1],
+        "amenities": ['["Wifi", "Kitchen"]', '["Wifi"]', "[]"],
+        "price": ["$1,234.00", "$85.00", "$0.00"], "minimum_nights": [2, 30, 1],
+        "availability_365": [100, 20, 300], "number_of_reviews": [10, 0, 3],
+        "last_review": ["2024-06-01", None, "2024-01-01"],
+        "review_scores_rating": [4.9, np.nan, 4.2], "instant_bookable": ["f", "t", "f"],
+        "reviews_per_month": [0.5, np.nan, 0.1]})
+
+
+def test_schema_detection_and_what_each_schema_cannot_supply():
+    t, schema, missing = ad.canonical(today_file(), "today.csv")
+    assert schema == "detailed" and missing == []
+    assert t["bathrooms"].tolist() == [1.5, 1.0, 0.5] and t["bathrooms_shared"].tolist() == [
+        0.0, 1.0, 0.0]
+    assert t["review_score"].tolist()[0] == pytest.approx(98.0)  # of 5 -> of 100
+    assert t["host_years"].iloc[0] == pytest.approx(9.0, abs=0.01)
+    assert t["days_since_last_review"].iloc[0] == 29
+    nyc = pd.DataFrame({c: [1] for c in ad.SUMMARY} | {"price": [149], "room_type": ["x"],
+                                                       "last_review": ["2019-07-01"]})
+    _, schema, missing = ad.canonical(nyc, "AB_NYC_2019.csv")
+    assert schema == "summary" and {"accommodates", "amenities", "bedrooms"} <= set(missing)
+    with pytest.raises(CasebookError, match="unrecognised listings schema.*found a, b"):
+        ad.canonical(pd.DataFrame({"a": [1], "b": [2]}), "odd.csv")
+
+
+def test_cleaning_counts_every_price_rule(cfg):
+    t, _, _ = ad.canonical(today_file(), "today.csv")
+    t = pd.concat([t, t.assign(price=[np.nan, 5.0, 5000.0])], ignore_index=True)
+    kept, rules = ad.clean(t, cfg.data.clean)
+    counts = dict(zip(rules["rule"], rules["removed"]))
+    assert counts == {"price_unparsed": 1, "price_zero": 1, "price_too_low": 1,
+                      "price_too_high": 1, "no_room_type": 0, "kept": 2}
+    assert kept["price"].tolist() == [1234.0, 85.0]
+
+
+def test_a_file_in_todays_schema_loads_and_builds_features(tmp_path, cfg):
+    path = tmp_path / "listings.csv.gz"
+    frame = pd.concat([today_file().assign(id=lambda d, k=k: d["id"] + 10 * k,
+                                           host_id=lambda d, k=k: d["host_id"] + 10 * k)
+                       for k in range(20)], ignore_index=True)
+    frame.to_csv(path, index=False)
+    ds = ad.load({**cfg.data, "source": "real", "path": str(path)}, tmp_path)
+    assert "detailed schema" in ds.description and len(ds.tables["listings"]) == 40
+    ft = build(ds.tables, cfg)
+    assert {"amen_wifi", "amen_kitchen", "n_amenities", "bathrooms_shared"} <= set(
+        ft.views["listing"])
+    assert ft.frame["amen_wifi"].tolist()[:2] == [1.0, 1.0]
+    # a host's listings are all on one side of the split
+    hosts = pd.Series(ft.groups.to_numpy())
+    assert hosts.groupby(ft.split.to_numpy()).apply(set).pipe(
+        lambda s: not (s.get("train", set()) & s.get("test", set())))
+
+
+def test_target_encoding_never_uses_a_rows_own_price():
+    rng = np.random.default_rng(0)
+    X = pd.DataFrame({"neighbourhood": rng.choice(list("abcdefgh"), 400), "x": 1.0})
+    y = rng.normal(size=400)
+    base = Encode("neighbourhood", "target").fit_transform(X, y)["neighbourhood_te"].to_numpy()
+    y2 = y.copy()
+    y2[7] = 1e6  # a wild price on one training row
+    moved = Encode("neighbourhood", "target").fit_transform(X, y2)["neighbourhood_te"].to_numpy()
+    assert moved[7] == base[7]  # its own encoding comes from the other folds
+    assert not np.allclose(moved, base)  # (the other rows of its level do see it)
+    # held-out rows are encoded by the fit on training rows only
+    enc = Encode("neighbourhood", "target").fit(X.iloc[:300], y[:300])
+    a = enc.transform(X.iloc[300:])
+    enc2 = Encode("neighbourhood", "target").fit(X.iloc[:300], y[:300])
+    pd.testing.assert_frame_equal(a, enc2.transform(X.iloc[300:]))
+
+
+def test_tree_buckets_group_levels_by_their_mean_price():
+    X = pd.DataFrame({"neighbourhood": list("aabbccdd") * 30})
+    y = pd.Series(list("aabbccdd") * 30).map({"a": 1.0, "b": 1.1, "c": 5.0, "d": 5.2}).to_numpy()
+    out = Encode("neighbourhood", "tree", buckets=2).fit_transform(X, y)["neighbourhood_bucket"]
+    groups = out.groupby(X["neighbourhood"]).first()
+    assert groups["a"] == groups["b"] != groups["c"] == groups["d"]
+
+
+def test_folds_never_split_a_host():
+    hosts = pd.Series(np.repeat(np.arange(50), 3))
+    for tr, va in group_folds(hosts, 5, seed=0):
+        assert not set(hosts.iloc[tr]) & set(hosts.iloc[va])
+
+
+def test_every_model_encoding_pair_fits_and_unsupported_ones_are_refused(cfg):
+    raw = ad.simulate({**cfg.data.world, "listings": 600})
+    t, _, _ = ad.canonical(raw, "sim")
+    t, _ = ad.clean(t, cfg.data.clean)
+    t["amenities"] = t["amenities"].map(json.dumps)
+    small = {**cfg, "train": {**cfg.train, "forest": {**cfg.train.forest, "n_estimators": 10},
+                              "lgbm": {**cfg.train.lgbm, "n_estimators": 20}}}
+    ft = build({"listings": t, "schema": pd.DataFrame({"schema": ["detailed"]})}, small)
+    cols = ft.views["listing"]
+    for cand in make_tasks(small, 0)[0].candidates("listing", cols):
+        pred = cand.build().fit(ft.frame[cols], ft.frame["log_price"]).predict(ft.frame[cols])
+        assert np.isfinite(pred).all(), cand.name
+    bad = {**cfg, "train": {**cfg.train, "encodings": {**cfg.train.encodings,
+                                                        "linear": ["native"]}}}
+    with pytest.raises(CasebookError, match="unsupported linear-native"):
+        make_tasks(bad, 0)
+    with pytest.raises(CasebookError, match="unknown model"):
+        build_model("svm", "onehot", cols, cfg, 0)
