@@ -52,9 +52,8 @@ class Encode(BaseEstimator, TransformerMixin):
         col = X[[self.column]].astype(str)
         y = np.asarray(y, dtype=float)
         if self.method == "target":
-            from sklearn.preprocessing import TargetEncoder
-
             from sklearn.model_selection import KFold
+            from sklearn.preprocessing import TargetEncoder
 
             self.encoder_ = TargetEncoder(target_type="continuous",
                                           cv=KFold(5, shuffle=True, random_state=self.seed))
