@@ -51,6 +51,10 @@ def test_dvc_repro_runs_once_and_reruns_only_what_changed(tmp_path):
     eta = repo / "conf/case/eta.yaml"
     set_knob(eta, r"^    trips: \d+", "    trips: 15000")
     set_knob(eta, r"^    n_estimators: \d+", "    n_estimators: 40")
+    airbnb = repo / "conf/case/airbnb.yaml"
+    set_knob(airbnb, r"^    listings: \d+", "    listings: 2000")
+    set_knob(airbnb, r"^    n_estimators: \d+", "    n_estimators: 40")
+    set_knob(airbnb, r"^  shap_rows: \d+", "  shap_rows: 100")
     env = {**os.environ, "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}",
            "MLFLOW_TRACKING_URI": f"sqlite:///{tmp_path}/mlflow.db",
            "PYTHONPATH": str(repo / "src")}
@@ -61,7 +65,7 @@ def test_dvc_repro_runs_once_and_reruns_only_what_changed(tmp_path):
     first = dvc(repo, "repro", env=env)
     stages = {f"{s}@{c}" for s in ("prepare", "eda", "features", "train", "evaluate",
                                    "analyze", "report")
-              for c in ("flights", "loans", "acceptance", "housing", "eta")}
+              for c in ("flights", "loans", "acceptance", "housing", "eta", "airbnb")}
     stages.add("portfolio")
     assert ran(first.stdout) == stages
     assert (repo / "reports/flights/metrics.json").exists()
