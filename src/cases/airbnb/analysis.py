@@ -114,6 +114,7 @@ def robustness(ctx: AnalysisContext, train: pd.DataFrame, cols: list[str]) -> pd
     a = ctx.cfg["analysis"]
     rng = np.random.default_rng(ctx.seed)
     folds = group_folds(train["_group"], int(ctx.cfg["train"]["cv_folds"]), ctx.seed)
+    folds = folds[: int(a["robustness_folds"])]
     junk = pd.Series(rng.integers(0, int(a["junk_levels"]), len(train))).astype(str).to_numpy()
     trial = train.assign(junk=junk)
     cfg_junk = {**ctx.cfg, "features": {**ctx.cfg["features"],
@@ -266,6 +267,7 @@ def analyze(ctx: AnalysisContext) -> EdaResult:
             + ": read those coefficients together, not one by one."
             + "\n\n![qq](analysis/linear_qq.png)\n\n![resid](analysis/linear_residuals.png)")),
         ("Robustness, tested on the same folds", (
+            f"On the first {int(ctx.cfg['analysis']['robustness_folds'])} of the CV folds: "
             f"{100 * float(ctx.cfg['analysis']['outlier_share']):.0f}% of training prices "
             f"multiplied by 10 (validation untouched), and a junk categorical with "
             f"{int(ctx.cfg['analysis']['junk_levels']):,} random levels added:\n\n"
