@@ -185,11 +185,12 @@ def features(cfg: DictConfig) -> dict:
 def _score(case: Case, task: Task, cfg: DictConfig):
     def score(y_true, pred, rows) -> dict:
         if task.kind == "regression":
-            return {**ev.regression_metrics(y_true, pred, case.segments(y_true, rows, cfg.case)),
-                    **case.extra_metrics(y_true, pred, rows, cfg.case)}
-        if task.kind == "binary":
-            return ev.binary_metrics(y_true, pred)
-        return ev.multiclass_metrics(y_true, pred, task.classes)
+            out = ev.regression_metrics(y_true, pred, case.segments(y_true, rows, cfg.case))
+        elif task.kind == "binary":
+            out = ev.binary_metrics(y_true, pred)
+        else:
+            out = ev.multiclass_metrics(y_true, pred, task.classes)
+        return {**out, **case.extra_metrics(y_true, pred, rows, cfg.case)}
 
     return score
 

@@ -100,7 +100,8 @@ class Case:
     # named row masks scored apart (e.g. the tail): (y_true, rows, cfg) -> {name: mask}
     segments: Callable[[np.ndarray, pd.DataFrame, Mapping], dict[str, np.ndarray]] = (
         lambda y_true, rows, cfg: {})
-    # more regression metrics, e.g. dollars from a log target: (y_true, pred, rows, cfg) -> dict
+    # more metrics for every task (e.g. dollars from a log target, recall at an alert rate):
+    # (y_true, prediction, rows, cfg) -> dict
     extra_metrics: Callable[[np.ndarray, np.ndarray, pd.DataFrame, Mapping], dict] = (
         lambda y_true, pred, rows, cfg: {})
     evaluation_plots: Callable[[dict, Mapping], dict[str, Any]] = lambda results, cfg: {}

@@ -1,0 +1,208 @@
+"""Card transactions: a simulator with the truth, or the real ULB file.
+
+Simulator (default): customers with a home and spending habits, merchants in categories, weeks of
+transactions, and rare fraud of three kinds (about 0.2% of transactions): card testing (bursts
+of small online charges), account takeover (large charges at electronics and jewellery
+merchants, at odd hours) and spending far from home. Every fraud has a truth label; the bank's
+label is what it learns: a customer notices and reports fraud only with some probability
+(`unnoticed_share` is never reported). Customers answer a text with a probability and a delay.
+All in `conf/case/fraud.yaml` (`data.world`).
+
+Real: the ULB credit-card file (`creditcard.csv`: Time, V1..V28, Amount, Class; 284,807 rows,
+two days of September 2013) from a local path, or downloaded from OpenML (dataset 1597) with the
+MD5 checksum OpenML publishes for it, cached under data/raw/. Duplicated rows are counted and
+removed.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+from pathlib import Path
+from typing import Mapping
+
+import numpy as np
+import pandas as pd
+
+from cases.errors import CasebookError
+from cases.lifecycle.ingest import Column, Dataset, Schema, read_table, validate
+
+ULB = Schema((Column("Time", "float", nullable=False, min=0),
+              *(Column(f"V{i}", "float", nullable=False) for i in range(1, 29)),
+              Column("Amount", "float", nullable=False, min=0),
+              Column("Class", "int", nullable=False, min=0, max=1)))
+CATEGORIES = ("grocery", "gas", "restaurant", "online", "travel", "electronics", "jewelry",
+              "pharmacy", "entertainment")
+OPENML_META = "https://www.openml.org/api/v1/json/data/{id}"
+OPENML_FILE = "https://www.openml.org/data/v1/download/{file_id}"
+
+
+def load(data: Mapping, raw_dir: Path) -> Dataset:
+    source = data.get("source")
+    if source == "simulator":
+        tx = simulate(data["world"])
+        return Dataset(tables={"transactions": tx}, source=source,
+                       description="simulated card transactions with three kinds of fraud")
+    if source not in ("real", "openml"):
+        raise CasebookError(f"case.data.source={source!r}; expected 'simulator', 'real' (a local "
+                            f"creditcard.csv) or 'openml' (download dataset 1597)")
+    if source == "real":
+        if not data.get("path"):
+            raise CasebookError("case.data.path is required with case.data.source=real (the ULB "
+                                "creditcard.csv: Time, V1..V28, Amount, Class)")
+        path = str(Path(data["path"]).expanduser().resolve())
+        raw, origin = read_table(path, "credit-card file"), path
+    else:
+        path = str(download_openml(int(data["openml_id"]), Path(raw_dir)))
+        raw, origin = read_arff(path), path
+    tx, dups = read_ulb(raw, origin)
+    return Dataset(tables={"transactions": tx,
+                           "duplicates": pd.DataFrame({"removed": [dups],
+                                                       "rows_in": [len(raw)]})},
+                   source="real", description=f"ULB credit-card transactions from "
+                                              f"{Path(path).name} (real)", files=[path])
+
+
+def read_ulb(raw: pd.DataFrame, origin: str) -> tuple[pd.DataFrame, int]:
+    frame = validate(raw, ULB, origin)
+    dups = frame.duplicated()
+    frame = frame[~dups].sort_values("Time", kind="stable").reset_index(drop=True)
+    frame = frame.rename(columns={"Time": "time_s", "Amount": "amount", "Class": "is_fraud"})
+    frame["is_fraud"] = frame["is_fraud"].astype(int)
+    frame["tx_id"] = np.arange(len(frame))
+    return frame, int(dups.sum())
+
+
+# ------------------------------------------------------------------------------------- OpenML
+def download_openml(dataset_id: int, raw_dir: Path) -> Path:
+    """The dataset's file, checked against the MD5 that OpenML's description of it publishes;
+    cached. Offline, a message that says how to provide the file instead."""
+    import urllib.error
+    import urllib.request
+
+    target = raw_dir / f"openml_{dataset_id}.arff"
+    meta_file = raw_dir / f"openml_{dataset_id}.json"
+    if target.exists() and meta_file.exists():
+        if _md5(target) == json.loads(meta_file.read_text())["md5_checksum"]:
+            return target
+    offline = (f"cannot download OpenML dataset {dataset_id} ({{err}}). Offline, download "
+               f"creditcard.csv (Kaggle mlg-ulb/creditcardfraud) elsewhere and run with "
+               f"case.data.source=real case.data.path=/path/creditcard.csv")
+    try:
+        with urllib.request.urlopen(OPENML_META.format(id=dataset_id), timeout=30) as r:
+            desc = json.load(r)["data_set_description"]
+        with urllib.request.urlopen(OPENML_FILE.format(file_id=desc["file_id"]),
+                                    timeout=300) as r:
+            body = r.read()
+    except (urllib.error.URLError, OSError, KeyError, ValueError) as exc:
+        raise CasebookError(offline.format(err=exc)) from None
+    got = hashlib.md5(body).hexdigest()
+    if got != desc.get("md5_checksum"):
+        raise CasebookError(f"OpenML dataset {dataset_id}: checksum mismatch (got {got}, "
+                            f"OpenML says {desc.get('md5_checksum')}); not using the download")
+    raw_dir.mkdir(parents=True, exist_ok=True)
+    tmp = target.with_suffix(".part")
+    tmp.write_bytes(body)
+    tmp.replace(target)
+    meta_file.write_text(json.dumps({"md5_checksum": got, "file_id": desc["file_id"]}))
+    return target
+
+
+def _md5(path: Path) -> str:
+    return hashlib.md5(path.read_bytes()).hexdigest()
+
+
+def read_arff(path: str) -> pd.DataFrame:
+    """A plain ARFF file (numeric attributes and quoted nominal ones) as a DataFrame."""
+    names, body = [], None
+    with open(path, encoding="utf-8") as f:
+        for line in f:
+            s = line.strip()
+            if s.lower().startswith("@attribute"):
+                names.append(s.split()[1].strip("'\""))
+            elif s.lower().startswith("@data"):
+                body = f.read()
+                break
+    if body is None or not names:
+        raise CasebookError(f"{path}: not an ARFF file (no @attribute/@data sections)")
+    frame = pd.read_csv(io.StringIO(body), header=None, names=names, quotechar="'",
+                        comment="%")
+    return frame
+
+
+# ----------------------------------------------------------------------------------- simulator
+def simulate(w: Mapping) -> pd.DataFrame:
+    rng = np.random.default_rng(int(w["seed"]))
+    nc, nm = int(w["customers"]), int(w["merchants"])
+    days = int(w["weeks"]) * 7
+    # customers: home, typical amount, activity, how they answer texts
+    home = rng.uniform(0, float(w["region_km"]), (nc, 2))
+    mean_log_amount = rng.normal(np.log(float(w["median_amount"])), 0.5, nc)
+    rate = rng.gamma(2.0, float(w["tx_per_day"]) / 2.0, nc)
+    reply_p = np.clip(rng.beta(float(w["reply_beta"][0]), float(w["reply_beta"][1]), nc), 0, 1)
+    # merchants: category and place
+    cat_p = np.asarray(w["category_share"], dtype=float)
+    m_cat = rng.choice(len(CATEGORIES), nm, p=cat_p / cat_p.sum())
+    m_loc = rng.uniform(0, float(w["region_km"]), (nm, 2))
+    cat_scale = np.array([1.0, 0.8, 0.9, 1.1, 3.0, 2.5, 3.5, 0.6, 1.2])
+    # legitimate transactions
+    counts = rng.poisson(rate * days)
+    cust = np.repeat(np.arange(nc), counts)
+    n = len(cust)
+    t = rng.uniform(0, days * 86400, n)
+    hour_w = np.asarray(w["hour_share"], dtype=float)
+    hour = rng.choice(24, n, p=hour_w / hour_w.sum())
+    t = np.floor(t / 86400) * 86400 + hour * 3600 + rng.uniform(0, 3600, n)
+    # mostly nearby merchants: pick among a few candidates the closest to home
+    cand = rng.integers(0, nm, (n, 3))
+    d = np.linalg.norm(m_loc[cand] - home[cust][:, None, :], axis=2)
+    merch = cand[np.arange(n), d.argmin(axis=1)]
+    amount = np.exp(mean_log_amount[cust] + rng.normal(0, 0.6, n)) * cat_scale[m_cat[merch]]
+    legit = pd.DataFrame({"time_s": t, "customer_id": cust, "merchant_id": merch,
+                          "amount": amount, "fraud_kind": "none"})
+    # fraud: victims and kinds
+    kinds = w["fraud"]
+    n_victims = int(round(float(w["fraud_rate"]) * n / float(kinds["tx_per_victim"])))
+    victims = rng.choice(nc, n_victims, replace=False)
+    kind = rng.choice(["card_testing", "takeover", "far_from_home"], n_victims,
+                      p=kinds["kind_share"])
+    rows = []
+    online = np.flatnonzero(m_cat == CATEGORIES.index("online"))
+    pricey = np.flatnonzero(np.isin(m_cat, [CATEGORIES.index("electronics"),
+                                            CATEGORIES.index("jewelry")]))
+    for v, k in zip(victims, kind):
+        start = rng.uniform(0, days * 86400 - 86400)
+        m = max(1, rng.poisson(float(kinds["tx_per_victim"])))
+        if k == "card_testing":
+            times = start + np.cumsum(rng.exponential(120, m))
+            merchants = rng.choice(online, m)
+            amounts = rng.uniform(0.5, 5.0, m)
+        elif k == "takeover":
+            times = start + np.cumsum(rng.exponential(1800, m)) + (rng.uniform() < 0.6) * (
+                (2 - (start / 3600) % 24) % 24) * 3600
+            merchants = rng.choice(pricey, m)
+            amounts = np.exp(rng.normal(np.log(600), 0.6, m))
+        else:
+            times = start + np.cumsum(rng.exponential(3600, m))
+            dist = np.linalg.norm(m_loc - home[v], axis=1)
+            merchants = rng.choice(np.argsort(dist)[-50:], m)  # among the 50 farthest
+            amounts = np.exp(rng.normal(mean_log_amount[v] + 0.8, 0.7, m))
+        for tt, mm, aa in zip(times, merchants, amounts):
+            rows.append((tt, v, mm, aa, k))
+    fraud = pd.DataFrame(rows, columns=["time_s", "customer_id", "merchant_id", "amount",
+                                        "fraud_kind"])
+    tx = pd.concat([legit, fraud], ignore_index=True)
+    tx = tx[tx["time_s"] < days * 86400].sort_values("time_s", kind="stable").reset_index(drop=True)
+    tx["is_fraud"] = (tx["fraud_kind"] != "none").astype(int)
+    tx["category"] = np.asarray(CATEGORIES)[m_cat[tx["merchant_id"].to_numpy()]]
+    tx["distance_km"] = np.linalg.norm(m_loc[tx["merchant_id"].to_numpy()]
+                                       - home[tx["customer_id"].to_numpy()], axis=1)
+    tx["amount"] = tx["amount"].round(2)
+    # what the bank learns: a victim notices (and reports) with probability 1 - unnoticed
+    noticed = rng.uniform(size=nc) >= float(w["unnoticed_share"])
+    tx["reported"] = (tx["is_fraud"].astype(bool)
+                      & noticed[tx["customer_id"].to_numpy()]).astype(int)
+    tx["reply_p"] = reply_p[tx["customer_id"].to_numpy()]
+    tx["tx_id"] = np.arange(len(tx))
+    return tx
