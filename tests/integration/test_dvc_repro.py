@@ -55,6 +55,9 @@ def test_dvc_repro_runs_once_and_reruns_only_what_changed(tmp_path):
     set_knob(airbnb, r"^    listings: \d+", "    listings: 2000")
     set_knob(airbnb, r"^    n_estimators: \d+", "    n_estimators: 40")
     set_knob(airbnb, r"^  shap_rows: \d+", "  shap_rows: 100")
+    fraud = repo / "conf/case/fraud.yaml"
+    set_knob(fraud, r"^    customers: \d+", "    customers: 2000")
+    set_knob(fraud, r"^    n_estimators: \d+", "    n_estimators: 40")
     env = {**os.environ, "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}",
            "MLFLOW_TRACKING_URI": f"sqlite:///{tmp_path}/mlflow.db",
            "PYTHONPATH": str(repo / "src")}
@@ -65,7 +68,7 @@ def test_dvc_repro_runs_once_and_reruns_only_what_changed(tmp_path):
     first = dvc(repo, "repro", env=env)
     stages = {f"{s}@{c}" for s in ("prepare", "eda", "features", "train", "evaluate",
                                    "analyze", "report")
-              for c in ("flights", "loans", "acceptance", "housing", "eta", "airbnb")}
+              for c in ("flights", "loans", "acceptance", "housing", "eta", "airbnb", "fraud")}
     stages.add("portfolio")
     assert ran(first.stdout) == stages
     assert (repo / "reports/flights/metrics.json").exists()

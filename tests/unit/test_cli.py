@@ -19,7 +19,7 @@ def test_help_lists_every_stage():
 def test_unknown_case_lists_known_ones():
     res = run_cli("-m", "cases", "prepare", "case=nope")
     assert res.returncode == 2
-    assert "unknown case 'nope'; known cases: acceptance, airbnb, eta, flights, housing, loans" in res.stderr
+    assert "unknown case 'nope'; known cases: acceptance, airbnb, eta, flights, fraud, housing, loans" in res.stderr
     assert "Traceback" not in res.stderr
 
 

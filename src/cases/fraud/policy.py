@@ -62,9 +62,14 @@ def policy_cost(score, costs: np.ndarray, t1: float, t2: float) -> float:
 
 
 def candidate_thresholds(score, grid: int) -> np.ndarray:
-    """Score quantiles concentrated in the top (fraud is rare), plus 'never' (inf)."""
+    """Every distinct score when there are at most `grid` of them (an exact search); otherwise
+    scores at quantiles concentrated in the top (fraud is rare). Plus 'never' (inf)."""
+    score = np.asarray(score, dtype=float)
+    distinct = np.unique(score)
+    if len(distinct) <= grid:
+        return np.r_[distinct, np.inf]
     q = 1 - np.logspace(-5, np.log10(0.5), grid)
-    return np.unique(np.r_[np.quantile(np.asarray(score, dtype=float), q), np.inf])
+    return np.unique(np.r_[np.quantile(score, q, method="higher"), np.inf])
 
 
 def search_thresholds(score, costs: np.ndarray, grid: int = 60) -> dict:

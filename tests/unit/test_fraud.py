@@ -1,0 +1,175 @@
+"""Fraud: the time split, the cost arithmetic on a hand-made case, the threshold search on a known
+cost curve, history features from earlier transactions only, the real ULB loader on a small file
+of the same schema, and the OpenML download's checksum and offline message."""
+
+import hashlib
+import io
+import json
+import urllib.error
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from cases.config import compose
+from cases.errors import CasebookError
+from cases.fraud import data as fd
+from cases.fraud.features import build, history
+from cases.fraud.policy import Costs, action_costs, actions, policy_cost, search_thresholds
+from cases.fraud.tasks import RulesBaseline, precision_at_recall, recall_at_alert_rate
+
+
+@pytest.fixture(scope="module")
+def cfg():
+    return compose(["case=fraud"]).case
+
+
+COSTS = Costs(sms=0.1, friction=1.0, block_good=10.0, fraud_share_lost=1.0, no_reply="block")
+
+
+def test_cost_arithmetic_on_a_hand_made_case():
+    # a good $50 purchase and a $200 fraud; the customer replies with probability 0.8
+    c = action_costs([0, 1], [50.0, 200.0], [0.8, 0.8], COSTS)
+    np.testing.assert_allclose(c[0], [0.0, 0.1 + 1.0 + 0.2 * 10.0, 10.0])  # approve, text, block
+    np.testing.assert_allclose(c[1], [200.0, 0.1, 0.0])
+    lenient = Costs(0.1, 1.0, 10.0, 1.0, no_reply="approve")
+    c = action_costs([0, 1], [50.0, 200.0], [0.8, 0.8], lenient)
+    np.testing.assert_allclose(c[:, 1], [0.1 + 1.0, 0.1 + 0.2 * 200.0])
+    assert actions([0.1, 0.5, 0.9], 0.4, 0.8).tolist() == [0, 1, 2]
+    assert policy_cost([0.1, 0.9], action_costs([0, 1], [50.0, 200.0], [0.8, 0.8], COSTS),
+                       0.4, 0.8) == pytest.approx(0.0)
+    with pytest.raises(CasebookError, match="no_reply='maybe'"):
+        Costs.from_cfg({"sms": 1, "friction": 1, "block_good": 1, "fraud_share_lost": 1}, "maybe")
+
+
+def test_threshold_search_finds_the_optimum_of_a_known_cost_curve():
+    """Scores 0..999: rows scoring >= 900 are fraud ($100 each), the rest good. Texting a good
+    row costs 1.1 + 0.2 * 10 = 3.1, blocking it 10; so the optimum texts and blocks exactly the
+    fraud (t1 = t2 = 900 would block: cost 0), and any lower threshold adds cost."""
+    score = np.arange(1000) / 1000
+    fraud = (score >= 0.9).astype(int)
+    costs = action_costs(fraud, np.full(1000, 100.0), np.full(1000, 0.8), COSTS)
+    best = search_thresholds(score, costs, grid=1000)  # every distinct score: exact
+    assert best["cost"] == pytest.approx(policy_cost(score, costs, best["t1"], best["t2"]))
+    assert best["cost"] == pytest.approx(0.0)
+    assert best["t2"] == pytest.approx(0.9, abs=0.002)
+    # on a quantile grid (fewer candidates than scores) it lands next to the optimum
+    coarse = search_thresholds(score, costs, grid=200)
+    assert coarse["cost"] <= 3.1 * 10
+    # brute force over a coarse grid never beats it
+    grid = np.r_[np.linspace(0, 1, 51), np.inf]
+    brute = min(policy_cost(score, costs, a, b) for a in grid for b in grid if b >= a)
+    assert best["cost"] <= brute + 1e-9
+    # the curve holds the best total for each t1 and is never below the optimum
+    assert min(p["cost"] for p in best["curve"]) == pytest.approx(best["cost"])
+
+
+def test_texting_wins_when_blocking_good_customers_is_dear():
+    score = np.r_[np.full(50, 0.95), np.full(950, 0.1)]
+    fraud = np.r_[np.ones(25), np.zeros(25), np.zeros(950)].astype(int)  # half of the top fraud
+    costs = action_costs(fraud, np.full(1000, 100.0), np.full(1000, 0.9),
+                         Costs(0.05, 0.5, 50.0, 1.0, "approve"))
+    best = search_thresholds(score, costs, grid=50)
+    assert actions(score, best["t1"], best["t2"])[:50].tolist() == [1] * 50  # text, not block
+
+
+def test_history_uses_only_earlier_transactions():
+    tx = pd.DataFrame({"customer_id": [1, 1, 1, 2, 1],
+                       "time_s": [0.0, 600.0, 1200.0, 1300.0, 90000.0],
+                       "merchant_id": [5, 5, 6, 5, 5], "amount": [10.0, 30.0, 2.0, 7.0, 100.0]})
+    h = history(tx)
+    assert h["tx_1h"].tolist() == [0.0, 1.0, 2.0, 0.0, 0.0]
+    assert h["tx_24h"].tolist() == [0.0, 1.0, 2.0, 0.0, 0.0]  # 90000 s is 24 h after 3600
+    assert np.isnan(h["amount_vs_usual"].iloc[0]) and h["amount_vs_usual"].iloc[1] == 3.0
+    assert h["amount_vs_usual"].iloc[4] == pytest.approx(100 / 14)
+    assert h["new_merchant"].tolist() == [1.0, 0.0, 1.0, 1.0, 0.0]
+    assert h["minutes_since_last"].iloc[1] == 10.0 and np.isnan(h["minutes_since_last"].iloc[3])
+    assert h["small_amount_burst"].tolist() == [0.0, 0.0, 0.0, 0.0, 0.0]
+
+
+def test_time_split_puts_the_last_weeks_in_test(cfg):
+    tx = fd.simulate({**cfg.data.world, "customers": 400})
+    ft = build({"transactions": tx}, cfg)
+    t = ft.frame["time_s"]
+    assert t[ft.split == "test"].min() > t[ft.split == "train"].max()
+    assert ft.split_info["unit"] == "week" and ft.period[ft.split == "test"].nunique() == cfg.features.test_weeks
+    assert {"tx_1h", "amount_vs_usual", "category"} <= set(ft.views["tx"])
+    assert "V1" in ft.split_info["unavailable_features"]
+    # the bank's label is what was reported: never more fraud than the truth
+    assert (ft.frame["label"] <= ft.frame["is_fraud"]).all()
+
+
+def ulb_frame(n=400, seed=0):
+    rng = np.random.default_rng(seed)
+    frame = pd.DataFrame({"Time": np.sort(rng.uniform(0, 172792, n)).round(0)})
+    for i in range(1, 29):
+        frame[f"V{i}"] = rng.normal(size=n)
+    frame["Amount"] = rng.exponential(80, n).round(2)
+    frame["Class"] = (rng.uniform(size=n) < 0.05).astype(int)
+    return pd.concat([frame, frame.iloc[:7]], ignore_index=True)  # seven duplicated rows
+
+
+def test_real_loader_on_a_small_file_with_the_ulb_schema(tmp_path, cfg):
+    path = tmp_path / "creditcard.csv"
+    ulb_frame().to_csv(path, index=False)
+    ds = fd.load({**cfg.data, "source": "real", "path": str(path)}, tmp_path)
+    tx = ds.tables["transactions"]
+    assert len(tx) == 400 and int(ds.tables["duplicates"]["removed"].iloc[0]) == 7
+    assert tx["time_s"].is_monotonic_increasing
+    ft = build(ds.tables, cfg)
+    assert ft.split_info["unit"].startswith("block")
+    assert {"V1", "V28", "amount", "hour"} <= set(ft.views["tx"])
+    assert ft.frame["time_s"][ft.split == "test"].min() > ft.frame["time_s"][
+        ft.split == "train"].max()
+    bad = ulb_frame().drop(columns=["V7"])
+    bad.to_csv(tmp_path / "bad.csv", index=False)
+    with pytest.raises(CasebookError, match=r"bad.csv: missing column\(s\) V7"):
+        fd.load({**cfg.data, "source": "real", "path": str(tmp_path / "bad.csv")}, tmp_path)
+
+
+def arff_bytes(frame: pd.DataFrame) -> bytes:
+    head = "@RELATION creditcard\n" + "".join(
+        f"@ATTRIBUTE {c} {'{0,1}' if c == 'Class' else 'NUMERIC'}\n" for c in frame.columns)
+    body = frame.assign(Class=frame["Class"].map(lambda v: f"'{v}'")).to_csv(
+        index=False, header=False)
+    return (head + "@DATA\n" + body).encode()
+
+
+def test_openml_download_checks_the_checksum_and_caches(tmp_path, cfg, monkeypatch):
+    body = arff_bytes(ulb_frame())
+    meta = {"data_set_description": {"file_id": "1673544",
+                                     "md5_checksum": hashlib.md5(body).hexdigest()}}
+    calls = []
+
+    def fake_urlopen(url, timeout=None):
+        calls.append(url)
+        return io.BytesIO(json.dumps(meta).encode() if "json" in url else body)
+
+    monkeypatch.setattr("urllib.request.urlopen", fake_urlopen)
+    ds = fd.load({**cfg.data, "source": "openml"}, tmp_path)
+    assert len(ds.tables["transactions"]) == 400 and len(calls) == 2
+    fd.load({**cfg.data, "source": "openml"}, tmp_path)  # cached: no new download
+    assert len(calls) == 2
+    meta["data_set_description"]["md5_checksum"] = "0" * 32
+    (tmp_path / "openml_1597.json").unlink()
+    with pytest.raises(CasebookError, match="checksum mismatch"):
+        fd.load({**cfg.data, "source": "openml"}, tmp_path / "fresh")
+
+
+def test_openml_offline_says_how_to_provide_the_file(tmp_path, cfg, monkeypatch):
+    def offline(url, timeout=None):
+        raise urllib.error.URLError("no network")
+
+    monkeypatch.setattr("urllib.request.urlopen", offline)
+    with pytest.raises(CasebookError, match="case.data.source=real case.data.path="):
+        fd.load({**cfg.data, "source": "openml"}, tmp_path)
+
+
+def test_rare_event_metrics_and_rules_on_hand_numbers():
+    y = np.array([1, 0, 1, 0, 0, 0, 0, 0, 0, 0])
+    s = np.array([0.9, 0.8, 0.7, 0.1, 0.1, 0.1, 0.1, 0.1, 0.1, 0.1])
+    assert recall_at_alert_rate(y, s, 0.2) == 0.5  # top 2: one of the two frauds
+    assert precision_at_recall(y, s, 1.0) == pytest.approx(2 / 3)
+    X = pd.DataFrame({"amount": np.r_[np.full(99, 10.0), 5000.0], "tx_1h": np.r_[np.zeros(99), 4]})
+    p = RulesBaseline().fit(X, np.zeros(100)).predict_proba(X)[:, 1]
+    assert p[-1] == pytest.approx(1 - 1e-4) and p[0] == pytest.approx(1e-4)
