@@ -92,7 +92,8 @@ def test_time_split_puts_the_last_weeks_in_test(cfg):
     ft = build({"transactions": tx}, cfg)
     t = ft.frame["time_s"]
     assert t[ft.split == "test"].min() > t[ft.split == "train"].max()
-    assert ft.split_info["unit"] == "week" and ft.period[ft.split == "test"].nunique() == cfg.features.test_weeks
+    assert ft.split_info["unit"] == "week"
+    assert ft.period[ft.split == "test"].nunique() == cfg.features.test_weeks
     assert {"tx_1h", "amount_vs_usual", "category"} <= set(ft.views["tx"])
     assert "V1" in ft.split_info["unavailable_features"]
     # the bank's label is what was reported: never more fraud than the truth

@@ -224,7 +224,8 @@ def analyze(ctx: AnalysisContext) -> EdaResult:
         ("Which signals drive alerts", (
             f"Exact TreeSHAP contributions (log-odds) of LightGBM over up to "
             f"{int(a['shap_alerts'])} of its alerts on the test weeks; `top_reason_share` is how "
-            f"often the signal is the strongest push toward fraud.\n\n" + markdown_table(pd.DataFrame(reasons).round(4)) + "\n\nWhat a text could say:\n\n"
+            f"often the signal is the strongest push toward fraud.\n\n"
+            + markdown_table(pd.DataFrame(reasons).round(4)) + "\n\nWhat a text could say:\n\n"
             + "\n".join(f"- {e}" for e in examples))),
         ("What the SMS system must handle", (
             f"{load['texts_per_day']:,.0f} texts a day on this volume (peak "
