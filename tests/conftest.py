@@ -57,6 +57,24 @@ def run_cli(*args: str, env: dict | None = None, cwd: Path = ROOT, timeout: int 
                           env={**os.environ, **(env or {})}, timeout=timeout)
 
 
+STAGE_SCRIPTS = ("prepare", "eda", "features", "train", "evaluate", "analyze", "report")
+
+
+def run_case(tmp_path: Path, case: str, *overrides: str) -> tuple[dict, dict, Path]:
+    """Every stage script of one case into `tmp_path`, with a temporary MLflow store; returns
+    (metrics.json, analysis.json, the reports folder)."""
+    import json
+
+    env = {"MLFLOW_TRACKING_URI": f"sqlite:///{tmp_path}/mlflow.db"}
+    for stage in STAGE_SCRIPTS:
+        res = run_cli(f"pipelines/{stage}.py", f"case={case}", *overrides,
+                      f"paths.root={tmp_path}", env=env)
+        assert res.returncode == 0, f"{stage}:\n{res.stderr[-3000:]}"
+    rep = tmp_path / "reports" / case
+    return (json.loads((rep / "metrics.json").read_text()),
+            json.loads((rep / "analysis.json").read_text()), rep)
+
+
 def copy_repo(dest: Path) -> Path:
     """A copy of the repository's tracked files (what a fresh clone has)."""
     files = subprocess.run(["git", "ls-files", "-co", "--exclude-standard"], cwd=ROOT,

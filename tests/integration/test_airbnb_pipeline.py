@@ -4,24 +4,16 @@ import json
 
 import pytest
 
-from tests.conftest import run_cli
+from tests.conftest import run_case as run_case_stages
 
 pytestmark = pytest.mark.slow
 SMALL = ["case.train.lgbm.n_estimators=60", "case.train.forest.n_estimators=20",
          "case.evaluate.latency_samples=20", "case.analysis.shap_rows=100",
          "case.train.cv_folds=3"]
-STAGES = ("prepare", "eda", "features", "train", "evaluate", "analyze", "report")
 
 
 def run_case(tmp_path, *overrides):
-    env = {"MLFLOW_TRACKING_URI": f"sqlite:///{tmp_path}/mlflow.db"}
-    for stage in STAGES:
-        res = run_cli(f"pipelines/{stage}.py", "case=airbnb", *SMALL, *overrides,
-                      f"paths.root={tmp_path}", env=env)
-        assert res.returncode == 0, f"{stage}:\n{res.stderr[-3000:]}"
-    rep = tmp_path / "reports/airbnb"
-    return (json.loads((rep / "metrics.json").read_text()),
-            json.loads((rep / "analysis.json").read_text()), rep)
+    return run_case_stages(tmp_path, "airbnb", *SMALL, *overrides)
 
 
 def test_airbnb_pipeline_on_the_simulator(tmp_path):

@@ -7,23 +7,15 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from tests.conftest import run_cli
+from tests.conftest import run_case as run_case_stages
 
 pytestmark = pytest.mark.slow
 SMALL = ["case.train.lgbm.n_estimators=60", "case.evaluate.latency_samples=20",
          "case.analysis.shap_alerts=100"]
-STAGES = ("prepare", "eda", "features", "train", "evaluate", "analyze", "report")
 
 
 def run_case(tmp_path, *overrides):
-    env = {"MLFLOW_TRACKING_URI": f"sqlite:///{tmp_path}/mlflow.db"}
-    for stage in STAGES:
-        res = run_cli(f"pipelines/{stage}.py", "case=fraud", *SMALL, *overrides,
-                      f"paths.root={tmp_path}", env=env)
-        assert res.returncode == 0, f"{stage}:\n{res.stderr[-3000:]}"
-    rep = tmp_path / "reports/fraud"
-    return (json.loads((rep / "metrics.json").read_text()),
-            json.loads((rep / "analysis.json").read_text()), rep)
+    return run_case_stages(tmp_path, "fraud", *SMALL, *overrides)
 
 
 def test_fraud_pipeline_on_the_simulator(tmp_path):

@@ -1,7 +1,6 @@
 """The housing case whole through the stage scripts on a small simulated market, and on a small
 file in the King County schema (the real reader end to end)."""
 
-import json
 
 import numpy as np
 import pandas as pd
@@ -9,23 +8,15 @@ import pytest
 
 from cases.config import compose
 from cases.housing.data import simulate
-from tests.conftest import run_cli
+from tests.conftest import run_case as run_case_stages
 
 pytestmark = pytest.mark.slow
 SMALL = ["case.train.lgbm.n_estimators=40", "case.train.imputer_lgbm.n_estimators=40",
          "case.evaluate.latency_samples=20", "case.analysis.learning_curve=[500,1000]"]
-STAGES = ("prepare", "eda", "features", "train", "evaluate", "analyze", "report")
 
 
 def run_case(tmp_path, *overrides):
-    env = {"MLFLOW_TRACKING_URI": f"sqlite:///{tmp_path}/mlflow.db"}
-    for stage in STAGES:
-        res = run_cli(f"pipelines/{stage}.py", "case=housing", *SMALL, *overrides,
-                      f"paths.root={tmp_path}", env=env)
-        assert res.returncode == 0, f"{stage}:\n{res.stderr[-3000:]}"
-    rep = tmp_path / "reports/housing"
-    return (json.loads((rep / "metrics.json").read_text()),
-            json.loads((rep / "analysis.json").read_text()), rep)
+    return run_case_stages(tmp_path, "housing", *SMALL, *overrides)
 
 
 def test_housing_pipeline_on_the_simulator(tmp_path):

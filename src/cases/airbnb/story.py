@@ -43,9 +43,10 @@ def story(measured: Mapping, cfg: Mapping) -> Story:
     points.append(
         f"Which to ship: `{best}` (test RMSE {sel_t['rmse']:.4f}, R² {sel_t['r2']:.3f}, MAE "
         f"${sel_t['mae_dollars']:.0f} a night, against the neighbourhood-and-room-type "
-        f"baseline's ${r['test']['baseline']['mae_dollars']:.0f}) for the price suggestion, "
-        f"with SHAP reasons for hosts; keep the linear model as the readable explanation and "
-        f"the fallback.")
+        f"baseline's ${r['test']['baseline']['mae_dollars']:.0f}) for the price suggestion"
+        + (", with SHAP reasons for hosts; keep the linear model as the readable explanation "
+           "and the fallback." if not best.startswith("linear") else
+           ": its coefficients are the explanation hosts can read."))
     if enc:
         points.append(
             "Encoding the many-level neighbourhood, LightGBM on the same folds: "
@@ -59,9 +60,10 @@ def story(measured: Mapping, cfg: Mapping) -> Story:
         f"VIF is {max(c['vif'].values()):.1f}.")
     if rob:
         points.append(
-            "Robustness on the same folds, cost of 2% outlier prices in training: "
+            f"Robustness on the same folds, cost of "
+            f"{100 * float(cfg['analysis']['outlier_share']):.0f}% outlier prices in training: "
             + ", ".join(f"{k} {v['outlier_cost_pct']:+.1f}%" for k, v in rob.items())
-            + "; of a junk 1,000-level category: "
+            + f"; of a junk {int(cfg['analysis']['junk_levels']):,}-level category: "
             + ", ".join(f"{k} {v['junk_cost_pct']:+.1f}%" for k, v in rob.items()) + ".")
     ex = a.get("extrapolation") or {}
     if ex:
