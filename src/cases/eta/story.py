@@ -34,8 +34,10 @@ def story(measured: Mapping, cfg: Mapping) -> Story:
            "plenty of trips per input, yet the curve still falls: the tree model keeps finding "
            "finer structure (places, hours, pairs) as trips are added."),
         f"Test weeks: `{r['selected']}` MAE {sel['mae']:.0f} s, RMSLE {sel['rmsle']:.4f}, "
-        f"APE p50 {sel['ape_p50']:.1f}% / p90 {sel['ape_p90']:.1f}%, against the speed-by-hour "
-        f"baseline's MAE {base['mae']:.0f} s, RMSLE {base['rmsle']:.4f}, APE p50 "
+        f"APE p50 {sel['ape_p50']:.1f}% / p90 {sel['ape_p90']:.1f}%, against the "
+        + ("zone pair's median duration" if "gc_km" in f["unavailable"]
+           else "median speed by hour times distance")
+        + f" (baseline): MAE {base['mae']:.0f} s, RMSLE {base['rmsle']:.4f}, APE p50 "
         f"{base['ape_p50']:.1f}% / p90 {base['ape_p90']:.1f}%.",
         f"Cleaning removed {e['raw_trips'] - e['clean_trips']:,} of {e['raw_trips']:,} trips: "
         + ", ".join(f"{k.replace('_', ' ')} {v:,}" for k, v in e["removed"].items()) + ".",
