@@ -256,6 +256,8 @@ def shap_reasons(ctx: AnalysisContext, test: pd.DataFrame, cols: list[str], s: d
         row = alerts.iloc[i]
         col = cols[int(values[i].argmax())]
         template = REASONS.get(col, "an unusual pattern in the transaction ({col})")
+        if col in ("amount", "log_amount") and row["amount"] < 10:
+            template = "a very small charge (${amount:,.2f}), the kind used to test a stolen card"
         try:
             reason = template.format(**row.to_dict(), col=col)
         except (KeyError, ValueError, TypeError):
