@@ -166,7 +166,11 @@ def interaction(ctx: AnalysisContext, test: pd.DataFrame, cols: list[str]) -> tu
                   for q in range(p + 1, len(names))), reverse=True)[:5]
     fig, ax = figure(f"SHAP interaction: {a} x {b}", a, f"interaction value ({a}, {b})")
     sc = ax.scatter(codes[a], inter[:, i, j] * 2, c=codes[b], s=8, cmap="viridis")
-    fig.colorbar(sc, ax=ax, label=b)
+    bar = fig.colorbar(sc, ax=ax, label=b)
+    for col, axis in ((b, bar.ax.yaxis), (a, ax.xaxis)):
+        if isinstance(X[col].dtype, pd.CategoricalDtype) and len(X[col].cat.categories) <= 12:
+            cats = list(X[col].cat.categories)
+            axis.set_ticks(range(len(cats)), cats, fontsize=7)
     return ({"pair": [a, b], "strength": float(strength[i, j]),
              "top": [{"a": p, "b": q, "strength": float(s)} for s, p, q in top]},
             {"interaction": fig})
