@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import copy_repo
+from tests.conftest import STAGE_SCRIPTS, copy_repo
 
 pytestmark = pytest.mark.slow
 
@@ -32,32 +32,34 @@ def set_knob(path: Path, pattern: str, value: str) -> None:
     path.write_text(new)
 
 
+# small-sample knobs per case (patterns match the case config's own lines)
+SMALL_KNOBS = {
+    "flights": [(r"^  sample_rows: null", "  sample_rows: 4000"),
+                (r"^    n_estimators: \d+", "    n_estimators: 30"),
+                (r"^  latency_samples: \d+", "  latency_samples: 20")],
+    "loans": [(r"^    rows: \d+", "    rows: 3000"),
+              (r"^  explain_rows: null", "  explain_rows: 30"),
+              (r"^    n_estimators: \d+", "    n_estimators: 40")],
+    "acceptance": [(r"^    offers: \d+", "    offers: 15000"),
+                   (r"^  requests: \d+", "  requests: 20")],
+    "housing": [(r"^    listings: \d+", "    listings: 3000"),
+                (r"^    n_estimators: \d+", "    n_estimators: 40")],
+    "eta": [(r"^    trips: \d+", "    trips: 15000"),
+            (r"^    n_estimators: \d+", "    n_estimators: 40")],
+    "airbnb": [(r"^    listings: \d+", "    listings: 2000"),
+               (r"^    n_estimators: \d+", "    n_estimators: 40"),
+               (r"^  shap_rows: \d+", "  shap_rows: 100")],
+    "fraud": [(r"^    customers: \d+", "    customers: 2000"),
+              (r"^    n_estimators: \d+", "    n_estimators: 40")],
+}
+
+
 def test_dvc_repro_runs_once_and_reruns_only_what_changed(tmp_path):
     repo = copy_repo(tmp_path / "repo")
+    for case, knobs in SMALL_KNOBS.items():
+        for pattern, value in knobs:
+            set_knob(repo / f"conf/case/{case}.yaml", pattern, value)
     conf = repo / "conf/case/flights.yaml"
-    set_knob(conf, r"^  sample_rows: null", "  sample_rows: 4000")
-    set_knob(conf, r"^    n_estimators: \d+", "    n_estimators: 30")
-    set_knob(conf, r"^  latency_samples: \d+", "  latency_samples: 20")
-    loans = repo / "conf/case/loans.yaml"
-    set_knob(loans, r"^    rows: \d+", "    rows: 3000")
-    set_knob(loans, r"^  explain_rows: null", "  explain_rows: 30")
-    set_knob(loans, r"^    n_estimators: \d+", "    n_estimators: 40")
-    accept = repo / "conf/case/acceptance.yaml"
-    set_knob(accept, r"^    offers: \d+", "    offers: 15000")
-    set_knob(accept, r"^  requests: \d+", "  requests: 20")
-    housing = repo / "conf/case/housing.yaml"
-    set_knob(housing, r"^    listings: \d+", "    listings: 3000")
-    set_knob(housing, r"^    n_estimators: \d+", "    n_estimators: 40")
-    eta = repo / "conf/case/eta.yaml"
-    set_knob(eta, r"^    trips: \d+", "    trips: 15000")
-    set_knob(eta, r"^    n_estimators: \d+", "    n_estimators: 40")
-    airbnb = repo / "conf/case/airbnb.yaml"
-    set_knob(airbnb, r"^    listings: \d+", "    listings: 2000")
-    set_knob(airbnb, r"^    n_estimators: \d+", "    n_estimators: 40")
-    set_knob(airbnb, r"^  shap_rows: \d+", "  shap_rows: 100")
-    fraud = repo / "conf/case/fraud.yaml"
-    set_knob(fraud, r"^    customers: \d+", "    customers: 2000")
-    set_knob(fraud, r"^    n_estimators: \d+", "    n_estimators: 40")
     env = {**os.environ, "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}",
            "MLFLOW_TRACKING_URI": f"sqlite:///{tmp_path}/mlflow.db",
            "PYTHONPATH": str(repo / "src")}
@@ -66,9 +68,7 @@ def test_dvc_repro_runs_once_and_reruns_only_what_changed(tmp_path):
                        env={**env, "GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@t",
                             "GIT_COMMITTER_NAME": "t", "GIT_COMMITTER_EMAIL": "t@t"})
     first = dvc(repo, "repro", env=env)
-    stages = {f"{s}@{c}" for s in ("prepare", "eda", "features", "train", "evaluate",
-                                   "analyze", "report")
-              for c in ("flights", "loans", "acceptance", "housing", "eta", "airbnb", "fraud")}
+    stages = {f"{s}@{c}" for s in STAGE_SCRIPTS for c in SMALL_KNOBS}
     stages.add("portfolio")
     assert ran(first.stdout) == stages
     assert (repo / "reports/flights/metrics.json").exists()

@@ -24,7 +24,7 @@ import numpy as np
 import pandas as pd
 
 from cases.errors import CasebookError
-from cases.lifecycle.ingest import Dataset, read_table
+from cases.lifecycle.ingest import Dataset, read_table, required_path
 
 SUMMARY = {"id", "host_id", "neighbourhood_group", "neighbourhood", "latitude", "longitude",
            "room_type", "price", "minimum_nights", "number_of_reviews", "last_review",
@@ -170,10 +170,8 @@ def load(data: Mapping, raw_dir: Path) -> Dataset:
         origin, files = "simulator", []
         description = "simulated listings calibrated on Seattle 2016 (Inside Airbnb schema)"
     elif source == "real":
-        if not data.get("path"):
-            raise CasebookError("case.data.path is required with case.data.source=real: an "
-                                "Inside Airbnb listings.csv(.gz), detailed or summary schema")
-        path = str(Path(data["path"]).expanduser().resolve())
+        path = required_path(data, "an Inside Airbnb listings.csv(.gz), detailed or summary "
+                                   "schema")
         raw = read_table(path, "listings file")
         origin, files = path, [path]
         description = f"Inside Airbnb listings from {Path(path).name} (real)"

@@ -26,7 +26,7 @@ import numpy as np
 import pandas as pd
 
 from cases.errors import CasebookError
-from cases.lifecycle.ingest import Column, Dataset, Schema, read_table, validate
+from cases.lifecycle.ingest import Column, Dataset, Schema, read_table, required_path, validate
 
 EARTH_KM = 6371.0088
 COORDS = Schema((
@@ -82,11 +82,9 @@ def load(data: Mapping, raw_dir: Path) -> Dataset:
         description = "simulated trips in a grid city (durations calibrated on NYC taxi trips)"
         bbox, files = data["world"]["bbox"], []
     elif source == "real":
-        if not data.get("path"):
-            raise CasebookError("case.data.path is required with case.data.source=real: a Kaggle "
-                                "NYC taxi trip-duration CSV, or TLC trip-record parquet file(s) "
-                                "(a file, a folder or a glob)")
-        files = resolve_files(str(data["path"]))
+        files = resolve_files(required_path(
+            data, "a Kaggle NYC taxi trip-duration CSV, or TLC trip-record parquet file(s): a "
+                  "file, a folder or a glob"))
         trips, schema = read_trips(files, data.get("zones_path"))
         kind = "NYC taxi trip duration (Kaggle schema)" if schema == "coords" else \
             "NYC TLC trip records (taxi zones)"
@@ -141,10 +139,9 @@ def read_trips(files: list[str], zones_path: str | None = None) -> tuple[pd.Data
         frames.append(_coords(raw, f) if kind == "coords" else _zones(raw, f))
     trips = pd.concat(frames, ignore_index=True)
     if schema == "zones":
-        trips = trips.merge(read_zones(files, zones_path), how="left", left_on="PULocationID",
-                            right_index=True).merge(
-            read_zones(files, zones_path).add_prefix("do_"), how="left", left_on="DOLocationID",
-            right_index=True)
+        zones = read_zones(files, zones_path)
+        trips = trips.merge(zones, how="left", left_on="PULocationID", right_index=True).merge(
+            zones.add_prefix("do_"), how="left", left_on="DOLocationID", right_index=True)
     trips = trips.sort_values("pickup_datetime", kind="stable").reset_index(drop=True)
     return trips, schema  # type: ignore[return-value]
 

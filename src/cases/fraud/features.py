@@ -79,8 +79,8 @@ def build(tables: dict[str, pd.DataFrame], cfg: Mapping) -> FeatureTable:
         rng = np.random.default_rng(int(cfg["data"]["world"]["seed"]))
         hidden = rng.uniform(size=len(tx)) < float(cfg["data"]["world"]["unnoticed_share"])
         label = (tx["is_fraud"].astype(bool) & ~hidden).astype(int)
-        frame["reply_p"] = float(np.mean(cfg["data"]["world"]["reply_beta"][0])
-                                 / sum(cfg["data"]["world"]["reply_beta"]))
+        a, b = cfg["data"]["world"]["reply_beta"]
+        frame["reply_p"] = float(a) / (float(a) + float(b))  # the mean reply probability
         frame["fraud_kind"] = np.where(tx["is_fraud"] == 1, "unknown", "none")
     frame["label"] = label.to_numpy()
     frame["is_fraud"] = tx["is_fraud"].astype(int).to_numpy()

@@ -22,7 +22,7 @@ import numpy as np
 import pandas as pd
 
 from cases.errors import CasebookError
-from cases.lifecycle.ingest import Column, Dataset, Schema, read_table, validate
+from cases.lifecycle.ingest import Column, Dataset, Schema, read_table, required_path, validate
 
 SQFT = ("sqft_living", "sqft_above", "sqft_basement")
 MECHANISMS = ("mcar", "mar", "mnar")
@@ -53,10 +53,7 @@ def load(data: Mapping, raw_dir: Path) -> Dataset:
                        "(square footage known before masking)")
         files: list[str] = []
     elif source == "real":
-        if not data.get("path"):
-            raise CasebookError("case.data.path is required with case.data.source=real (the King "
-                                "County sales file kc_house_data.csv, Kaggle schema)")
-        path = str(Path(data["path"]).expanduser().resolve())
+        path = required_path(data, "the King County sales file kc_house_data.csv, Kaggle schema")
         homes = read_kc(path)
         description, files = f"King County house sales from {Path(path).name} (real)", [path]
     else:

