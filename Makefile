@@ -25,7 +25,7 @@ repro: $(STAMP)  ## run every case on its embedded default data (dvc repro)
 	dvc repro
 
 case: $(STAMP)  ## run one case whole: make case CASE=flights
-	dvc repro report@$(CASE)
+	dvc repro report-$(CASE)
 
 test: $(STAMP)  ## run the test suite CI runs (unit, integration, real data, browser)
 	bash scripts/install-browser.sh

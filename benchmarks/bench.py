@@ -1,7 +1,7 @@
 """Full-size benchmark of one case (or all): `make bench` / `python benchmarks/bench.py`.
 
 Clones the committed repository into a temporary folder (so your workspace and MLflow store are
-untouched), runs `dvc repro report@<case>` on the full default data, then a no-op `dvc repro`,
+untouched), runs `dvc repro report-<case>` on the full default data, then a no-op `dvc repro`,
 and prints one line per figure, easy to diff:
 
     <case> pipeline_wall_s 262.4
@@ -76,8 +76,8 @@ def main() -> int:
     dvc = str(Path(sys.executable).parent / "dvc")
     try:
         for case in cases:
-            wall, log, peak = run([dvc, "repro", f"report@{case}"], clone, env)
-            noop, out, _ = run([dvc, "repro", f"report@{case}"], clone, env)
+            wall, log, peak = run([dvc, "repro", f"report-{case}"], clone, env)
+            noop, out, _ = run([dvc, "repro", f"report-{case}"], clone, env)
             assert "Running stage" not in out, "the no-op repro ran a stage"
             serving = json.loads((clone / "reports" / case / "serving.json").read_text())
             print(f"{case} pipeline_wall_s {wall:.1f}")

@@ -1,4 +1,5 @@
-"""DVC stage 'analyze': `python pipelines/analyze.py case=<case> [override ...]`."""
+"""DVC stage 'analyze': `python pipelines/analyze.py case=<case> [override ...]`: the case's own
+analyses of its models (e.g. reason codes): reports/<case>/analysis.md."""
 
 from cases.cli import run_stage_script
 

@@ -1,4 +1,5 @@
-"""DVC stage 'eda': `python pipelines/eda.py case=<case> [override ...]`."""
+"""DVC stage 'eda': `python pipelines/eda.py case=<case> [override ...]`: profile the data:
+reports/<case>/eda.md with plots."""
 
 from cases.cli import run_stage_script
 

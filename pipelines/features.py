@@ -1,4 +1,5 @@
-"""DVC stage 'features': `python pipelines/features.py case=<case> [override ...]`."""
+"""DVC stage 'features': `python pipelines/features.py case=<case> [override ...]`: build features
+and the train/test split: data/<case>/features.parquet."""
 
 from cases.cli import run_stage_script
 

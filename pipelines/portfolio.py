@@ -1,4 +1,5 @@
-"""DVC stage 'portfolio': `python pipelines/portfolio.py` writes reports/index.html."""
+"""DVC stage 'portfolio': `python pipelines/portfolio.py [override ...]`: the portfolio page from
+every case's card: reports/index.html."""
 
 from cases.cli import run_stage_script
 

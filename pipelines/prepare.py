@@ -1,4 +1,5 @@
-"""DVC stage 'prepare': `python pipelines/prepare.py case=<case> [override ...]`."""
+"""DVC stage 'prepare': `python pipelines/prepare.py case=<case> [override ...]`: load the case's
+data (real file, package or simulator), validate, write data/<case>/prepared/ and ingest.json."""
 
 from cases.cli import run_stage_script
 

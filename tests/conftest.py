@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from cases.stages import STAGES
+from cases.stages import CASE_STAGES
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED_DATA = Path(os.environ.get("CASEBOOK_SHARED_DATA", ROOT.parent / "shared" / "data"))
@@ -59,7 +59,7 @@ def run_cli(*args: str, env: dict | None = None, cwd: Path = ROOT, timeout: int 
                           env={**os.environ, **(env or {})}, timeout=timeout)
 
 
-STAGE_SCRIPTS = STAGES  # every lifecycle stage, in order
+STAGE_SCRIPTS = CASE_STAGES  # every per-case lifecycle stage, in order
 
 
 def run_case(tmp_path: Path, case: str, *overrides: str) -> tuple[dict, dict, Path]:

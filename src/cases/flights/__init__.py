@@ -5,8 +5,8 @@ from cases.lifecycle.contract import Case, register
 
 @register("flights")
 def build() -> Case:
-    from cases.flights import data, eda, features, story, tasks
+    from cases.flights import data, eda, evaluation, features, story, tasks
 
     return Case(name="flights", load=data.load, eda=eda.profile, features=features.build,
-                tasks=tasks.make_tasks, story=story.story, segments=story.segments,
-                evaluation_plots=story.evaluation_plots)
+                tasks=tasks.make_tasks, story=story.story, segments=evaluation.segments,
+                evaluation_plots=evaluation.evaluation_plots)

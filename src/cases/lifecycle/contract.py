@@ -10,6 +10,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from cases.lifecycle.features import FeatureData, Rows
 from cases.lifecycle.ingest import Dataset
 
 
@@ -60,24 +61,47 @@ class EdaResult:
 
 @dataclass
 class AnalysisContext:
-    """What a case's own analyses may read: the features, the selection, the test metrics and
-    the fitted models (`model(task, view, name)`), never files or tracking directly."""
+    """What a case's own analyses may read, through accessors: the training and test rows (with
+    their periods and groups), the tasks (built once), the selection, the test metrics and the
+    fitted models, never files, internal columns or tracking directly."""
 
-    frame: pd.DataFrame
-    meta: dict
+    data: FeatureData
     selection: dict
     metrics: dict
-    models_dir: Any
     cfg: Mapping
     seed: int
-    serving: dict = field(default_factory=dict)  # logged models (reports/<case>/serving.json)
+    tasks: dict[str, Task]
+    load: Callable[[str, str, str], Any]  # (task, view, candidate) -> fitted model
+    size: Callable[[str, str, str], int]  # (task, view, candidate) -> bytes on disk
+    serving: dict = field(default_factory=dict)  # logged and registered models, latency
     load_logged: Callable[[str], Any] | None = None  # model URI -> model loaded from MLflow
 
-    def model(self, task: str, view: str, name: str | None = None):
-        import joblib
+    def rows(self, split: str, target: str | None = None) -> Rows:
+        """'train' or 'test' rows: `.frame` (features and targets), `.period`, `.group`."""
+        return self.data.rows(split, target)
 
-        name = name or self.selection[task][view]["selected"]
-        return joblib.load(self.models_dir / task / view / f"{name}.joblib")
+    @property
+    def train(self) -> pd.DataFrame:
+        return self.data.rows("train").frame
+
+    @property
+    def test(self) -> pd.DataFrame:
+        return self.data.rows("test").frame
+
+    def validation(self, n_periods: int) -> tuple[Rows, Rows]:
+        """The training rows before the last `n_periods` periods, and those periods."""
+        return self.data.validation(n_periods)
+
+    def model(self, task: str, view: str, name: str | None = None):
+        """A fitted candidate (default: the selected one) of a task and view."""
+        return self.load(task, view, name or self.selection[task][view]["selected"])
+
+    def model_size(self, task: str, view: str, name: str | None = None) -> int:
+        return self.size(task, view, name or self.selection[task][view]["selected"])
+
+    def logged_model(self, task: str):
+        """The task's logged model, loaded back from MLflow as a service would load it."""
+        return self.load_logged(self.serving["models"][task]["model_uri"])
 
 
 @dataclass

@@ -48,3 +48,12 @@ def save(fig, path) -> None:
     fig.tight_layout()
     fig.savefig(path, format="png")
     plt.close(fig)
+
+
+def write_figures(folder, figures) -> None:
+    """Tables as CSV (plot data for `dvc plots`), figures as PNG."""
+    for stem, obj in figures.items():
+        if isinstance(obj, pd.DataFrame):
+            obj.to_csv(folder / f"{stem}.csv", index=False)
+        else:
+            save(obj, folder / f"{stem}.png")

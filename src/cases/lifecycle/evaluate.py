@@ -147,3 +147,19 @@ def gate(model_value: float, baseline_value: float, metric: str, min_improvement
         "min_improvement": float(min_improvement),
         "passed": bool(improvement >= min_improvement),
     }
+
+
+def scorer(kind: str, classes, segments: Callable, extra: Callable, cfg) -> Callable:
+    """`score(y_true, prediction, rows) -> metrics` for one task: the metrics of its kind, the
+    case's segments (e.g. the tail) and its extra metrics (e.g. dollars from a log target)."""
+
+    def score(y_true, pred, rows) -> dict:
+        if kind == "regression":
+            out = regression_metrics(y_true, pred, segments(y_true, rows, cfg))
+        elif kind == "binary":
+            out = binary_metrics(y_true, pred)
+        else:
+            out = multiclass_metrics(y_true, pred, classes)
+        return {**out, **extra(y_true, pred, rows, cfg)}
+
+    return score

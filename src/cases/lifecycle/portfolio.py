@@ -81,3 +81,34 @@ def index_html(cards: Iterable[Mapping]) -> str:
             "(http://127.0.0.1:5000).</p>"
             f'<div class="cards">{"".join(card_html(c) for c in cards)}</div>')
     return page("casebook portfolio", body)
+
+
+def card(case_cfg: Mapping, metrics: Mapping, info: Mapping, train_run: Mapping, ui: str) -> dict:
+    """The case's card: its headline figures, straight from metrics.json (each task's figures
+    from the primary view, or the task's own view when it has no primary one)."""
+    from cases.lifecycle.tracking import run_url
+
+    case = case_cfg["name"]
+    view = metrics["primary"]["view"]
+    figures = []
+    for item in case_cfg["report"]["card_figures"]:
+        tname, metric = item.split(".", 1)
+        views = metrics["tasks"][tname]
+        r = views[view if view in views else next(iter(views))]
+        figures.append({"label": f"{tname} {metric.replace('_', ' ')}", "metric": item,
+                        "model": r["test"][r["selected"]].get(metric),
+                        "baseline": r["test"]["baseline"].get(metric)})
+    return {
+        "case": case, "title": case_cfg["title"], "question": case_cfg["question"],
+        "source": info["source"], "description": info["description"], "rows": info["rows"],
+        "selected_model": metrics["selected_model"], "gate": metrics["gate"],
+        "figures": figures, "view": view,
+        "plot": f"{case}/{case_cfg['report']['key_plot']}",
+        "plot_title": case_cfg["report"]["key_plot"],
+        "run_id": train_run["run_id"], "experiment_id": train_run["experiment_id"],
+        "links": [["talking points", f"{case}/talking_points.html"],
+                  ["rollout report", f"{case}/rollout.html"], ["EDA", f"{case}/eda.html"],
+                  ["analysis", f"{case}/analysis.html"],
+                  ["metrics.json", f"{case}/metrics.json"],
+                  ["MLflow run", run_url(ui, train_run["experiment_id"], train_run["run_id"])]],
+    }

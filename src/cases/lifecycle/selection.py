@@ -123,3 +123,27 @@ def select(results: Sequence[CVResult], metric: str) -> str:
         if best_value is None or value < best_value - 1e-12:
             best_name, best_value = r.name, value
     return best_name  # type: ignore[return-value]
+
+
+def choose_folds(time_ordered: bool, period, groups, n_folds: int, seed: int,
+                 labels=None) -> list[tuple[np.ndarray, np.ndarray]]:
+    """Time-ordered data: expanding time folds (also holding out groups such as drivers when the
+    case has them); otherwise shuffled folds of whole groups (hosts) when the case has groups,
+    else shuffled folds, stratified by class `labels` when given."""
+    if time_ordered and groups is not None:
+        return time_group_folds(period, groups, n_folds)
+    if time_ordered:
+        return expanding_time_folds(period, n_folds)
+    if groups is not None:
+        return group_folds(groups, n_folds, seed)
+    return shuffled_folds(len(labels) if labels is not None else len(period), n_folds, seed,
+                          labels)
+
+
+def describe_folds(time_ordered: bool, grouped: bool, n_folds: int) -> str:
+    if not time_ordered:
+        return (f"{n_folds} shuffled folds of whole groups (e.g. hosts)" if grouped
+                else f"{n_folds} shuffled folds")
+    return (f"{n_folds} expanding time folds: each validates on one later training period and "
+            f"trains on every period before it"
+            + (", holding out a different set of groups (e.g. drivers) in each" if grouped else ""))

@@ -1,5 +1,9 @@
-"""Everything MLflow. The only module that imports mlflow: stages call these functions with run
-ids, so a later stage logs into the parent run that the train stage opened."""
+"""Everything MLflow: the only module that imports mlflow. A stage owns one MLflow run through
+`stage_run`: the tracking URI is bound once, the run is marked FAILED on any error (Ctrl-C
+included) and finished exactly once. `train` opens the case's pipeline run (a child run per
+candidate, the selected models logged as MLflow 3 logged models); `evaluate`, `analyze` and
+`report` each open a child run of it, so a rerun with another config adds a result beside the
+earlier one instead of overwriting it, and test metrics land on the logged models themselves."""
 
 from __future__ import annotations
 
@@ -9,7 +13,8 @@ import os
 import subprocess
 import tempfile
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -65,102 +70,143 @@ def flatten(d: Mapping, prefix: str = "") -> dict[str, str]:
     return out
 
 
-def start_pipeline_run(uri: str, experiment: str, run_name: str, tags: Mapping[str, str],
-                       config: Mapping) -> str:
-    """Open the parent run of one pipeline run: tags, the composed config as an artifact and its
-    leaves as dotted params. Returns the run id; the run stays open until `finish_run`."""
-    from mlflow.entities import Param, RunTag
+def _now() -> int:
+    return int(time.time() * 1000)
+
+
+class StageRun:
+    """One stage's MLflow run, with the client bound to one tracking URI."""
+
+    def __init__(self, client, run_id: str, experiment_id: str):
+        self.client = client
+        self.run_id = run_id
+        self.experiment_id = experiment_id
+
+    def log_params(self, params: Mapping[str, Any]) -> None:
+        from mlflow.entities import Param
+
+        items = [Param(k, str(v)[:PARAM_VALUE_LIMIT]) for k, v in params.items()]
+        for i in range(0, len(items), 100):
+            self.client.log_batch(self.run_id, params=items[i:i + 100])
+
+    def log_metrics(self, metrics: Mapping[str, float], model_id: str | None = None,
+                    dataset: tuple[str, str] | None = None) -> None:
+        """Metrics of this run; with `model_id`, metrics of that logged model, measured by this
+        run on `dataset` (name, digest), so each evaluation of the model stays on its page."""
+        from mlflow.entities import Metric
+
+        name, digest = dataset or (None, None)
+        now = _now()
+        items = [Metric(k, float(v), now, 0, model_id=model_id, dataset_name=name,
+                        dataset_digest=digest) for k, v in metrics.items()]
+        for i in range(0, len(items), 500):
+            self.client.log_batch(self.run_id, metrics=items[i:i + 500])
+
+    def set_tags(self, tags: Mapping[str, Any]) -> None:
+        from mlflow.entities import RunTag
+
+        self.client.log_batch(self.run_id, tags=[RunTag(k, str(v)) for k, v in tags.items()])
+
+    def child(self, name: str, params: Mapping[str, Any], metrics: Mapping[str, float],
+              tags: Mapping[str, str]) -> str:
+        """A finished child run (one per candidate model), so the UI compares them."""
+        from mlflow.entities import Metric, Param
+
+        parent = self.client.get_run(self.run_id)
+        inherited = {k: v for k, v in parent.data.tags.items() if not k.startswith("mlflow.")}
+        all_tags = {**inherited, **{k: str(v) for k, v in tags.items()},
+                    "mlflow.parentRunId": self.run_id}
+        run = self.client.create_run(self.experiment_id, run_name=name, tags=all_tags)
+        now = _now()
+        self.client.log_batch(
+            run.info.run_id,
+            metrics=[Metric(k, float(v), now, 0) for k, v in metrics.items()],
+            params=[Param(k, str(v)[:PARAM_VALUE_LIMIT]) for k, v in params.items()])
+        self.client.set_terminated(run.info.run_id, "FINISHED")
+        return run.info.run_id
+
+    def log_artifacts(self, paths: Iterable[str | Path], artifact_path: str | None = None) -> None:
+        for p in map(Path, paths):
+            if p.is_dir():
+                self.client.log_artifacts(self.run_id, str(p), artifact_path=(
+                    f"{artifact_path}/{p.name}" if artifact_path else p.name))
+            elif p.exists():
+                self.client.log_artifact(self.run_id, str(p), artifact_path=artifact_path)
+
+    def log_model(self, model: Any, name: str, input_example, code_paths: list[str] | None = None,
+                  params: Mapping[str, Any] | None = None) -> dict[str, str]:
+        """Log a fitted scikit-learn pipeline with its signature and input example as an MLflow 3
+        logged model of this run (its own id, `models:/<model_id>`)."""
+        import mlflow
+        import skops.io
+        from mlflow.models import infer_signature
+
+        # skops is MLflow's safe format; the types it cannot vouch for are our own pipeline steps
+        # and LightGBM's, which we name explicitly rather than fall back to pickle
+        trusted = skops.io.get_untrusted_types(data=skops.io.dumps(model))
+        proba = hasattr(model, "predict_proba")
+        output = model.predict_proba(input_example) if proba else model.predict(input_example)
+        signature = infer_signature(input_example, output)
+        info = mlflow.sklearn.log_model(  # into the active run: this stage's (`stage_run`)
+            model, name=name, signature=signature, input_example=input_example,
+            code_paths=code_paths, skops_trusted_types=trusted,
+            pip_requirements=_requirements(), params=dict(params or {}) or None,
+            pyfunc_predict_fn="predict_proba" if proba else "predict")
+        return {"model_uri": info.model_uri, "model_id": getattr(info, "model_id", "") or ""}
+
+    def register(self, model_uri: str, name: str, alias: str | None,
+                 tags: Mapping[str, str] | None = None) -> str:
+        import mlflow
+
+        mv = mlflow.register_model(model_uri, name, tags=dict(tags or {}) or None)
+        if alias:
+            self.client.set_registered_model_alias(name, alias, mv.version)
+        return str(mv.version)
+
+
+@contextmanager
+def stage_run(uri: str, experiment: str, run_name: str, stage: str, tags: Mapping[str, str],
+              parent_run_id: str | None = None,
+              params: Mapping[str, Any] | None = None) -> Iterator[StageRun]:
+    """Open the stage's run (a child of `parent_run_id` when given) as the active run, yield it,
+    and finish it once: FINISHED on success, FAILED on any exception, Ctrl-C and SIGTERM
+    included."""
+    import mlflow
 
     launcher = os.environ.get("MLFLOW_RUN_ID")  # set by `mlflow run`: link it, never reuse it
     client = _client(uri)
-    if launcher:
-        tags = {**tags, "launched_by_run": launcher}
     exp = client.get_experiment_by_name(experiment)
     exp_id = exp.experiment_id if exp else client.create_experiment(experiment)
-    run = client.create_run(exp_id, run_name=run_name, tags=dict(tags))
-    params = [Param(k, v) for k, v in flatten(config).items()]
-    for i in range(0, len(params), 100):
-        client.log_batch(run.info.run_id, params=params[i:i + 100])
-    with tempfile.TemporaryDirectory() as tmp:
-        path = Path(tmp) / "config.json"
-        path.write_text(json.dumps(config, indent=2, default=str))
-        client.log_artifact(run.info.run_id, str(path))
-    client.log_batch(run.info.run_id, tags=[RunTag("stage", "train")])
-    return run.info.run_id
+    all_tags = {**tags, "stage": stage}
+    if launcher:
+        all_tags["launched_by_run"] = launcher
+    if parent_run_id:
+        all_tags["mlflow.parentRunId"] = parent_run_id
+    run = client.create_run(exp_id, run_name=run_name, tags={k: str(v) for k, v in
+                                                             all_tags.items()})
+    handle = StageRun(client, run.info.run_id, exp_id)
+    mlflow.start_run(run_id=handle.run_id)
+    try:
+        if params:
+            handle.log_params(flatten(params))
+            with tempfile.TemporaryDirectory() as tmp:
+                path = Path(tmp) / "config.json"
+                path.write_text(json.dumps(params, indent=2, default=str))
+                client.log_artifact(handle.run_id, str(path))
+        yield handle
+    except BaseException:
+        _end(handle.run_id, "FAILED")
+        raise
+    _end(handle.run_id, "FINISHED")
 
 
-def log_child_run(uri: str, parent_run_id: str, name: str, params: Mapping[str, Any],
-                  metrics: Mapping[str, float], tags: Mapping[str, str]) -> str:
-    """A child run per candidate model, so the UI compares candidates side by side."""
-    from mlflow.entities import Metric, Param
-
-    client = _client(uri)
-    parent = client.get_run(parent_run_id)
-    inherited = {k: v for k, v in parent.data.tags.items() if not k.startswith("mlflow.")}
-    all_tags = {**inherited, **{k: str(v) for k, v in tags.items()},
-                "mlflow.parentRunId": parent_run_id}
-    run = client.create_run(parent.info.experiment_id, run_name=name, tags=all_tags)
-    now = int(time.time() * 1000)
-    client.log_batch(
-        run.info.run_id,
-        metrics=[Metric(k, float(v), now, 0) for k, v in metrics.items()],
-        params=[Param(k, str(v)[:PARAM_VALUE_LIMIT]) for k, v in params.items()],
-    )
-    client.set_terminated(run.info.run_id, "FINISHED")
-    return run.info.run_id
-
-
-def log_metrics(uri: str, run_id: str, metrics: Mapping[str, float], step: int = 0) -> None:
-    from mlflow.entities import Metric
-
-    client = _client(uri)
-    now = int(time.time() * 1000)
-    items = [Metric(k, float(v), now, step) for k, v in metrics.items()]
-    for i in range(0, len(items), 500):
-        client.log_batch(run_id, metrics=items[i:i + 500])
-
-
-def set_tags(uri: str, run_id: str, tags: Mapping[str, Any]) -> None:
-    from mlflow.entities import RunTag
-
-    _client(uri).log_batch(run_id, tags=[RunTag(k, str(v)) for k, v in tags.items()])
-
-
-def log_artifacts(uri: str, run_id: str, paths: Iterable[str | Path],
-                  artifact_path: str | None = None) -> None:
-    client = _client(uri)
-    for p in paths:
-        p = Path(p)
-        if p.is_dir():
-            client.log_artifacts(run_id, str(p), artifact_path=(
-                f"{artifact_path}/{p.name}" if artifact_path else p.name))
-        elif p.exists():
-            client.log_artifact(run_id, str(p), artifact_path=artifact_path)
-
-
-def log_model(uri: str, run_id: str, model: Any, name: str, input_example,
-              code_paths: list[str] | None = None) -> dict[str, str]:
-    """Log a fitted scikit-learn pipeline with its signature and input example (MLflow 3:
-    `name=`, the model gets its own id, `models:/<model_id>`)."""
+def _end(run_id: str, status: str) -> None:
     import mlflow
-    import skops.io
-    from mlflow.models import infer_signature
 
-    _client(uri)
-    # skops is MLflow's safe format; the types it cannot vouch for are our own pipeline steps
-    # and LightGBM's, which we name explicitly rather than fall back to pickle
-    trusted = skops.io.get_untrusted_types(data=skops.io.dumps(model))
-    output = model.predict_proba(input_example) if hasattr(model, "predict_proba") else (
-        model.predict(input_example))
-    signature = infer_signature(input_example, output)
-    with mlflow.start_run(run_id=run_id):
-        info = mlflow.sklearn.log_model(
-            model, name=name, signature=signature, input_example=input_example,
-            code_paths=code_paths, skops_trusted_types=trusted,
-            pip_requirements=_requirements(),
-            pyfunc_predict_fn="predict_proba" if hasattr(model, "predict_proba") else "predict",
-        )
-    return {"model_uri": info.model_uri, "model_id": getattr(info, "model_id", "") or ""}
+    try:
+        mlflow.end_run(status)
+    except Exception as exc:  # noqa: BLE001 - never hide the original failure
+        log.warning("could not close MLflow run %s: %s", run_id, exc)
 
 
 def _requirements() -> list[str]:
@@ -170,16 +216,6 @@ def _requirements() -> list[str]:
     return [f"{p}=={version(p)}" for p in pkgs]
 
 
-def register(uri: str, model_uri: str, name: str, alias: str | None) -> str:
-    import mlflow
-
-    client = _client(uri)
-    mv = mlflow.register_model(model_uri, name)
-    if alias:
-        client.set_registered_model_alias(name, alias, mv.version)
-    return str(mv.version)
-
-
 def load_model(uri: str, model_uri: str):
     import mlflow
 
@@ -187,16 +223,5 @@ def load_model(uri: str, model_uri: str):
     return mlflow.pyfunc.load_model(model_uri)
 
 
-def finish_run(uri: str, run_id: str, failed: bool = False) -> None:
-    try:
-        _client(uri).set_terminated(run_id, "FAILED" if failed else "FINISHED")
-    except Exception as exc:  # noqa: BLE001 - never hide the original failure
-        log.warning("could not close MLflow run %s: %s", run_id, exc)
-
-
-def run_url(uri: str, experiment_id: str, run_id: str, ui: str = "http://127.0.0.1:5000") -> str:
-    return f"{ui}/#/experiments/{experiment_id}/runs/{run_id}"
-
-
-def experiment_id_of(uri: str, run_id: str) -> str:
-    return _client(uri).get_run(run_id).info.experiment_id
+def run_url(ui: str, experiment_id: str, run_id: str) -> str:
+    return f"{ui.rstrip('/')}/#/experiments/{experiment_id}/runs/{run_id}"

@@ -1,0 +1,147 @@
+"""evaluate: every candidate on the test rows, the gate against the baseline per task and view,
+the evaluation plots; then, in an MLflow run of its own (a child of the training run), the test
+metrics on the logged models, registration of each model that passed its gate as `@champion`,
+and the latency of the primary model loaded back from MLflow, as a service would load it."""
+
+from __future__ import annotations
+
+import logging
+
+import joblib
+import pandas as pd
+from omegaconf import DictConfig
+
+from cases.config import to_container
+from cases.lifecycle import evaluate as ev
+from cases.lifecycle.contract import get_case
+from cases.lifecycle.eda import write_figures
+from cases.lifecycle.features import FeatureData
+from cases.lifecycle.io import outputs
+from cases.lifecycle.plots import evaluation_plots
+from cases.lifecycle.selection import predict_for
+from cases.stages import common
+from cases.stages.paths import Paths
+
+log = logging.getLogger(__name__)
+
+
+def run(cfg: DictConfig) -> dict:
+    case = get_case(cfg.case.name)
+    p = Paths(cfg)
+    data = FeatureData(pd.read_parquet(p.need("features")), p.json("features_meta"))
+    info = p.json("ingest")
+    selection_file = p.json("selection")
+    train_run = p.json("run")
+    tasks = {t.name: t for t in case.tasks(cfg.case, int(cfg.seed))}
+    min_improvement = float(cfg.case.evaluate.gate_min_improvement)
+    results: dict = {}
+    predictions: dict = {}
+    for tname, views in selection_file["tasks"].items():
+        task = tasks[tname]
+        rows = data.rows("test", task.target)
+        y = rows.frame[task.target].to_numpy()
+        score = ev.scorer(task.kind, task.classes, case.segments, case.extra_metrics, cfg.case)
+        for view, entry in views.items():
+            X = rows.frame[data.views[view]]
+            res: dict = {}
+            for name in entry["candidates"]:
+                model = joblib.load(p.models / tname / view / f"{name}.joblib")
+                pred = predict_for(task.kind, model, X, len(task.classes) if task.classes else None)
+                res[name] = score(y, pred, X)
+                if name in (entry["selected"], "baseline"):
+                    predictions[(tname, view, name)] = pred
+            metric = entry["metric"]
+            results.setdefault(tname, {})[view] = {
+                "selected": entry["selected"],
+                "gate": ev.gate(res[entry["selected"]][metric], res["baseline"][metric], metric,
+                                min_improvement),
+                "test": res, "cv": entry["candidates"][entry["selected"]]["cv"], "y": y}
+    pt, pv = cfg.case.primary.task, cfg.case.primary.view
+    head = results[pt][pv]
+    metrics = {
+        "case": case.name, "source": info["source"], "rows": info["rows"],
+        "data_hash": info["data_hash"],
+        "split": {**data.meta["split"], "cv": selection_file["cv"]},
+        "primary": {"task": pt, "view": pv, "metric": head["gate"]["metric"]},
+        "selected_model": head["selected"], "baseline": head["test"]["baseline"],
+        "test": head["test"][head["selected"]], "cv": head["cv"], "gate": head["gate"],
+        "tasks": {t: {v: {k: r[k] for k in ("selected", "gate", "test", "cv")}
+                      for v, r in views.items()} for t, views in results.items()},
+    }
+    plots = {**evaluation_plots(results, predictions, tasks),
+             **case.evaluation_plots(results, cfg.case)}
+    params = {"evaluate": to_container(cfg.case.evaluate),
+              "primary": to_container(cfg.case.primary), "seed": cfg.seed}
+    with common.open_run(cfg, info, "evaluate", parent=train_run["run_id"],
+                         params=params) as mlrun:
+        serving = _serve(cfg, mlrun, train_run, results, data, info)
+        mlrun.log_metrics({
+            **{f"{t}.{v}.test_{m}": x for t, views in results.items() for v, r in views.items()
+               for m, x in r["test"][r["selected"]].items()},
+            **{f"{t}.{v}.baseline_{m}": x for t, views in results.items()
+               for v, r in views.items() for m, x in r["test"]["baseline"].items()},
+            "latency_p50_ms": serving["latency_ms"]["p50"],
+            "latency_p99_ms": serving["latency_ms"]["p99"]})
+        mlrun.set_tags({"selected_model": head["selected"],
+                        "gate_passed": str(head["gate"]["passed"]).lower(),
+                        **{f"gate_passed.{t}": str(r["gate"]["passed"]).lower()
+                           for t, views in results.items() for v, r in views.items()
+                           if v == serving["models"][t]["view"]}})
+        with outputs() as out:
+            write_figures(out.path(p.evaluation), plots)
+            out.write_json(p.metrics, metrics)
+            out.write_json(p.serving, serving)
+            out.write_text(p.serving_md, serving_markdown(serving, train_run))
+    return metrics
+
+
+def _serve(cfg: DictConfig, mlrun, train_run: dict, results: dict, data: FeatureData,
+           info: dict) -> dict:
+    """Test metrics on each logged model (this run, the test set as the dataset), `@champion`
+    for each that passed its gate, and single-row latency of the primary task's model."""
+    from cases.lifecycle import tracking
+
+    serving: dict = {"evaluation_run_id": mlrun.run_id, "models": {}}
+    dataset = (f"{cfg.case.name}-test", info["data_hash"])
+    for tname, logged in train_run["models"].items():
+        r = results[tname][logged["view"]]
+        mlrun.log_metrics({f"test_{m}": v for m, v in r["test"][r["selected"]].items()},
+                          model_id=logged["model_id"], dataset=dataset)
+        name = f"{cfg.tracking.registered_model_prefix}{cfg.case.name}-{tname}"
+        entry = {**logged, "gate_passed": r["gate"]["passed"], "registered_model": None,
+                 "version": None, "alias": None}
+        if r["gate"]["passed"]:
+            entry["version"] = mlrun.register(
+                logged["model_uri"], name, "champion",
+                tags={"case": cfg.case.name, "task": tname, "candidate": logged["candidate"],
+                      "data_hash": info["data_hash"], "source": info["source"]})
+            entry.update(registered_model=name, alias="champion")
+        else:
+            log.warning("%s: %s did not beat the baseline on %s; not registered", tname,
+                        r["selected"], r["gate"]["metric"])
+        serving["models"][tname] = entry
+    primary = serving["models"][cfg.case.primary.task]
+    loaded = tracking.load_model(common.uri(cfg), primary["model_uri"])
+    X = data.rows("test").frame[data.views[primary["view"]]]
+    rows = X.sample(min(int(cfg.case.evaluate.latency_samples), len(X)), random_state=int(cfg.seed))
+    serving["latency_ms"] = {
+        **ev.latency_ms(loaded.predict, (rows.iloc[[i]] for i in range(len(rows))),
+                        warmup=rows.iloc[[0]]),
+        "model": cfg.case.primary.task}
+    return serving
+
+
+def serving_markdown(serving: dict, train_run: dict) -> str:
+    """The run-dependent part of the rollout: MLflow ids, registry versions and latency."""
+    lat = serving["latency_ms"]
+    registered = [f"`{m['registered_model']}` version {m['version']} @{m['alias']}"
+                  for m in serving["models"].values() if m["registered_model"]]
+    return "\n".join([
+        "## This run in MLflow", "",
+        f"Training run `{train_run['run_id']}` in experiment `{train_run['experiment']}`; "
+        f"evaluation run `{serving['evaluation_run_id']}`.", "",
+        "Registered: " + (", ".join(registered) if registered else "nothing (no model passed)."),
+        "", "## Serving latency", "",
+        f"Single-row prediction of the `{lat['model']}` model loaded back from MLflow "
+        f"(`{serving['models'][lat['model']]['model_uri']}`), {lat['n']} calls: "
+        f"p50 {lat['p50']:.2f} ms, p99 {lat['p99']:.2f} ms.", ""])

@@ -1,0 +1,117 @@
+"""train: cross-validate every candidate of every task and view, select, refit on all training
+rows, and log it all in the case's MLflow run (a child run per candidate); each task's selected
+model is logged as an MLflow logged model, which evaluate scores and registers."""
+
+from __future__ import annotations
+
+import logging
+import time
+from pathlib import Path
+
+import joblib
+import pandas as pd
+from omegaconf import DictConfig
+
+import cases
+from cases.config import to_container
+from cases.lifecycle.contract import Candidate, Task, get_case
+from cases.lifecycle.evaluate import scorer
+from cases.lifecycle.features import FeatureData
+from cases.lifecycle.io import outputs
+from cases.lifecycle.selection import choose_folds, cross_validate, describe_folds, select
+from cases.stages import common
+from cases.stages.paths import Paths
+
+log = logging.getLogger(__name__)
+
+
+def run(cfg: DictConfig) -> dict:
+    case = get_case(cfg.case.name)
+    p = Paths(cfg)
+    data = FeatureData(pd.read_parquet(p.need("features")), p.json("features_meta"))
+    info = p.json("ingest")
+    tasks = case.tasks(cfg.case, int(cfg.seed))
+    n_folds = int(cfg.case.train.cv_folds)
+    with common.open_run(cfg, info, "train", params=to_container(cfg),
+                         run_name=f"{case.name}-{info['source']}") as mlrun:
+        selection: dict = {}
+        cv_metrics: dict[str, float] = {}
+        logged: dict = {}
+        with outputs() as out:
+            models_dir = out.path(p.models)
+            for task in tasks:
+                rows = data.rows("train", task.target)
+                y = rows.frame[task.target]
+                folds = choose_folds(data.time_ordered, rows.period,
+                                     rows.group if data.grouped else None, n_folds,
+                                     int(cfg.seed), y if task.kind != "regression" else None)
+                score = scorer(task.kind, task.classes, case.segments, case.extra_metrics,
+                               cfg.case)
+                for view, cols in data.views.items():
+                    if task.views is not None and view not in task.views:
+                        continue
+                    entry, models = _train_view(task, view, rows.frame[cols], y, folds, score,
+                                                models_dir, mlrun)
+                    selection.setdefault(task.name, {})[view] = entry
+                    best = entry["candidates"][entry["selected"]]["cv"]
+                    cv_metrics.update({f"{task.name}.{view}.cv_{m}": s["mean"]
+                                       for m, s in best.items()})
+                    if view == serving_view(task, data.views, cfg.case.primary.view):
+                        logged[task.name] = _log_selected(mlrun, case.name, task, view, entry,
+                                                          models[entry["selected"]],
+                                                          rows.frame[cols])
+            out.write_json(p.selection, {
+                "cv": describe_folds(data.time_ordered, data.grouped, n_folds),
+                "tasks": selection})
+            out.write_json(p.run, {"run_id": mlrun.run_id, "experiment": common.experiment(cfg),
+                                   "experiment_id": mlrun.experiment_id, "models": logged})
+        mlrun.log_metrics(cv_metrics)
+    return selection
+
+
+def serving_view(task: Task, views: dict, primary_view: str) -> str:
+    """The view a task's model serves from: the primary view, or the task's own first view when
+    it is scored on others (loans: each population has its own inputs)."""
+    own = [v for v in views if task.views is None or v in task.views]
+    return primary_view if primary_view in own else own[0]
+
+
+def _train_view(task: Task, view: str, X: pd.DataFrame, y, folds, score, models_dir: Path,
+                mlrun) -> tuple[dict, dict]:
+    cands = [Candidate("baseline", task.baseline, {"model": "baseline"}),
+             *task.candidates(view, list(X.columns))]
+    results = cross_validate(cands, X, y, folds, task.kind, score, desc=f"{task.name}/{view}",
+                             n_classes=len(task.classes) if task.classes else None)
+    chosen = select([r for r in results if r.name != "baseline"], task.selection_metric)
+    entry: dict = {"selected": chosen, "metric": task.selection_metric, "candidates": {}}
+    target_dir = models_dir / task.name / view
+    target_dir.mkdir(parents=True, exist_ok=True)
+    models = {}
+    for cand, res in zip(cands, results):
+        t0 = time.perf_counter()
+        models[cand.name] = model = cand.build().fit(X, y)
+        fit_seconds = time.perf_counter() - t0
+        joblib.dump(model, target_dir / f"{cand.name}.joblib")
+        summary = res.summary()
+        mlrun.child(cand.name, {"task": task.name, "view": view, "candidate": cand.name,
+                                **cand.params},
+                    {**{f"cv_{m}": s["mean"] for m, s in summary.items()},
+                     **{f"cv_{m}_std": s["std"] for m, s in summary.items()},
+                     "fit_seconds": fit_seconds},
+                    {"task": task.name, "view": view, "candidate": cand.name,
+                     "selected": str(cand.name == chosen).lower()})
+        entry["candidates"][cand.name] = {"params": cand.params, "cv": summary}
+    best = entry["candidates"][chosen]["cv"][task.selection_metric]["mean"]
+    log.info("%s/%s: selected %s (cv %s %.4f)", task.name, view, chosen, task.selection_metric,
+             best)
+    return entry, models
+
+
+def _log_selected(mlrun, case: str, task: Task, view: str, entry: dict, model,
+                  X: pd.DataFrame) -> dict:
+    """The selected model as an MLflow logged model, with the case's code so it loads anywhere."""
+    code = [str(Path(cases.__file__).resolve().parent)]
+    info = mlrun.log_model(model, f"{case}-{task.name}", X.head(5).copy(), code_paths=code,
+                           params={"task": task.name, "view": view,
+                                   "candidate": entry["selected"]})
+    return {**info, "view": view, "candidate": entry["selected"]}
