@@ -1,13 +1,18 @@
 """Airbnb nightly prices: linear regression against random forest against LightGBM, and how to
 encode a categorical with many levels."""
 
-from cases.lifecycle.contract import Case, register
+from cases.lifecycle.contract import Case, hook, register
 
 
 @register("airbnb")
 def build() -> Case:
-    from cases.airbnb import analysis, data, eda, features, story, tasks
-
-    return Case(name="airbnb", load=data.load, eda=eda.profile, features=features.build,
-                tasks=tasks.make_tasks, story=story.story, extra_metrics=tasks.price_metrics,
-                analyze=analysis.analyze)
+    return Case(
+        name="airbnb",
+        load=hook("cases.airbnb.data:load"),
+        eda=hook("cases.airbnb.eda:profile"),
+        features=hook("cases.airbnb.features:build"),
+        tasks=hook("cases.airbnb.tasks:make_tasks"),
+        story=hook("cases.airbnb.story:story"),
+        extra_metrics=hook("cases.airbnb.tasks:price_metrics"),
+        analyze=hook("cases.airbnb.analysis:analyze"),
+    )

@@ -1,12 +1,17 @@
 """Ride ETA on a million trips: is it enough data? A learning curve and a model, not a guess."""
 
-from cases.lifecycle.contract import Case, register
+from cases.lifecycle.contract import Case, hook, register
 
 
 @register("eta")
 def build() -> Case:
-    from cases.eta import analysis, data, eda, features, story, tasks
-
-    return Case(name="eta", load=data.load, eda=eda.profile, features=features.build,
-                tasks=tasks.make_tasks, story=story.story, extra_metrics=tasks.duration_metrics,
-                analyze=analysis.analyze)
+    return Case(
+        name="eta",
+        load=hook("cases.eta.data:load"),
+        eda=hook("cases.eta.eda:profile"),
+        features=hook("cases.eta.features:build"),
+        tasks=hook("cases.eta.tasks:make_tasks"),
+        story=hook("cases.eta.story:story"),
+        extra_metrics=hook("cases.eta.tasks:duration_metrics"),
+        analyze=hook("cases.eta.analysis:analyze"),
+    )

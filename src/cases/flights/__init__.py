@@ -1,12 +1,17 @@
 """Flight delays up to 12 hours: what to do with the outliers, answered with the run's numbers."""
 
-from cases.lifecycle.contract import Case, register
+from cases.lifecycle.contract import Case, hook, register
 
 
 @register("flights")
 def build() -> Case:
-    from cases.flights import data, eda, evaluation, features, story, tasks
-
-    return Case(name="flights", load=data.load, eda=eda.profile, features=features.build,
-                tasks=tasks.make_tasks, story=story.story, segments=evaluation.segments,
-                evaluation_plots=evaluation.evaluation_plots)
+    return Case(
+        name="flights",
+        load=hook("cases.flights.data:load"),
+        eda=hook("cases.flights.eda:profile"),
+        features=hook("cases.flights.features:build"),
+        tasks=hook("cases.flights.tasks:make_tasks"),
+        story=hook("cases.flights.story:story"),
+        segments=hook("cases.flights.evaluation:segments"),
+        evaluation_plots=hook("cases.flights.evaluation:evaluation_plots"),
+    )

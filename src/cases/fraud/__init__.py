@@ -1,12 +1,17 @@
 """Card fraud with an SMS approve/deny loop: what to build and what to optimise."""
 
-from cases.lifecycle.contract import Case, register
+from cases.lifecycle.contract import Case, hook, register
 
 
 @register("fraud")
 def build() -> Case:
-    from cases.fraud import analysis, data, eda, features, story, tasks
-
-    return Case(name="fraud", load=data.load, eda=eda.profile, features=features.build,
-                tasks=tasks.make_tasks, story=story.story, extra_metrics=tasks.rare_event_metrics,
-                analyze=analysis.analyze)
+    return Case(
+        name="fraud",
+        load=hook("cases.fraud.data:load"),
+        eda=hook("cases.fraud.eda:profile"),
+        features=hook("cases.fraud.features:build"),
+        tasks=hook("cases.fraud.tasks:make_tasks"),
+        story=hook("cases.fraud.story:story"),
+        extra_metrics=hook("cases.fraud.tasks:rare_event_metrics"),
+        analyze=hook("cases.fraud.analysis:analyze"),
+    )

@@ -1,13 +1,19 @@
 """Seattle housing with 20% of square footage missing: every way of filling it, measured against
 the truth and against the model that had nothing missing."""
 
-from cases.lifecycle.contract import Case, register
+from cases.lifecycle.contract import Case, hook, register
 
 
 @register("housing")
 def build() -> Case:
-    from cases.housing import analysis, data, eda, features, story, tasks
-
-    return Case(name="housing", load=data.load, eda=eda.profile, features=features.build,
-                tasks=tasks.make_tasks, story=story.story, segments=tasks.masked_segment,
-                extra_metrics=tasks.price_metrics, analyze=analysis.analyze)
+    return Case(
+        name="housing",
+        load=hook("cases.housing.data:load"),
+        eda=hook("cases.housing.eda:profile"),
+        features=hook("cases.housing.features:build"),
+        tasks=hook("cases.housing.tasks:make_tasks"),
+        story=hook("cases.housing.story:story"),
+        segments=hook("cases.housing.tasks:masked_segment"),
+        extra_metrics=hook("cases.housing.tasks:price_metrics"),
+        analyze=hook("cases.housing.analysis:analyze"),
+    )

@@ -132,6 +132,23 @@ class Case:
     analyze: Callable[[AnalysisContext], EdaResult] | None = None
 
 
+class hook:  # noqa: N801 - used like a function: hook("cases.flights.story:story")
+    """A case hook named by "module:function", imported when first called, so a stage imports
+    only the modules it runs (the eda stage never imports the model libraries). Its
+    `__module__` names where it lives: the `dvc.yaml` builder lists that module as a dep."""
+
+    def __init__(self, target: str):
+        self.__module__, self.name = target.split(":")
+        self._fn: Callable | None = None
+
+    def __call__(self, *args, **kwargs):
+        if self._fn is None:
+            import importlib
+
+            self._fn = getattr(importlib.import_module(self.__module__), self.name)
+        return self._fn(*args, **kwargs)
+
+
 _REGISTRY: dict[str, Callable[[], Case]] = {}
 
 

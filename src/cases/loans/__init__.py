@@ -1,11 +1,16 @@
 """Loan rejection reasons without the weights: SHAP reason codes, acceptance curves, audits."""
 
-from cases.lifecycle.contract import Case, register
+from cases.lifecycle.contract import Case, hook, register
 
 
 @register("loans")
 def build() -> Case:
-    from cases.loans import analysis, data, eda, features, story, tasks
-
-    return Case(name="loans", load=data.load, eda=eda.profile, features=features.build,
-                tasks=tasks.make_tasks, story=story.story, analyze=analysis.analyze)
+    return Case(
+        name="loans",
+        load=hook("cases.loans.data:load"),
+        eda=hook("cases.loans.eda:profile"),
+        features=hook("cases.loans.features:build"),
+        tasks=hook("cases.loans.tasks:make_tasks"),
+        story=hook("cases.loans.story:story"),
+        analyze=hook("cases.loans.analysis:analyze"),
+    )
