@@ -24,8 +24,7 @@ def analyze(ctx: AnalysisContext) -> EdaResult:
     acfg, w = ctx.cfg["analysis"], ctx.cfg["data"]["world"]
     view = ctx.cfg["primary"]["view"]
     cols = list(ctx.meta["views"][view])
-    frame = ctx.frame
-    test = frame[frame["_split"] == "test"]
+    test = ctx.test
     logistic = ctx.model("accept", view, "logistic")
     lgbm = ctx.model("accept", view, "lgbm")
     rec = recovered_coefficients(logistic, cols)
@@ -111,7 +110,7 @@ def nearest_driver_batches(X: pd.DataFrame, drivers: int, requests: int, seed: i
 def _serving(ctx: AnalysisContext, X: pd.DataFrame, drivers: int, requests: int,
              budget_ms: float) -> dict:
     entry = ctx.serving["models"][ctx.cfg["primary"]["task"]]
-    model = ctx.load_logged(entry["model_uri"])
+    model = ctx.logged_model(ctx.cfg["primary"]["task"])
     lat = latency_ms(model.predict, nearest_driver_batches(X, drivers, requests, ctx.seed),
                      warmup=X.iloc[:drivers])
     p50, p99 = lat["p50"], lat["p99"]

@@ -69,7 +69,7 @@ def linear_checks(ctx: AnalysisContext, train: pd.DataFrame, test: pd.DataFrame,
     corr = np.corrcoef(Z.to_numpy(), rowvar=False)
     vif = pd.Series(np.diag(np.linalg.pinv(corr)), index=num).sort_values(ascending=False)
     # what high VIF costs: the coefficient's spread across the folds
-    folds = group_folds(train["_group"], int(ctx.cfg["train"]["cv_folds"]), ctx.seed)
+    folds = group_folds(ctx.rows("train").group, int(ctx.cfg["train"]["cv_folds"]), ctx.seed)
     coefs = []
     for tr, _ in folds:
         m = build_model("linear", "onehot", cols, ctx.cfg, ctx.seed).fit(
@@ -113,7 +113,7 @@ def robustness(ctx: AnalysisContext, train: pd.DataFrame, cols: list[str]) -> pd
     """Same folds: price outliers in the training rows, and a junk category with many levels."""
     a = ctx.cfg["analysis"]
     rng = np.random.default_rng(ctx.seed)
-    folds = group_folds(train["_group"], int(ctx.cfg["train"]["cv_folds"]), ctx.seed)
+    folds = group_folds(ctx.rows("train").group, int(ctx.cfg["train"]["cv_folds"]), ctx.seed)
     folds = folds[: int(a["robustness_folds"])]
     junk = pd.Series(rng.integers(0, int(a["junk_levels"]), len(train))).astype(str).to_numpy()
     trial = train.assign(junk=junk)
@@ -179,9 +179,7 @@ def interaction(ctx: AnalysisContext, test: pd.DataFrame, cols: list[str]) -> tu
 def analyze(ctx: AnalysisContext) -> EdaResult:
     view = ctx.cfg["primary"]["view"]
     cols = ctx.meta["views"][view]
-    frame = ctx.frame
-    train = frame[frame["_split"] == "train"].reset_index(drop=True)
-    test = frame[frame["_split"] == "test"].reset_index(drop=True)
+    train, test = ctx.train, ctx.test
     table = encoding_table(ctx)
     checks, figures = linear_checks(ctx, train, test, cols)
     robust = robustness(ctx, train, cols)

@@ -7,7 +7,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from cases.eta.tasks import duration_metrics, make_tasks, pair_of
+from cases.eta.tasks import duration_metrics, pair_of
 from cases.lifecycle.contract import AnalysisContext, EdaResult
 from cases.lifecycle.eda import figure, markdown_table
 
@@ -33,12 +33,10 @@ def plateau(curve: pd.DataFrame, model: str, gain_pct: float) -> dict:
 def learning_curve(ctx: AnalysisContext) -> tuple[pd.DataFrame, dict]:
     a = ctx.cfg["analysis"]
     cols = ctx.meta["views"][ctx.cfg["primary"]["view"]]
-    train = ctx.frame[ctx.frame["_split"] == "train"]
-    periods = np.sort(train["_period"].unique())
-    val_from = periods[-int(a["validation_weeks"])]
-    pool, val = train[train["_period"] < val_from], train[train["_period"] >= val_from]
+    pool_rows, val_rows = ctx.validation(int(a["validation_weeks"]))
+    pool, val, val_from = pool_rows.frame, val_rows.frame, val_rows.period.min()
     sizes = sorted({int(s) for s in a["learning_curve"] if int(s) < len(pool)} | {len(pool)})
-    task = make_tasks(ctx.cfg, ctx.seed)[0]
+    task = ctx.tasks["duration"]
     rows = []
     for cand in task.candidates(ctx.cfg["primary"]["view"], cols):
         for n in sizes:
@@ -59,8 +57,7 @@ def route_rarity(ctx: AnalysisContext) -> dict:
     pair = pair_of(cols)
     if pair is None:
         return {}
-    frame = ctx.frame
-    train, test = frame[frame["_split"] == "train"], frame[frame["_split"] == "test"]
+    train, test = ctx.train, ctx.test
     counts = train.groupby(list(pair)).size()
     idx = pd.MultiIndex.from_frame(test[list(pair)])
     seen = counts.reindex(idx).fillna(0).to_numpy()
@@ -83,11 +80,10 @@ def analyze(ctx: AnalysisContext) -> EdaResult:
     cols = ctx.meta["views"][view]
     selected = ctx.selection["duration"][view]["selected"]
     stop = {m: plateau(curve, m, float(a["plateau_gain_pct"])) for m in curve["model"].unique()}
-    train_rows = int((ctx.frame["_split"] == "train").sum())
+    train_rows = len(ctx.rows("train"))
     cat = [c for c in ctx.cfg["features"]["categorical"] if c in cols]
-    levels = int(sum(ctx.frame[c].nunique() for c in cat))
+    levels = int(sum(pd.concat([ctx.train[c], ctx.test[c]]).nunique() for c in cat))
     n_inputs = len(cols) + (2 if pair_of(cols) else 0)
-    model_file = ctx.models_dir / "duration" / view / f"{selected}.joblib"
     lat = ctx.serving.get("latency_ms", {})
     facts = {
         "learning_curve": curve.to_dict("records"), "curve": info, "plateau": stop,
@@ -101,7 +97,7 @@ def analyze(ctx: AnalysisContext) -> EdaResult:
         "serving": {"p50_ms": lat.get("p50"), "p99_ms": lat.get("p99"),
                     "budget_ms": float(a["budget_ms"]),
                     "fits": bool(lat.get("p99", np.inf) <= float(a["budget_ms"])),
-                    "model_mb": model_file.stat().st_size / 1e6 if model_file.exists() else None},
+                    "model_mb": ctx.model_size("duration", view) / 1e6},
     }
     fig, ax = figure("Learning curve: RMSLE by training trips", "training trips (log scale)",
                      "RMSLE")

@@ -8,7 +8,6 @@ import numpy as np
 import pandas as pd
 
 from cases.fraud.policy import Costs, action_costs, actions, replies, search_thresholds
-from cases.fraud.tasks import make_tasks
 from cases.lifecycle.contract import AnalysisContext, EdaResult
 from cases.lifecycle.eda import figure, markdown_table
 from cases.lifecycle.selection import predict_for
@@ -57,13 +56,11 @@ def analyze(ctx: AnalysisContext) -> EdaResult:
     view = ctx.cfg["primary"]["view"]
     cols = ctx.meta["views"][view]
     c = Costs.from_cfg(a["costs"], str(a["no_reply"]))
-    frame = ctx.frame
-    train = frame[frame["_split"] == "train"].reset_index(drop=True)
-    test = frame[frame["_split"] == "test"].reset_index(drop=True)
-    periods = np.sort(train["_period"].unique())
-    val_from = periods[-int(f["validation_periods"])]
-    pre, val = train[train["_period"] < val_from], train[train["_period"] >= val_from]
-    task = make_tasks(ctx.cfg, ctx.seed)[0]
+    test_rows = ctx.rows("test")
+    test = test_rows.frame
+    train = ctx.train
+    pre, val = (r.frame for r in ctx.validation(int(f["validation_periods"])))
+    task = ctx.tasks["fraud"]
     builders = {"baseline": task.baseline,
                 **{cand.name: cand.build for cand in task.candidates(view, cols)}}
     selected = ctx.selection["fraud"][view]["selected"]
@@ -111,8 +108,8 @@ def analyze(ctx: AnalysisContext) -> EdaResult:
     # retraining moves the scores (the replies over-represent fraud), so a retrained model keeps
     # the validation week's text and block rates rather than the raw thresholds
     shares = [float((val_score >= t).mean()) for t in (s["t1"], s["t2"])]
-    for p in np.sort(test["_period"].unique()):
-        rows = test[test["_period"] == p].reset_index(drop=True)
+    for p in np.unique(test_rows.period):
+        rows = test[test_rows.period == p].reset_index(drop=True)
         for variant, m, (t1, t2) in (("static", static, (s["t1"], s["t2"])),
                                      ("retrained on replies", model, t_loop)):
             act = actions(predict_for("binary", m, rows[cols]), t1, t2)

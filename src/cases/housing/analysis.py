@@ -30,15 +30,16 @@ def fill_error(truth: pd.Series, filled: pd.Series) -> dict[str, float]:
 
 def strategy_table(ctx: AnalysisContext) -> pd.DataFrame:
     """One row per mechanism and strategy (plus the oracle), all on the same test homes."""
-    frame = ctx.frame
-    test = frame[frame["_split"] == "test"].reset_index(drop=True)
+    test = ctx.test
     tasks = ctx.metrics["tasks"]["price"]
     oracle = tasks["oracle"]["test"]["lgbm"]
     oracle_model = ctx.model("price", "oracle", "lgbm")
     oracle_pred = oracle_model.predict(test[ctx.meta["views"]["oracle"]])
     t = ctx.cfg["train"]
-    timing_rows = min(int(ctx.cfg["analysis"]["timing_rows"]), len(frame))
-    timing = frame.sample(timing_rows, random_state=ctx.seed) if timing_rows < len(frame) else frame
+    everything = pd.concat([ctx.train, test], ignore_index=True)
+    timing_rows = min(int(ctx.cfg["analysis"]["timing_rows"]), len(everything))
+    timing = (everything.sample(timing_rows, random_state=ctx.seed)
+              if timing_rows < len(everything) else everything)
     rows = []
     for mech in MECHANISMS:
         if mech not in tasks:
@@ -81,10 +82,8 @@ def strategy_table(ctx: AnalysisContext) -> pd.DataFrame:
 def learning_curve(ctx: AnalysisContext) -> pd.DataFrame:
     """The oracle model trained on n complete training listings (seeded subsets), scored on the
     full test set: where adding listings stops paying."""
-    frame = ctx.frame
     cols = ctx.meta["views"]["oracle"]
-    train = frame[frame["_split"] == "train"]
-    test = frame[frame["_split"] == "test"]
+    train, test = ctx.train, ctx.test
     sizes = sorted({int(s) for s in ctx.cfg["analysis"]["learning_curve"] if int(s) < len(train)}
                    | {len(train)})
     t = ctx.cfg["train"]
@@ -101,7 +100,8 @@ def learning_curve(ctx: AnalysisContext) -> pd.DataFrame:
 def analyze(ctx: AnalysisContext) -> EdaResult:
     table = strategy_table(ctx)
     curve = learning_curve(ctx)
-    train = ctx.frame[ctx.frame["_split"] == "train"]
+    train = ctx.train
+    n_timing = min(int(ctx.cfg["analysis"]["timing_rows"]), len(train) + len(ctx.test))
     figures: dict = {"strategies": table.round(6), "learning_curve": curve.round(6)}
     facts: dict = {"strategies": table.to_dict(orient="records"),
                    "learning_curve": curve.to_dict(orient="records"), "by_mechanism": {}}
@@ -159,8 +159,8 @@ def analyze(ctx: AnalysisContext) -> EdaResult:
             f"only over those whose size was hidden, `gap` against the oracle (the same model "
             f"with nothing missing). `sqft_*` compare the fill with the true living area on the "
             f"masked test homes (fitted on training rows only); `fill_seconds` is the fill's fit "
-            f"and transform on {min(int(ctx.cfg['analysis']['timing_rows']), len(ctx.frame)):,} "
-            f"rows. `drop` serves incomplete listings with the training median; `native` fills "
+            f"and transform on {n_timing:,} rows. `drop` serves incomplete listings with the "
+            f"training median; `native` fills "
             f"nothing.\n\n" + markdown_table(show.round(4))
             + "\n\n" + "\n\n".join(f"![{m}](analysis/downstream_{m}.png)"
                                    for m in facts["by_mechanism"]))),

@@ -76,6 +76,11 @@ class AnalysisContext:
     serving: dict = field(default_factory=dict)  # logged and registered models, latency
     load_logged: Callable[[str], Any] | None = None  # model URI -> model loaded from MLflow
 
+    @property
+    def meta(self) -> dict:
+        """The features stage's description: views, targets, split."""
+        return self.data.meta
+
     def rows(self, split: str, target: str | None = None) -> Rows:
         """'train' or 'test' rows: `.frame` (features and targets), `.period`, `.group`."""
         return self.data.rows(split, target)

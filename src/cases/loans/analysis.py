@@ -59,14 +59,12 @@ def analyze(ctx: AnalysisContext) -> EdaResult:
     sections: list[tuple[str, str]] = []
     figures: dict = {}
     facts: dict = {"threshold": threshold}
-    frame = ctx.frame
     for task in ctx.selection:
         view = task
         cols = list(ctx.meta["views"][view])
         ex.check_inputs_not_protected(cols, protected)
-        rows = frame[frame[f"approve_{task}"].notna()]
-        train = rows[rows["_split"] == "train"]
-        test = rows[rows["_split"] == "test"].reset_index(drop=True)
+        train = ctx.rows("train", f"approve_{task}").frame
+        test = ctx.rows("test", f"approve_{task}").frame
         selected = ctx.selection[task][view]["selected"]
         model = ctx.model(task, view)
         lgbm = ctx.model(task, view, "lgbm")
@@ -238,7 +236,7 @@ def _service_latency(ctx: AnalysisContext, threshold: float, k: int, texts) -> d
     task = ctx.cfg["primary"]["task"]
     cols = list(ctx.meta["views"][task])
     model = ctx.model(task, task)
-    rows = ctx.frame[(ctx.frame[f"approve_{task}"].notna()) & (ctx.frame["_split"] == "train")]
+    rows = ctx.rows("train", f"approve_{task}").frame
     background = rows[cols].sample(min(int(ctx.cfg["analysis"]["background_rows"]), len(rows)),
                                    random_state=ctx.seed)
     one = rows[cols].iloc[[0]]
