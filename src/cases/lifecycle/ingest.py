@@ -42,10 +42,6 @@ class Dataset:
     description: str
     files: list[str] = field(default_factory=list)
 
-    @property
-    def main(self) -> pd.DataFrame:
-        return next(iter(self.tables.values()))
-
 
 def required_path(data: Mapping, expected: str) -> str:
     """The resolved `case.data.path` of a file-backed source, or a clear error naming the option
