@@ -2,7 +2,8 @@
 
 Clones the committed repository into a temporary folder (so your workspace and MLflow store are
 untouched), runs `dvc repro report-<case>` on the full default data, then a no-op `dvc repro`,
-and prints one line per figure, easy to diff:
+then checks that the run reproduced the committed `dvc.lock` (every output but the run files:
+MLflow ids, registry versions, latency), and prints one line per figure, easy to diff:
 
     <case> pipeline_wall_s 262.4
     <case> noop_repro_s 2.1
@@ -11,8 +12,12 @@ and prints one line per figure, easy to diff:
     <case> peak_rss_mb 1007         (largest stage process)
     <case> stage_<name>_s ...       (from the stage logs)
 
-With --fresh-install it also times `make repro` in the clone with a new virtual environment
-(install included).
+    all repro_total_s ...        (every case and the portfolio; target 600 on 2 cores)
+    all lock_reproduced true     (false: the outputs that differ are listed)
+
+With --tests it also times the test suite (`pytest`, what `make test` runs) in the clone; with
+--fresh-install it times `make repro` in the clone with a new virtual environment (install
+included).
 """
 
 from __future__ import annotations
@@ -50,12 +55,33 @@ def run(cmd: list[str], cwd: Path, env: dict) -> tuple[float, str, float]:
     return elapsed, res.stdout + res.stderr, int(peak[-1]) / 1024 if peak else float("nan")
 
 
+def lock_differences(committed: Path, rerun: Path, cases: list[str]) -> list[str]:
+    """Outputs whose hash differs from the committed lock, but for the run files (MLflow ids,
+    registry versions, latency: they depend on the machine and the tracking store)."""
+    import yaml
+
+    from cases.stages.paths import RUN_FILES, repo_path
+
+    run_files = {repo_path(k, c) for k in RUN_FILES for c in cases}
+    old = yaml.safe_load(committed.read_text())["stages"]
+    new = yaml.safe_load(rerun.read_text())["stages"]
+    differ = []
+    for name, stage in new.items():
+        before = {o["path"]: o.get("md5") for o in old.get(name, {}).get("outs", [])}
+        for out in stage.get("outs", []):
+            if out["path"] not in run_files and before.get(out["path"]) != out.get("md5"):
+                differ.append(out["path"])
+    return sorted(differ)
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--case", default="all", help="a case name, or 'all' (default)")
     parser.add_argument("--fresh-install", action="store_true",
                         help="also time `make repro` with a new virtual environment")
+    parser.add_argument("--tests", action="store_true",
+                        help="also time the test suite (pytest) in the clone")
     parser.add_argument("--keep", action="store_true", help="keep the temporary clone")
     args = parser.parse_args()
     sys.path.insert(0, str(ROOT / "src"))
@@ -74,9 +100,11 @@ def main() -> int:
            "PYTHONPATH": str(clone / "src")}  # the clone's code, not an editable install's
     env.pop("MLFLOW_RUN_ID", None)
     dvc = str(Path(sys.executable).parent / "dvc")
+    total = 0.0
     try:
         for case in cases:
             wall, log, peak = run([dvc, "repro", f"report-{case}"], clone, env)
+            total += wall
             noop, out, _ = run([dvc, "repro", f"report-{case}"], clone, env)
             assert "Running stage" not in out, "the no-op repro ran a stage"
             serving = json.loads((clone / "reports" / case / "serving.json").read_text())
@@ -96,6 +124,17 @@ def main() -> int:
             print(f"{case} test_{metric} {metrics['test'][metric]:.4f}")
             print(f"{case} baseline_{metric} {metrics['baseline'][metric]:.4f}")
             sys.stdout.flush()
+        wall, _, _ = run([dvc, "repro", "portfolio"], clone, env)
+        print(f"all repro_total_s {total + wall:.1f}")
+        differ = lock_differences(ROOT / "dvc.lock", clone / "dvc.lock", cases)
+        print(f"all lock_reproduced {str(not differ).lower()}")
+        for path in differ:
+            print(f"all lock_differs {path}")
+        if args.tests:
+            wall, _, _ = run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider"],
+                             clone, env)
+            print(f"all make_test_s {wall:.1f}")
+        sys.stdout.flush()
         if args.fresh_install:
             fresh = tmp / "fresh"
             subprocess.run(["git", "clone", "-q", str(ROOT), str(fresh)], check=True)

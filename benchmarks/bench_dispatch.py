@@ -33,19 +33,18 @@ def main(argv: list[str] | None = None) -> int:
     task = make_tasks(cfg, 0)[0]
     with tempfile.TemporaryDirectory() as tmp:
         uri = f"sqlite:///{tmp}/mlflow.db"
-        run = tracking.start_pipeline_run(uri, "bench-dispatch", "bench", {}, {})
-        for cand in task.candidates("offer", cols):
-            model = cand.build().fit(frame[cols], frame["accepted"])
-            info = tracking.log_model(uri, run, model, cand.name, frame[cols].head(5))
-            served = tracking.load_model(uri, info["model_uri"])
-            lat = latency_ms(served.predict,
-                             nearest_driver_batches(frame[cols], args.drivers, args.requests, 0),
-                             warmup=frame[cols].head(args.drivers))
-            p50, p99 = lat["p50"], lat["p99"]
-            print(f"acceptance dispatch_{cand.name}_p50_ms {p50:.2f}")
-            print(f"acceptance dispatch_{cand.name}_p99_ms {p99:.2f} "
-                  f"({'inside' if p99 <= budget else 'OVER'} the {budget:.0f} ms budget)")
-        tracking.finish_run(uri, run)
+        with tracking.stage_run(uri, "bench-dispatch", "bench", "bench", {}) as run:
+            for cand in task.candidates("offer", cols):
+                model = cand.build().fit(frame[cols], frame["accepted"])
+                info = run.log_model(model, cand.name, frame[cols].head(5))
+                served = tracking.load_model(uri, info["model_uri"])
+                lat = latency_ms(served.predict, nearest_driver_batches(
+                    frame[cols], args.drivers, args.requests, 0),
+                    warmup=frame[cols].head(args.drivers))
+                p50, p99 = lat["p50"], lat["p99"]
+                print(f"acceptance dispatch_{cand.name}_p50_ms {p50:.2f}")
+                print(f"acceptance dispatch_{cand.name}_p99_ms {p99:.2f} "
+                      f"({'inside' if p99 <= budget else 'OVER'} the {budget:.0f} ms budget)")
     return 0
 
 
