@@ -114,6 +114,6 @@ def _serving(ctx: AnalysisContext, X: pd.DataFrame, drivers: int, requests: int,
     lat = latency_ms(model.predict, nearest_driver_batches(X, drivers, requests, ctx.seed),
                      warmup=X.iloc[:drivers])
     p50, p99 = lat["p50"], lat["p99"]
-    return {"model_uri": entry["model_uri"], "selected": entry["selected"], "drivers": drivers,
+    return {"model_uri": entry["model_uri"], "selected": entry["candidate"], "drivers": drivers,
             "requests": requests, "p50_ms": p50, "p99_ms": p99, "budget_ms": budget_ms,
             "fits": bool(p99 <= budget_ms)}
