@@ -19,7 +19,7 @@ def _fmt(x: float, unit: str = "") -> str:
 def story(measured: Mapping, cfg: Mapping) -> Story:
     m = measured["metrics"]
     eda = measured["eda"]
-    lat = measured["serving"]["latency_ms"]
+    lat = measured["timing"]["latency_ms"]
     tasks = m["tasks"]
     pv = m["primary"]["view"]
     views = list(tasks["regression"].keys()) if "regression" in tasks else [pv]
@@ -126,7 +126,7 @@ def story(measured: Mapping, cfg: Mapping) -> Story:
         f"season shifts both before the model notices.",
         "- Calibration of the delayed probability (expected calibration error per week) and the "
         "share of flights with missing weather or plane data (feeds break silently).",
-        f"- Latency of one prediction (today p50 {lat['p50']:.1f} ms, p99 {lat['p99']:.1f} ms).",
+        "- Latency of one prediction, p50 and p99 (this run's figures: timing.md).",
     ])))
     rollout.append(("Risks and rollback", "\n".join([
         f"- The test months are {', '.join(map(str, m['split']['test']['months']))}: one season. "
@@ -136,8 +136,6 @@ def story(measured: Mapping, cfg: Mapping) -> Story:
         "- Cancelled and diverted flights are outside the model: the app must say so, not show "
         "a delay for a cancelled flight.",
     ])))
-    points.append(f"Serving: one prediction from the model loaded back from MLflow takes "
-                  f"p50 {lat['p50']:.1f} ms, p99 {lat['p99']:.1f} ms on this machine.")
-    headline = {"metric": m["primary"]["metric"], "model": m["test"].get(m["primary"]["metric"]),
-                "baseline": m["baseline"].get(m["primary"]["metric"])}
-    return Story(rollout=rollout, talking_points=points, headline=headline)
+    timing = [f"Serving: one prediction from the model loaded back from MLflow takes "
+              f"p50 {lat['p50']:.1f} ms, p99 {lat['p99']:.1f} ms on this machine."]
+    return Story(rollout=rollout, talking_points=points, timing=timing)

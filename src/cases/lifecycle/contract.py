@@ -57,6 +57,9 @@ class EdaResult:
     sections: list[tuple[str, str]]  # (title, markdown)
     figures: dict[str, Any]  # file stem -> matplotlib figure
     facts: dict  # numbers the report and talking points quote
+    # what depends on the machine (latency, fit seconds): kept apart from `facts` and sections,
+    # in a run file of its own (reports/<case>/analysis_timing.json), so the rest reproduces
+    timings: dict = field(default_factory=dict)
 
 
 @dataclass
@@ -115,7 +118,9 @@ class Story:
 
     rollout: list[tuple[str, str]]
     talking_points: list[str]
-    headline: dict = field(default_factory=dict)
+    # sentences that quote the machine's figures (latency, fit seconds, from
+    # `measured["timing"]`): written apart, to reports/<case>/timing.md, so the rest reproduces
+    timing: list[str] = field(default_factory=list)
 
 
 @dataclass

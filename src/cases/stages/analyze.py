@@ -42,11 +42,13 @@ def run(cfg: DictConfig) -> dict:
         write_figures(out.path(p.analysis_dir), result.figures)
         out.write_text(p.analysis_md, "\n".join(lines))
         out.write_json(p.analysis_json, result.facts)
+        out.write_json(p.analysis_timing, result.timings)
     if case.analyze:
         train_run = p.json("run")
         with common.open_run(cfg, p.json("ingest"), "analyze", parent=train_run["run_id"],
                              params={"analysis": to_container(cfg.case.analysis),
                                      "seed": cfg.seed}) as mlrun:
-            mlrun.log_artifacts([p.analysis_md, p.analysis_json, p.analysis_dir],
+            mlrun.log_artifacts([p.analysis_md, p.analysis_json, p.analysis_timing,
+                                 p.analysis_dir],
                                 artifact_path="analysis")
     return result.facts

@@ -29,6 +29,8 @@ FILES: dict[str, tuple[str, str]] = {
     "analysis_md": ("reports", "analysis.md"),
     "analysis_json": ("reports", "analysis.json"),
     "analysis_dir": ("reports", "analysis"),
+    "analysis_timing": ("reports", "analysis_timing.json"),
+    "timing_md": ("reports", "timing.md"),
     "rollout_md": ("reports", "rollout.md"),
     "talking_md": ("reports", "talking_points.md"),
     "rollout_html": ("reports", "rollout.html"),
@@ -51,7 +53,8 @@ def _writers() -> dict[str, str]:
 
 # files that depend on the machine or the tracking store (MLflow ids, registry versions,
 # latency), not only on the data, code and seed: everything else is bit-identical on a rerun
-RUN_FILES = ("run", "serving", "serving_md", "rollout_html", "card", "index")
+RUN_FILES = ("run", "serving", "serving_md", "analysis_timing", "timing_md", "rollout_html",
+             "card", "index")
 
 
 def repo_path(key: str, case: str) -> str:

@@ -21,8 +21,11 @@ def run(cfg: DictConfig) -> dict:
     p = Paths(cfg)
     metrics, serving, info = p.json("metrics"), p.json("serving"), p.json("ingest")
     train_run = p.json("run")
-    story = case.story({"metrics": metrics, "serving": serving, "eda": p.json("eda_json"),
-                        "ingest": info, "analysis": p.json("analysis_json")}, cfg.case)
+    # the story gets the machine's figures apart ("timing"): it quotes them only in
+    # `story.timing`, which goes to timing.md, so rollout.md and talking_points.md reproduce
+    timing = {"latency_ms": serving["latency_ms"], "analysis": p.json("analysis_timing")}
+    story = case.story({"metrics": metrics, "eda": p.json("eda_json"), "ingest": info,
+                        "analysis": p.json("analysis_json"), "timing": timing}, cfg.case)
     gate_rows = [{"task": t, "view": v, "selected": r["selected"], "metric": r["gate"]["metric"],
                   "model": r["gate"]["model"], "baseline": r["gate"]["baseline"],
                   "improvement": f"{100 * r['gate']['relative_improvement']:+.1f}%",
@@ -34,13 +37,17 @@ def run(cfg: DictConfig) -> dict:
         f"A model is registered as `champion` only if it beats the baseline on the test "
         f"split by at least {100 * float(cfg.case.evaluate.gate_min_improvement):.1f}% on its "
         f"selection metric.", "", markdown_table(pd.DataFrame(gate_rows)), "",
-        "Serving latency, the registered versions and the MLflow runs: `serving.md` (they "
-        "depend on the machine and the tracking store, not only on the data and seed).", "",
+        "Serving latency, the registered versions and the MLflow runs: `serving.md` and "
+        "`timing.md` (they depend on the machine and the tracking store, not only on the data "
+        "and seed).", "",
         *sections(story.rollout)]) + "\n"
     talking_md = "\n".join([f"# {cfg.case.title}: talking points", "", source_line(info), "",
                             *[f"- {t}" for t in story.talking_points]]) + "\n"
+    timing_md = "\n".join(["## Measured on this machine", "",
+                           *[f"- {t}" for t in story.timing]]) + "\n"
     pages = {
-        "rollout_html": ("rollout", rollout_md + "\n" + p.need("serving_md").read_text("utf-8")),
+        "rollout_html": ("rollout", "\n".join([rollout_md, p.need("serving_md").read_text("utf-8"),
+                                               timing_md])),
         "talking_html": ("talking_points", talking_md),
         "eda_html": ("eda", p.need("eda_md").read_text(encoding="utf-8")),
         "analysis_html": ("analysis", p.need("analysis_md").read_text(encoding="utf-8")),
@@ -49,6 +56,7 @@ def run(cfg: DictConfig) -> dict:
     with outputs() as out:
         out.write_text(p.rollout_md, rollout_md)
         out.write_text(p.talking_md, talking_md)
+        out.write_text(p.timing_md, timing_md)
         for key, (stem, text) in pages.items():
             out.write_text(getattr(p, key),
                            portfolio.markdown_page(f"{cfg.case.title}: {stem}", text))
@@ -56,6 +64,7 @@ def run(cfg: DictConfig) -> dict:
     with common.open_run(cfg, info, "report", parent=train_run["run_id"],
                          params={"report": dict(cfg.case.report)}) as mlrun:
         mlrun.log_artifacts([p.eda_md, p.eda_dir, p.evaluation, p.metrics, p.analysis_md,
-                             p.analysis_dir, p.rollout_md, p.talking_md, p.serving_md],
+                             p.analysis_dir, p.rollout_md, p.talking_md, p.serving_md,
+                             p.timing_md],
                             artifact_path="reports")
     return {"rollout": str(p.rollout_md)}
