@@ -69,8 +69,7 @@ def story(measured: Mapping, cfg: Mapping) -> Story:
     if ex:
         last = ex["prices"][-1]
         points.append(
-            f"What linear keeps: readable coefficients, a fit in "
-            f"{a['timing'].get('linear-onehot', {}).get('fit_s', float('nan')):.2f} s, and "
+            f"What linear keeps: readable coefficients, a fit in seconds (timing.md), and "
             f"extrapolation: for {last['guests']} guests (training max "
             f"{ex['max_guests_in_training']}) it says ${last['linear']:.0f}, `{a['best_tree']}` "
             f"${last[a['best_tree']]:.0f}.")
@@ -89,4 +88,7 @@ def story(measured: Mapping, cfg: Mapping) -> Story:
             "distribution of room types, capacity and the amenity vocabulary (Inside Airbnb "
             "renames amenities between years).")),
     ]
-    return Story(rollout=rollout, talking_points=points)
+    fits = measured["timing"]["analysis"].get("timing", {})
+    timing = ["Fit time of each model on the training listings: " + ", ".join(
+        f"`{k}` {v['fit_s']:.2f} s" for k, v in fits.items() if "fit_s" in v) + "."] if fits else []
+    return Story(rollout=rollout, talking_points=points, timing=timing)
