@@ -29,12 +29,21 @@ def test_mlflow_ui_shows_experiment_runs_and_comparison(browser, mlflow_server):
     shot(browser, "mlflow_experiment")
 
     browser.get(f"{mlflow_server['url']}/#/experiments/{exp.experiment_id}/runs/{run_id}")
+    wait_text(browser, "cv_mae")
+    wait_text(browser, "data_hash")
+    shot(browser, "mlflow_parent_run")
+    evaluation = client.search_runs([exp.experiment_id],
+                                    filter_string=f"tags.mlflow.parentRunId = '{run_id}' "
+                                                  f"and tags.stage = 'evaluate'")[0]
+    browser.get(f"{mlflow_server['url']}/#/experiments/{exp.experiment_id}/runs/"
+                f"{evaluation.info.run_id}")
     wait_text(browser, "test_mae")
     wait_text(browser, "selected_model")
-    shot(browser, "mlflow_parent_run")
+    shot(browser, "mlflow_evaluation_run")
 
     children = client.search_runs([exp.experiment_id],
                                   filter_string=f"tags.mlflow.parentRunId = '{run_id}' "
+                                                f"and tags.stage = 'train' "
                                                 f"and tags.task = 'regression' "
                                                 f"and tags.view = 'pre_departure'")
     ids = ",".join(f'"{r.info.run_id}"' for r in children[:4])
