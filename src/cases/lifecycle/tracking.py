@@ -166,8 +166,8 @@ class StageRun:
 
 @contextmanager
 def stage_run(uri: str, experiment: str, run_name: str, stage: str, tags: Mapping[str, str],
-              parent_run_id: str | None = None,
-              params: Mapping[str, Any] | None = None) -> Iterator[StageRun]:
+              parent_run_id: str | None = None, params: Mapping[str, Any] | None = None,
+              description: str | None = None) -> Iterator[StageRun]:
     """Open the stage's run (a child of `parent_run_id` when given) as the active run, yield it,
     and finish it once: FINISHED on success, FAILED on any exception, Ctrl-C and SIGTERM
     included."""
@@ -177,6 +177,11 @@ def stage_run(uri: str, experiment: str, run_name: str, stage: str, tags: Mappin
     client = _client(uri)
     exp = client.get_experiment_by_name(experiment)
     exp_id = exp.experiment_id if exp else client.create_experiment(experiment)
+    if not exp or "mlflow.experimentKind" not in exp.tags:
+        # MLflow 3's UI opens an experiment on what its kind says: training runs, not traces
+        client.set_experiment_tag(exp_id, "mlflow.experimentKind", "custom_model_development")
+        if description:
+            client.set_experiment_tag(exp_id, "mlflow.note.content", description)
     all_tags = {**tags, "stage": stage}
     if launcher:
         all_tags["launched_by_run"] = launcher

@@ -27,4 +27,5 @@ def open_run(cfg: DictConfig, info: dict, stage: str, parent: str | None = None,
              params: dict | None = None, run_name: str | None = None):
     """The stage's own MLflow run (`tracking.stage_run`), tagged for this case and data."""
     return tracking.stage_run(uri(cfg), experiment(cfg), run_name or stage, stage,
-                              run_tags(cfg, info), parent_run_id=parent, params=params)
+                              run_tags(cfg, info), parent_run_id=parent, params=params,
+                              description=f"{cfg.case.title}: {cfg.case.question}")
