@@ -96,7 +96,7 @@ def test_single_class_target_is_refused(trained, tmp_path):
                       env=env)
     assert res.returncode == 2, res.stderr
     assert "case loans: target column 'approve_" in res.stderr
-    assert "single value (1)" in res.stderr
+    assert "single value (1" in res.stderr
     assert not (root / "data/loans/features.parquet").exists()
 
 
