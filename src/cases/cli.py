@@ -67,11 +67,15 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "show":
             print(OmegaConf.to_yaml(cfg))
             return 0
-        from cases.stages import run_stage
+        from cases.stages import guard, run_stage
 
-        for name in NAMES if args.command == "all" else (args.command,):
-            logging.getLogger("cases").info("stage %s, case %s", name, cfg.case.name)
-            run_stage(name, cfg)
+        if args.command == "all":  # one lock for the whole run: no other run slips in between
+            with guard.case_lock(cfg):
+                for name in NAMES:
+                    logging.getLogger("cases").info("stage %s, case %s", name, cfg.case.name)
+                    run_stage(name, cfg)
+        else:
+            run_stage(args.command, cfg)
         return 0
     except CasebookError as exc:
         print(f"casebook: error: {exc}", file=sys.stderr)

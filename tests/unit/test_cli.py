@@ -69,7 +69,8 @@ def test_good_local_file_is_prepared_atomically(tmp_path):
                   f"paths.root={tmp_path}")
     assert res.returncode == 0, res.stderr
     out = tmp_path / "data" / "flights"
-    assert sorted(p.name for p in out.iterdir()) == ["ingest.json", "prepared"]
+    assert sorted(p.name for p in out.iterdir() if not p.name.startswith(".casebook.lock")) == [
+        "ingest.json", "prepared"]  # and the case's lock (stages.guard)
     assert len(pd.read_parquet(out / "prepared" / "flights.parquet")) == len(flights)
     assert len(pd.read_parquet(out / "prepared" / "weather.parquet")) == len(weather)
 

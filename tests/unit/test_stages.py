@@ -50,3 +50,21 @@ def test_stage_deps_are_its_own_code_and_its_case_hooks():
     # the analysis imports the lifecycle modules it uses, and they are listed
     assert "src/cases/loans/analysis.py" in deps("analyze", "loans")
     assert "src/cases/lifecycle/evaluate.py" in deps("analyze", "loans")
+
+
+@pytest.mark.parametrize("values, message", [
+    ([1, 1, 1, 1], "target column 'y' has a single value \\(1\\) in all 3 training rows"),
+    ([0.5, 0.5, 0.5, 2.0], "target column 'y' has a single value \\(0.5\\)"),
+    ([None, None, None, 1], "target column 'y' has no values in the 3 training rows"),
+])
+def test_degenerate_targets_are_refused(values, message):
+    import pandas as pd
+
+    from cases.errors import CasebookError
+    from cases.stages.features import check_targets
+
+    frame = pd.DataFrame({"x": [1, 2, 3, 4], "y": values})
+    split = pd.Series(["train", "train", "train", "test"])
+    with pytest.raises(CasebookError, match=f"case demo: {message}"):
+        check_targets("demo", frame, ["y"], split)
+    check_targets("demo", frame.assign(y=[0, 1, 0, 1]), ["y"], split)

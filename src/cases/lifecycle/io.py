@@ -1,10 +1,18 @@
-"""Atomic output: a stage either publishes all its files or leaves the old ones untouched."""
+"""Atomic output: a stage either publishes all its files or leaves the old ones untouched.
+
+Publishing replaces only what we wrote: every folder a stage publishes carries a marker file
+(`MARKER`), and an existing folder at an output's path is replaced only when it has that marker
+(or is empty). A user's own folder that happens to sit where an output goes (`paths.data=/some/dir`
+with a `/some/dir/prepared` of theirs) is refused with an error, never deleted. Temporary files
+and folders are named `.<name>.<random>.tmp` beside their targets (`stale_temps` finds the ones a
+killed stage left behind), and get the permissions the umask allows before they are renamed."""
 
 from __future__ import annotations
 
 import hashlib
 import json
 import os
+import re
 import shutil
 import tempfile
 from collections.abc import Iterator
@@ -13,6 +21,11 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
+
+from cases.errors import CasebookError
+
+MARKER = ".casebook-output"  # in every folder a stage publishes: "we made this, we may replace it"
+TEMP = re.compile(r"^\..+\.[^.]+\.tmp$")  # `.<name>.<random>.tmp` (tempfile's prefix/suffix)
 
 
 class Outputs:
@@ -29,6 +42,7 @@ class Outputs:
         """A temporary path to write `final` to; created in the same folder so rename is atomic."""
         final = Path(final)
         final.parent.mkdir(parents=True, exist_ok=True)
+        _check_replaceable(final)
         if final.suffix:
             fd, tmp = tempfile.mkstemp(prefix=f".{final.name}.", suffix=".tmp", dir=final.parent)
             os.close(fd)
@@ -44,12 +58,20 @@ class Outputs:
         self.write_text(final, json.dumps(obj, indent=2, sort_keys=False, default=_jsonable) + "\n")
 
     def commit(self) -> None:
+        for _, final in self._pending:  # refuse before anything moves: all or nothing
+            _check_replaceable(final)
+        mask = _umask()
         for tmp, final in self._pending:
             if tmp.is_dir():
+                (tmp / MARKER).write_text("written by a casebook stage; it may replace this "
+                                          "folder on its next run\n", encoding="utf-8")
+                for sub in [tmp, *tmp.rglob("*")]:  # mkdtemp made 0700: give what umask allows
+                    os.chmod(sub, (0o777 if sub.is_dir() else 0o666) & ~mask)
                 if final.exists():
-                    shutil.rmtree(final)
+                    shutil.rmtree(final) if final.is_dir() else final.unlink()
                 os.replace(tmp, final)
             else:
+                os.chmod(tmp, 0o666 & ~mask)  # mkstemp made 0600
                 if final.is_dir():
                     shutil.rmtree(final)
                 os.replace(tmp, final)
@@ -73,6 +95,41 @@ def outputs() -> Iterator[Outputs]:
         out.discard()
         raise
     out.commit()
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+def _check_replaceable(final: Path) -> None:
+    """An existing folder at an output's path must be one a stage published (it has `MARKER`)
+    or empty; anything else is the user's, and we do not delete it."""
+    if final.is_dir() and not (final / MARKER).exists() and any(final.iterdir()):
+        raise CasebookError(
+            f"{final} exists and was not written by casebook (no {MARKER} in it); refusing to "
+            f"replace it. Move it away, or choose another folder (paths.data / paths.reports)")
+
+
+def stale_temps(folder: Path, prefix: str = "") -> list[Path]:
+    """The temporary files and folders (`.<name>.<random>.tmp`) in `folder` whose name starts
+    with `.<prefix>`: leftovers of a stage that was killed before it could clean up."""
+    if not folder.is_dir():
+        return []
+    return sorted(f for f in folder.iterdir()
+                  if TEMP.match(f.name) and f.name.startswith(f".{prefix}"))
+
+
+def remove_stale_temps(folder: Path, prefix: str = "") -> list[Path]:
+    """Remove `stale_temps`; safe only while holding the case's lock (no live stage writes)."""
+    found = stale_temps(folder, prefix)
+    for f in found:
+        if f.is_dir() and not f.is_symlink():
+            shutil.rmtree(f, ignore_errors=True)
+        else:
+            f.unlink(missing_ok=True)
+    return found
 
 
 def _jsonable(value: Any) -> Any:

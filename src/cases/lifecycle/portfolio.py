@@ -4,9 +4,11 @@ No server, no CDN: inline CSS and relative links, so the files open straight fro
 from __future__ import annotations
 
 import html
+import re
 from typing import Iterable, Mapping
 
 import markdown
+import markdown.treeprocessors
 
 CSS = """
 body{font-family:system-ui,-apple-system,Segoe UI,Roboto,sans-serif;margin:0;background:#f6f7f9;
@@ -38,9 +40,32 @@ def page(title: str, body: str, nav: str = "") -> str:
             f"<body><main>{nav}{body}</main></body></html>\n")
 
 
+def render_markdown(text: str) -> str:
+    """Markdown to HTML with raw HTML switched off: tables, images, links and code render, but a
+    `<tag>` anywhere in the text (a column, a file name, a category from the data) is shown as
+    text, never parsed, and a link or image may not use a `javascript:`/`data:` address."""
+    md = markdown.Markdown(extensions=["tables", "fenced_code"])
+    md.preprocessors.deregister("html_block")  # block-level raw HTML
+    md.inlinePatterns.deregister("html")  # inline raw HTML (`<img onerror=...>`)
+    md.treeprocessors.register(_SafeUrls(md), "safe_urls", 0)
+    return md.convert(text)
+
+
+class _SafeUrls(markdown.treeprocessors.Treeprocessor):
+    def run(self, root):
+        for el in root.iter():
+            for attr in ("href", "src"):
+                url = el.get(attr)
+                if url is not None and _UNSAFE.match(url):
+                    el.set(attr, "#unsafe-url-removed")
+
+
+_UNSAFE = re.compile(r"^\s*(javascript|vbscript|data|file):", re.IGNORECASE)
+
+
 def markdown_page(title: str, text: str, back: str = "../index.html") -> str:
-    """A report page rendered from its markdown (tables and images included)."""
-    body = markdown.markdown(text, extensions=["tables", "fenced_code"])
+    """A report page rendered from its markdown (tables and images included), raw HTML escaped."""
+    body = render_markdown(text)
     return page(title, f"<article>{body}</article>",
                 nav=f'<nav><a href="{back}">&larr; portfolio</a></nav>')
 

@@ -45,6 +45,62 @@ def _client(uri: str):
     return MlflowClient(tracking_uri=uri)
 
 
+def check_server(uri: str, timeout: float = 3.0, tries: int = 2) -> None:
+    """Fail fast when an http(s) tracking server does not answer: a stage would otherwise compute
+    for minutes and then hang in MLflow's retries (minutes more) when it first logs. Also caps
+    MLflow's own retries and timeout for the rest of the process."""
+    if not uri.startswith(("http://", "https://")):
+        return
+    os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "2")
+    os.environ.setdefault("MLFLOW_HTTP_REQUEST_TIMEOUT", "30")
+    os.environ.setdefault("MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR", "1")
+    import urllib.error
+    import urllib.request
+
+    from cases.errors import CasebookError
+
+    url = f"{uri.rstrip('/')}/health"
+    last: Exception | None = None
+    for attempt in range(tries):
+        try:
+            with urllib.request.urlopen(url, timeout=timeout) as resp:  # noqa: S310 - http(s) only
+                if resp.status < 500:
+                    return
+        except urllib.error.HTTPError as exc:
+            if exc.code < 500:  # it answered (auth, no /health route): the server is up
+                return
+            last = exc
+        except (OSError, ValueError) as exc:
+            last = exc
+        if attempt + 1 < tries:
+            time.sleep(0.5)
+    raise CasebookError(f"the MLflow tracking server {uri} (MLFLOW_TRACKING_URI) does not answer "
+                        f"at {url}: {last}; start it, or unset MLFLOW_TRACKING_URI to use "
+                        f"sqlite:///<repo>/mlflow.db")
+
+
+def fail_orphans(uri: str, experiment: str, owner_tag: tuple[str, str], note: str) -> list[str]:
+    """Mark FAILED the RUNNING runs of `experiment` that carry `owner_tag` (this folder's lock):
+    their process died without closing them (SIGKILL, power loss). Only safe while holding the
+    lock, which proves no live process of this folder owns a run."""
+    from mlflow.entities import RunTag
+
+    client = _client(uri)
+    exp = client.get_experiment_by_name(experiment)
+    if exp is None:
+        return []
+    key, value = owner_tag
+    runs = client.search_runs([exp.experiment_id],
+                              filter_string=f"attributes.status = 'RUNNING' and "
+                                            f"tags.`{key}` = '{value}'", max_results=1000)
+    for run in runs:
+        client.log_batch(run.info.run_id, tags=[RunTag("casebook.note", note)])
+        client.set_terminated(run.info.run_id, "FAILED")
+        log.warning("MLflow run %s was left RUNNING by a process that died; marked FAILED",
+                    run.info.run_id)
+    return [r.info.run_id for r in runs]
+
+
 def git_info(root: str | Path) -> dict[str, str]:
     def git(*args: str) -> str:
         try:
@@ -226,6 +282,20 @@ def load_model(uri: str, model_uri: str):
 
     _client(uri)
     return mlflow.pyfunc.load_model(model_uri)
+
+
+def set_alias(uri: str, name: str, alias: str, version: str) -> None:
+    _client(uri).set_registered_model_alias(name, alias, str(version))
+
+
+def alias_version(uri: str, name: str, alias: str) -> str | None:
+    """The version `name@alias` points to, or None when the alias (or the model) is absent."""
+    from mlflow.exceptions import MlflowException
+
+    try:
+        return str(_client(uri).get_model_version_by_alias(name, alias).version)
+    except MlflowException:
+        return None
 
 
 def run_url(ui: str, experiment_id: str, run_id: str) -> str:

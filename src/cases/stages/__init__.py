@@ -23,6 +23,7 @@ class Stage:
     metrics: tuple[str, ...] = ()  # outputs DVC shows as metrics
     plots: tuple[str, ...] = ()  # outputs DVC shows as plots
     per_case: bool = True  # False: one stage for the whole portfolio
+    tracks: bool = False  # opens an MLflow run: the tracking server is checked before any work
 
 
 STAGES: tuple[Stage, ...] = (
@@ -41,20 +42,21 @@ STAGES: tuple[Stage, ...] = (
           hooks=("tasks", "segments", "extra_metrics"),
           params=("features", "train", "metrics", "primary"), global_params=("seed",),
           reads=("features", "features_meta", "ingest"),
-          writes=("models", "selection", "run")),
+          writes=("models", "selection", "run"), tracks=True),
     Stage("evaluate", "test metrics, gate against the baseline, register the model, latency: "
                       "reports/<case>/metrics.json (an MLflow run of its own per evaluation)",
           hooks=("tasks", "segments", "extra_metrics", "evaluation_plots"),
           params=("metrics", "evaluate", "primary"), global_params=("seed",),
           reads=("features", "features_meta", "ingest", "models", "selection", "run"),
           writes=("metrics", "serving", "serving_md", "evaluation"),
-          metrics=("metrics",), plots=("evaluation",)),
+          metrics=("metrics",), plots=("evaluation",), tracks=True),
     Stage("analyze", "the case's own analyses of its models (e.g. reason codes): "
                      "reports/<case>/analysis.md",
           hooks=("tasks", "analyze"),
           params=("analysis", "data", "features", "train", "primary"), global_params=("seed",),
           reads=("features", "features_meta", "models", "selection", "metrics", "serving"),
-          writes=("analysis_md", "analysis_json", "analysis_dir", "analysis_timing")),
+          writes=("analysis_md", "analysis_json", "analysis_dir", "analysis_timing"),
+          tracks=True),
     Stage("report", "rollout report, talking points, HTML pages and the case's portfolio card: "
                     "reports/<case>/rollout.md, reports/cards/<case>.json",
           hooks=("story",),
@@ -63,7 +65,7 @@ STAGES: tuple[Stage, ...] = (
           reads=("ingest", "run", "eda_md", "eda_json", "metrics", "serving", "serving_md",
                  "analysis_md", "analysis_json", "analysis_timing"),
           writes=("rollout_md", "talking_md", "timing_md", "rollout_html", "talking_html",
-                  "eda_html", "analysis_html", "card")),
+                  "eda_html", "analysis_html", "card"), tracks=True),
     Stage("portfolio", "the portfolio page from every case's card: reports/index.html",
           reads=("cards",), writes=("index",), per_case=False),
 )
@@ -80,6 +82,14 @@ def get(name: str) -> Stage:
 
 
 def run_stage(name: str, cfg):
-    """Run one stage: its module's `run(cfg)`."""
-    get(name)
-    return importlib.import_module(f"cases.stages.{name}").run(cfg)
+    """Run one stage: its module's `run(cfg)`; a per-case stage holds the case's lock and starts
+    from a clean state (`cases.stages.guard`)."""
+    stage = get(name)
+    module = importlib.import_module(f"cases.stages.{name}")
+    if not stage.per_case:
+        return module.run(cfg)
+    from cases.stages import guard
+
+    with guard.case_lock(cfg):
+        guard.start(stage, cfg)
+        return module.run(cfg)

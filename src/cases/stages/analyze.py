@@ -22,6 +22,7 @@ from cases.stages.paths import Paths
 def run(cfg: DictConfig) -> dict:
     case = get_case(cfg.case.name)
     p = Paths(cfg)
+    serving, train_run = common.evaluated_run(p)
 
     def model_file(task: str, view: str, name: str):
         return p.models / task / view / f"{name}.joblib"
@@ -32,7 +33,7 @@ def run(cfg: DictConfig) -> dict:
         seed=int(cfg.seed), tasks={t.name: t for t in case.tasks(cfg.case, int(cfg.seed))},
         load=lambda *key: joblib.load(model_file(*key)),
         size=lambda *key: model_file(*key).stat().st_size,
-        serving=p.json("serving"),
+        serving=serving,
         load_logged=lambda model_uri: tracking.load_model(common.uri(cfg), model_uri))
     result = case.analyze(ctx) if case.analyze else EdaResult(
         sections=[("No case-specific analysis", "This case has none beyond the evaluation.")],
@@ -44,7 +45,6 @@ def run(cfg: DictConfig) -> dict:
         out.write_json(p.analysis_json, result.facts)
         out.write_json(p.analysis_timing, result.timings)
     if case.analyze:
-        train_run = p.json("run")
         with common.open_run(cfg, p.json("ingest"), "analyze", parent=train_run["run_id"],
                              params={"analysis": to_container(cfg.case.analysis),
                                      "seed": cfg.seed}) as mlrun:

@@ -1,7 +1,25 @@
 """evaluate: every candidate on the test rows, the gate against the baseline per task and view,
 the evaluation plots; then, in an MLflow run of its own (a child of the training run), the test
-metrics on the logged models, registration of each model that passed its gate as `@champion`,
-and the latency of the primary model loaded back from MLflow, as a service would load it."""
+metrics on the logged models, registration of each model that passed its gate, and the latency
+of the primary model loaded back from MLflow, as a service would load it; then the files; then
+`@champion`.
+
+Files and registry agree after a kill at any moment. Two stores cannot change in one atomic
+step, so the order makes every intermediate state either harmless or recorded:
+
+1. In the MLflow run: register a new version of each model that passed its gate, *without* the
+   alias. A kill here (or before the run closes) leaves the old files and the old `@champion`,
+   which agree; the new versions are unaliased extras, and the next stage marks the run FAILED.
+2. Publish metrics.json, serving.json (the new versions, `"alias_state": "pending"`),
+   serving.md and the plots atomically (`outputs`). A kill before the rename: as in 1.
+3. Move `@champion` to the new versions, then rewrite serving.json with `"alias_state": "done"`
+   (atomically). A kill between 2 and the rewrite leaves serving.json saying `pending`: the intent
+   is on disk, and the next tracked stage of the case to take its lock moves the aliases
+   (`common.start_tracking`, idempotent) before it reads anything, so no reader sees them
+   disagree.
+
+The version numbers in the files are those the registry gave in step 1, never predicted.
+"""
 
 from __future__ import annotations
 
@@ -20,6 +38,7 @@ from cases.lifecycle.io import outputs
 from cases.lifecycle.plots import evaluation_plots
 from cases.lifecycle.selection import predict_for
 from cases.stages import common
+from cases.stages.guard import kill_point
 from cases.stages.paths import Paths
 
 log = logging.getLogger(__name__)
@@ -87,21 +106,29 @@ def run(cfg: DictConfig) -> dict:
                         **{f"gate_passed.{t}": str(r["gate"]["passed"]).lower()
                            for t, views in results.items() for v, r in views.items()
                            if v == serving["models"][t]["view"]}})
-        with outputs() as out:
-            write_figures(out.path(p.evaluation), plots)
-            out.write_json(p.metrics, metrics)
-            out.write_json(p.serving, serving)
-            out.write_text(p.serving_md, serving_markdown(serving, train_run))
+        kill_point("evaluate:registered")
+    kill_point("evaluate:run_closed")
+    serving["alias_state"] = ("pending" if any(m["registered_model"]
+                                               for m in serving["models"].values()) else "none")
+    with outputs() as out:
+        write_figures(out.path(p.evaluation), plots)
+        out.write_json(p.metrics, metrics)
+        out.write_json(p.serving, serving)
+        out.write_text(p.serving_md, serving_markdown(serving, train_run))
+    kill_point("evaluate:published")
+    common.move_aliases(cfg, serving)
     return metrics
 
 
 def _serve(cfg: DictConfig, mlrun, train_run: dict, results: dict, data: FeatureData,
            info: dict) -> dict:
-    """Test metrics on each logged model (this run, the test set as the dataset), `@champion`
-    for each that passed its gate, and single-row latency of the primary task's model."""
+    """Test metrics on each logged model (this run, the test set as the dataset), a registered
+    version (no alias yet) of each that passed its gate, and single-row latency of the primary
+    task's model."""
     from cases.lifecycle import tracking
 
-    serving: dict = {"evaluation_run_id": mlrun.run_id, "models": {}}
+    serving: dict = {"train_run_id": train_run["run_id"], "evaluation_run_id": mlrun.run_id,
+                     "models": {}}
     dataset = (f"{cfg.case.name}-test", info["data_hash"])
     for tname, logged in train_run["models"].items():
         r = results[tname][logged["view"]]
@@ -111,10 +138,11 @@ def _serve(cfg: DictConfig, mlrun, train_run: dict, results: dict, data: Feature
         entry = {**logged, "gate_passed": r["gate"]["passed"], "registered_model": None,
                  "version": None, "alias": None}
         if r["gate"]["passed"]:
-            entry["version"] = mlrun.register(
-                logged["model_uri"], name, "champion",
+            entry["version"] = mlrun.register(  # the alias moves after publishing (docstring)
+                logged["model_uri"], name, None,
                 tags={"case": cfg.case.name, "task": tname, "candidate": logged["candidate"],
-                      "data_hash": info["data_hash"], "source": info["source"]})
+                      "data_hash": info["data_hash"], "source": info["source"],
+                      "evaluation_run_id": mlrun.run_id})
             entry.update(registered_model=name, alias="champion")
         else:
             log.warning("%s: %s did not beat the baseline on %s; not registered", tname,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pandas as pd
 from omegaconf import DictConfig
 
 from cases.errors import CasebookError
@@ -11,11 +12,29 @@ from cases.lifecycle.io import outputs
 from cases.stages.paths import Paths
 
 
+def check_targets(case: str, frame: pd.DataFrame, targets: list[str], split: pd.Series) -> None:
+    """A target with no values, or a single one, in the training rows: a classifier would see one
+    class and a regressor a constant, and either "learns" nothing while metrics look fine or
+    crash far downstream. Refused here, naming the case and column."""
+    train = frame.loc[split.to_numpy() == "train"]
+    for target in targets:
+        values = train[target].dropna()
+        if values.empty:
+            raise CasebookError(f"case {case}: target column '{target}' has no values in the "
+                                f"{len(train)} training rows")
+        if values.nunique() < 2:
+            raise CasebookError(
+                f"case {case}: target column '{target}' has a single value "
+                f"({values.tolist()[0]!r}) in all {len(values)} training rows: a single class for a "
+                f"classifier, a constant for a regressor; nothing to learn")
+
+
 def run(cfg: DictConfig) -> dict:
     case = get_case(cfg.case.name)
     p = Paths(cfg)
     ft = case.features(p.tables(), cfg.case)
     check_views(ft.frame, ft.views, ft.targets, cfg.case.features.get("forbidden", []))
+    check_targets(case.name, ft.frame, ft.targets, ft.split)
     frame = ft.frame.copy()
     frame[INTERNAL["split"]] = ft.split.to_numpy()
     frame[INTERNAL["period"]] = ft.period.to_numpy() if ft.period is not None else 0

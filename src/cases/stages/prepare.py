@@ -23,6 +23,10 @@ def run(cfg: DictConfig) -> dict:
     tables = dict(ds.tables)
     main_name = next(iter(tables))
     available = len(tables[main_name])
+    if available == 0:
+        raise CasebookError(f"case {case.name}: the main table '{main_name}' has 0 rows after "
+                            f"loading and cleaning (source {ds.source}, files "
+                            f"{', '.join(map(str, ds.files)) or 'none'}); nothing to learn from")
     n = cfg.case.data.get("sample_rows")
     if n is not None:
         if int(n) <= 0:

@@ -19,8 +19,8 @@ from cases.stages.paths import Paths
 def run(cfg: DictConfig) -> dict:
     case = get_case(cfg.case.name)
     p = Paths(cfg)
-    metrics, serving, info = p.json("metrics"), p.json("serving"), p.json("ingest")
-    train_run = p.json("run")
+    serving, train_run = common.evaluated_run(p)
+    metrics, info = p.json("metrics"), p.json("ingest")
     # the story gets the machine's figures apart ("timing"): it quotes them only in
     # `story.timing`, which goes to timing.md, so rollout.md and talking_points.md reproduce
     timing = {"latency_ms": serving["latency_ms"], "analysis": p.json("analysis_timing")}
