@@ -58,3 +58,24 @@ def test_airbnb_forest_candidate_predicts_serially():
            "features": {"high_cardinality": "neighbourhood", "categorical": ["room_type"]}}
     model = build_model("forest", "onehot", ["beds", "room_type"], cfg, seed=0)
     assert isinstance(model[-1][-1], SerialForestRegressor)
+
+
+def test_importing_cases_first_pins_the_openblas_kernels():
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    flags = Path("/proc/cpuinfo").read_text(errors="replace") if Path("/proc/cpuinfo").exists() else ""
+    env = {k: v for k, v in os.environ.items() if k != "OPENBLAS_CORETYPE"}
+    code = ("import cases, os, numpy; from threadpoolctl import threadpool_info; "
+            "print(os.environ.get('OPENBLAS_CORETYPE'), "
+            "{i.get('architecture') for i in threadpool_info() if i['internal_api'] == 'openblas'})")
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True,
+                         check=True).stdout
+    if " avx2 " in flags and " fma " in flags:
+        assert out.startswith("Haswell") and "SkylakeX" not in out
+    env["OPENBLAS_CORETYPE"] = "Prescott"  # the user's choice wins
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True,
+                         check=True).stdout
+    assert out.startswith("Prescott")
