@@ -4,15 +4,19 @@ import os as _os
 
 
 def _pin_blas_kernels() -> None:
-    """Make numpy's and scipy's OpenBLAS use the same kernels on every x86-64 machine.
+    """Make numpy's and scipy's OpenBLAS sum in the same order on every x86-64 machine.
 
     OpenBLAS picks its kernels by CPU at load time (SkylakeX on AVX-512 machines, Haswell on
-    AVX2 ones), and the kernels sum in different orders, so the same seed gave different last
-    bits on two machines: logistic and linear coefficients, imputations, every model and metric
-    built on them (reports/housing/eda.json changed although its input did not). Haswell's
-    kernels run on any CPU with AVX2; set OPENBLAS_CORETYPE yourself to choose another. Must run
-    before numpy is imported, hence here, in the package every entry point imports first.
+    AVX2 ones) and splits long sums over as many threads as the machine has cores; both change
+    the order of the additions, so the same seed gave different last bits on two machines:
+    logistic and linear coefficients, imputations, every model and metric built on them
+    (reports/housing/eda.json changed although its input did not; eta's Ridge differs between
+    one and two BLAS threads). One thread and Haswell's kernels (any CPU with AVX2) give one
+    answer everywhere; LightGBM and scikit-learn's OpenMP code keep their own thread counts.
+    Set OPENBLAS_NUM_THREADS or OPENBLAS_CORETYPE yourself to choose otherwise. Must run before
+    numpy is imported, hence here, in the package every entry point imports first.
     """
+    _os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
     if "OPENBLAS_CORETYPE" in _os.environ:
         return
     try:

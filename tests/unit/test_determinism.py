@@ -67,14 +67,17 @@ def test_importing_cases_first_pins_the_openblas_kernels():
     from pathlib import Path
 
     flags = Path("/proc/cpuinfo").read_text(errors="replace") if Path("/proc/cpuinfo").exists() else ""
-    env = {k: v for k, v in os.environ.items() if k != "OPENBLAS_CORETYPE"}
+    env = {k: v for k, v in os.environ.items()
+           if k not in ("OPENBLAS_CORETYPE", "OPENBLAS_NUM_THREADS")}
     code = ("import cases, os, numpy; from threadpoolctl import threadpool_info; "
             "print(os.environ.get('OPENBLAS_CORETYPE'), "
-            "{i.get('architecture') for i in threadpool_info() if i['internal_api'] == 'openblas'})")
+            "{i.get('architecture') for i in threadpool_info() if i['internal_api'] == 'openblas'}, "
+            "{i.get('num_threads') for i in threadpool_info() if i['internal_api'] == 'openblas'})")
     out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True,
                          check=True).stdout
     if " avx2 " in flags and " fma " in flags:
         assert out.startswith("Haswell") and "SkylakeX" not in out
+    assert out.rstrip().endswith("{1}")  # one BLAS thread: sums split the same way everywhere
     env["OPENBLAS_CORETYPE"] = "Prescott"  # the user's choice wins
     out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True,
                          check=True).stdout
