@@ -13,10 +13,16 @@ PORT ?= 5000
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | expand -t 12
 
-$(STAMP): pyproject.toml
+# requirements.lock pins every package a fresh install gets (Python 3.11, linux x86_64), so two
+# clones train with the same numpy, scikit-learn and LightGBM; pyproject.toml keeps the ranges.
+# Refresh it after changing a range: uv pip compile pyproject.toml --extra dev --python-version 3.11
+#   --python-platform x86_64-unknown-linux-gnu -o requirements.lock
+LOCK := requirements.lock
+
+$(STAMP): pyproject.toml $(LOCK)
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[dev]'
+	$(BIN)/pip install --quiet -c $(LOCK) -e '.[dev]'
 	touch $(STAMP)
 
 install: $(STAMP)  ## create .venv and install casebook with its dependencies

@@ -7,6 +7,7 @@ from typing import Mapping
 
 from cases.lifecycle.contract import Candidate, Task
 from cases.lifecycle.models import ColumnRateBaseline, forest_pipeline, lgbm_pipeline, linear_pipeline
+from cases.lifecycle.selection import serial_forest
 
 
 def make_tasks(cfg: Mapping, seed: int) -> list[Task]:
@@ -17,7 +18,8 @@ def make_tasks(cfg: Mapping, seed: int) -> list[Task]:
             Candidate("logistic", lambda: linear_pipeline(
                 "binary", cols, [], alpha=float(t["linear_alpha"]), max_iter=1000, seed=seed),
                 {"model": "logistic"}),
-            Candidate("forest", lambda: forest_pipeline("binary", dict(t["forest"]), seed),
+            Candidate("forest", lambda: serial_forest(forest_pipeline("binary", dict(t["forest"]),
+                                                                      seed)),
                       {"model": "random_forest", **dict(t["forest"])}),
             Candidate("lgbm", lambda: lgbm_pipeline("binary", [], params=dict(t["lgbm"]),
                                                     seed=seed), {"model": "lgbm"}),

@@ -119,9 +119,9 @@ def build_model(name: str, method: str, cols: Sequence[str], cfg: Mapping, seed:
         model = linear_pipeline("regression", num, cat, alpha=float(t["linear_alpha"]),
                                 min_frequency=5, seed=seed)
     elif name == "forest":
-        from sklearn.ensemble import RandomForestRegressor
+        from cases.lifecycle.selection import SerialForestRegressor  # threaded predict sums vary
 
-        model = dense_pipeline(RandomForestRegressor(random_state=seed, **dict(t["forest"])),
+        model = dense_pipeline(SerialForestRegressor(random_state=seed, **dict(t["forest"])),
                                num, cat)
     elif name == "lgbm" and method == "onehot":
         import lightgbm as lgb

@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
+from sklearn.ensemble import RandomForestClassifier, RandomForestRegressor
 from sklearn.model_selection import KFold, StratifiedKFold
 from tqdm.auto import tqdm
 
@@ -80,6 +81,45 @@ def predict_for(kind: str, model, X: pd.DataFrame, n_classes: int | None = None)
     full = np.zeros((len(X), n_classes or proba.shape[1]))
     full[:, np.asarray(model.classes_).astype(int)] = proba
     return full
+
+
+class SerialForestRegressor(RandomForestRegressor):
+    """A random forest that fits its trees on `n_jobs` threads but predicts on one.
+
+    scikit-learn's threaded predict adds each tree's output to a shared array in whichever order
+    the threads finish, so one fitted forest gives predictions that differ in the last bits from
+    call to call, and with them every CV score, test metric and plot made from them. Trees are
+    seeded one by one, so the parallel fit is reproducible; only the sum needs one order.
+    """
+
+    def predict(self, X):
+        n_jobs, self.n_jobs = self.n_jobs, 1
+        try:
+            return super().predict(X)
+        finally:
+            self.n_jobs = n_jobs
+
+
+class SerialForestClassifier(RandomForestClassifier):
+    """The classifier twin of `SerialForestRegressor`: probabilities summed in tree order."""
+
+    def predict_proba(self, X):
+        n_jobs, self.n_jobs = self.n_jobs, 1
+        try:
+            return super().predict_proba(X)
+        finally:
+            self.n_jobs = n_jobs
+
+
+def serial_forest(pipeline):
+    """`pipeline` with its final random forest swapped for the serial-predict twin (same
+    parameters, unfitted), so a forest built by a shared helper predicts in one order too."""
+    twin = {RandomForestRegressor: SerialForestRegressor,
+            RandomForestClassifier: SerialForestClassifier}.get(type(pipeline.steps[-1][1]))
+    if twin is not None:
+        name, forest = pipeline.steps[-1]
+        pipeline.steps[-1] = (name, twin(**forest.get_params()))
+    return pipeline
 
 
 @dataclass
