@@ -25,7 +25,8 @@ def test_eta_pipeline_on_the_simulator(tmp_path):
     assert "last 4 weeks" in m["split"]["kind"]
     sizes = [r["trips"] for r in a["learning_curve"] if r["model"] == "lgbm"]
     assert sizes[:2] == [2000, 8000] and sizes[-1] == a["curve"]["pool_trips"]
-    assert a["serving"]["p99_ms"] > 0 and a["serving"]["model_mb"] > 0
+    serving = json.loads((rep / "analysis_timing.json").read_text())["serving"]
+    assert serving["p99_ms"] > 0 and serving["model_mb"] > 0 and "serving" not in a
     eda = json.loads((rep / "eda.json").read_text())
     assert eda["removed"]["zero_distance"] > 0 and eda["removed"]["too_long"] > 0
     assert (rep / "analysis/learning_curve.png").exists()

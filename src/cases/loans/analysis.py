@@ -148,8 +148,8 @@ def analyze(ctx: AnalysisContext) -> EdaResult:
         if task == "scenario":
             _scenario_example(ctx, model, cols, train, test, background, threshold, k, texts,
                               acfg, sections, figures, facts)
-    facts["service"] = _service_latency(ctx, threshold, k, texts)
-    return EdaResult(sections=sections, figures=figures, facts=facts)
+    return EdaResult(sections=sections, figures=figures, facts=facts,
+                     timings={"service": _service_latency(ctx, threshold, k, texts)})
 
 
 def _attributes(task: str, test: pd.DataFrame) -> dict[str, pd.Series]:
