@@ -4,13 +4,8 @@ import pytest
 from sklearn.dummy import DummyRegressor
 from sklearn.linear_model import LinearRegression
 
-from cases.lifecycle.models import (
-    CategoricalCaster,
-    GroupBaseline,
-    TargetStrategyRegressor,
-    lgbm_pipeline,
-    linear_pipeline,
-)
+from cases.flights.models import TargetStrategyRegressor
+from cases.lifecycle.models import CategoricalCaster, GroupBaseline, lgbm_pipeline, linear_pipeline
 
 X = pd.DataFrame({"carrier": ["AA", "AA", "AA", "UA", "UA", "DL"],
                   "hour": [5, 5, 6, 5, 5, 7]})

@@ -1,5 +1,6 @@
-"""Estimators every case can use: a grouped historical baseline, linear and LightGBM pipelines on
-pandas frames, and the outlier strategies (filter, winsorize, log-type transform) as a wrapper.
+"""Estimators every case can use: a grouped historical baseline, and linear and LightGBM pipelines
+on pandas frames. Models only one case uses live in that case's package (`flights.models`,
+`acceptance.models`).
 
 All of them take a raw feature frame (strings for categories, numbers elsewhere), so the model
 that MLflow logs is the whole pipeline and serves from the same columns it was trained on.
@@ -11,7 +12,7 @@ from collections.abc import Sequence
 
 import numpy as np
 import pandas as pd
-from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin, TransformerMixin, clone
+from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.compose import ColumnTransformer
 from sklearn.impute import SimpleImputer
 from sklearn.linear_model import LogisticRegression, Ridge, SGDRegressor
@@ -19,7 +20,6 @@ from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import StandardScaler
 
 REGRESSION_LOSSES = ("squared", "huber", "quantile")
-TARGET_STRATEGIES = ("none", "filter_tail", "winsorize", "log_transform")
 
 
 class CategoricalCaster(BaseEstimator, TransformerMixin):
@@ -112,41 +112,6 @@ class GroupBaseline(BaseEstimator):
         return m / m.sum(axis=1, keepdims=True)
 
 
-class TargetStrategyRegressor(BaseEstimator, RegressorMixin):
-    """Applies an outlier strategy to the training target only; predictions are on the original
-    scale, so every strategy is scored on the same test flights in the same units."""
-
-    def __init__(self, estimator=None, strategy: str = "none", max_target: float | None = None,
-                 quantile: float = 0.99):
-        self.estimator = estimator
-        self.strategy = strategy
-        self.max_target = max_target
-        self.quantile = quantile
-
-    def fit(self, X, y):
-        if self.strategy not in TARGET_STRATEGIES:
-            raise ValueError(f"strategy {self.strategy!r}; expected one of {TARGET_STRATEGIES}")
-        y = np.asarray(y, dtype=float)
-        keep = np.ones(len(y), dtype=bool)
-        if self.strategy == "filter_tail":
-            keep = y <= self.max_target
-        elif self.strategy == "winsorize":
-            self.bounds_ = (float(np.quantile(y, 1 - self.quantile)), float(np.quantile(y, self.quantile)))
-            y = np.clip(y, *self.bounds_)
-        elif self.strategy == "log_transform":
-            y = np.sign(y) * np.log1p(np.abs(y))
-        self.n_dropped_ = int((~keep).sum())
-        Xk = X[keep] if not keep.all() else X
-        self.estimator_ = clone(self.estimator).fit(Xk, y[keep])
-        return self
-
-    def predict(self, X):
-        pred = np.asarray(self.estimator_.predict(X), dtype=float)
-        if self.strategy == "log_transform":
-            pred = np.sign(pred) * np.expm1(np.abs(pred))
-        return pred
-
-
 def linear_pipeline(kind: str, numeric: Sequence[str], categorical: Sequence[str],
                     loss: str = "squared", alpha: float = 1.0, huber_epsilon: float = 30.0,
                     min_frequency: int = 20, seed: int = 0, max_iter: int = 300) -> Pipeline:
@@ -215,36 +180,6 @@ def _as_str(s: pd.Series) -> pd.Series:
         if (whole == whole.round()).all():
             return s.round().astype("Int64").astype("string")
     return s.astype("string")
-
-
-class ColumnRateBaseline(BaseEstimator, ClassifierMixin):
-    """The probability is a rate the row already carries (e.g. the driver's recent acceptance
-    rate), falling back to the training base rate where it is missing."""
-
-    def __init__(self, column: str = ""):
-        self.column = column
-
-    def fit(self, X: pd.DataFrame, y):
-        self.classes_ = np.array([0, 1])
-        self.base_rate_ = float(np.mean(y))
-        return self
-
-    def predict_proba(self, X: pd.DataFrame) -> np.ndarray:
-        p = X[self.column].astype(float).fillna(self.base_rate_).clip(1e-4, 1 - 1e-4).to_numpy()
-        return np.column_stack([1 - p, p])
-
-    def predict(self, X: pd.DataFrame) -> np.ndarray:
-        return (self.predict_proba(X)[:, 1] >= 0.5).astype(int)
-
-
-def forest_pipeline(kind: str, params: dict | None = None, seed: int = 0) -> Pipeline:
-    """A random forest on median-imputed inputs (scikit-learn's forests take no missing values
-    in every version we support)."""
-    from sklearn.ensemble import RandomForestClassifier, RandomForestRegressor
-
-    cls = RandomForestRegressor if kind == "regression" else RandomForestClassifier
-    return Pipeline([("impute", SimpleImputer(strategy="median")),
-                     ("model", cls(random_state=seed, **(params or {})))])
 
 
 def lgbm_pipeline(kind: str, categorical: Sequence[str], loss: str = "squared",
