@@ -40,9 +40,10 @@ class CategoricalCaster(BaseEstimator, TransformerMixin):
         X = X[self.columns_].copy()
         for c in self.columns_:
             if c in self.categories_:
-                values = X[c].astype(object).where(X[c].notna(), None)
-                values = values.map(lambda v: None if v is None else str(v))
-                X[c] = pd.Categorical(values, categories=self.categories_[c])
+                # strings, without a Python call per row (this runs at every fit and predict)
+                values = X[c].astype(object)
+                X[c] = pd.Categorical(values.astype(str).where(values.notna()),
+                                      categories=self.categories_[c])
             else:
                 X[c] = pd.to_numeric(X[c], errors="coerce").astype("float64")
         return X
@@ -182,15 +183,30 @@ def _as_str(s: pd.Series) -> pd.Series:
     return s.astype("string")
 
 
+LGBM_THREADS = 2  # the machine the pipeline is sized for; a fixed count keeps fits reproducible
+
+
+def lgbm_params(seed: int, params: dict | None = None) -> dict:
+    """Keyword arguments of every LightGBM model the cases build: the same seed, thread count
+    and deterministic, row-wise build give the same trees on a rerun."""
+    base = dict(random_state=seed, verbose=-1, deterministic=True, force_row_wise=True,
+                n_jobs=LGBM_THREADS)
+    base.update(params or {})
+    if base.get("force_col_wise"):
+        base.pop("force_row_wise")
+    return base
+
+
 def lgbm_pipeline(kind: str, categorical: Sequence[str], loss: str = "squared",
                   params: dict | None = None, huber_delta: float = 1.0,
                   quantile_alpha: float = 0.5, n_classes: int | None = None,
                   seed: int = 0) -> Pipeline:
-    """LightGBM with native categorical handling; deterministic for a fixed seed and thread count."""
+    """LightGBM with native categorical handling; bit-reproducible for a fixed seed: a
+    deterministic build, row-wise histograms, and a fixed thread count (`n_jobs` from the case's
+    config, else LGBM_THREADS)."""
+    base = lgbm_params(seed, params)
     import lightgbm as lgb
 
-    base = dict(random_state=seed, verbose=-1, deterministic=True, force_row_wise=True)
-    base.update(params or {})
     if kind == "binary":
         model = lgb.LGBMClassifier(objective="binary", **base)
     elif kind == "multiclass":
