@@ -5,8 +5,9 @@ import pytest
 from cases.acceptance.analysis import recovered_coefficients
 from cases.acceptance.data import LINEAR, simulate
 from cases.acceptance.features import build
+from cases.acceptance.models import ColumnRateBaseline
 from cases.config import compose
-from cases.lifecycle.models import ColumnRateBaseline, linear_pipeline
+from cases.lifecycle.models import linear_pipeline
 from cases.lifecycle.selection import time_group_folds
 
 

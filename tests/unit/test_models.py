@@ -4,13 +4,8 @@ import pytest
 from sklearn.dummy import DummyRegressor
 from sklearn.linear_model import LinearRegression
 
-from cases.lifecycle.models import (
-    CategoricalCaster,
-    GroupBaseline,
-    TargetStrategyRegressor,
-    lgbm_pipeline,
-    linear_pipeline,
-)
+from cases.flights.models import TargetStrategyRegressor
+from cases.lifecycle.models import CategoricalCaster, GroupBaseline, lgbm_pipeline, linear_pipeline
 
 X = pd.DataFrame({"carrier": ["AA", "AA", "AA", "UA", "UA", "DL"],
                   "hour": [5, 5, 6, 5, 5, 7]})
@@ -75,3 +70,19 @@ def test_pipelines_fit_on_raw_frames_with_missing_values(loss):
                   lgbm_pipeline("regression", ["c"], loss=loss, params={"n_estimators": 20})):
         pred = model.fit(frame, y).predict(frame)
         assert pred.shape == (300,) and np.isfinite(pred).all()
+
+
+def test_lgbm_is_bit_reproducible_with_a_fixed_seed_and_thread_count():
+    from cases.lifecycle.models import lgbm_params
+
+    base = lgbm_params(3, {"n_estimators": 20})
+    assert base["deterministic"] and base["force_row_wise"] and base["n_jobs"] == 2
+    assert base["random_state"] == 3
+    rng = np.random.default_rng(1)
+    frame = pd.DataFrame({"c": rng.choice(["a", "b", None], 500), "n": rng.normal(size=500)})
+    y = frame["n"] * 2 + (frame["c"] == "a") + rng.normal(size=500)
+    params = {"n_estimators": 20, "subsample": 0.7, "subsample_freq": 1,
+              "colsample_bytree": 0.5}
+    one = lgbm_pipeline("regression", ["c"], params=params, seed=3).fit(frame, y).predict(frame)
+    two = lgbm_pipeline("regression", ["c"], params=params, seed=3).fit(frame, y).predict(frame)
+    assert np.array_equal(one, two)

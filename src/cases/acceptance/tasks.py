@@ -5,8 +5,9 @@ from __future__ import annotations
 
 from typing import Mapping
 
+from cases.acceptance.models import ColumnRateBaseline, forest_pipeline
 from cases.lifecycle.contract import Candidate, Task
-from cases.lifecycle.models import ColumnRateBaseline, forest_pipeline, lgbm_pipeline, linear_pipeline
+from cases.lifecycle.models import lgbm_pipeline, linear_pipeline
 from cases.lifecycle.selection import serial_forest
 
 

@@ -25,7 +25,13 @@ from sklearn.pipeline import Pipeline
 from cases.errors import CasebookError
 from cases.lifecycle.contract import Candidate, Task
 from cases.lifecycle.evaluate import log_target_metrics
-from cases.lifecycle.models import GroupBaseline, OneHot, lgbm_pipeline, linear_pipeline
+from cases.lifecycle.models import (
+    GroupBaseline,
+    OneHot,
+    lgbm_params,
+    lgbm_pipeline,
+    linear_pipeline,
+)
 
 ENCODINGS = ("onehot", "target", "tree", "native")
 MODELS = ("linear", "forest", "lgbm")
@@ -126,8 +132,7 @@ def build_model(name: str, method: str, cols: Sequence[str], cfg: Mapping, seed:
     elif name == "lgbm" and method == "onehot":
         import lightgbm as lgb
 
-        params = dict(random_state=seed, verbose=-1, deterministic=True, force_row_wise=True)
-        model = dense_pipeline(lgb.LGBMRegressor(**{**params, **dict(t["lgbm"])}), num, cat)
+        model = dense_pipeline(lgb.LGBMRegressor(**lgbm_params(seed, dict(t["lgbm"]))), num, cat)
     elif name == "lgbm":
         model = lgbm_pipeline("regression", cat, params=dict(t["lgbm"]), seed=seed)
     else:

@@ -42,16 +42,25 @@ class PairStats(BaseEstimator, TransformerMixin):
         # plain dicts: the fitted model is serialised with skops, which takes no pandas state
         self.origin_ = target.groupby(X[self.pickup].astype(str)).median().to_dict()
         g = target.groupby(_pair_key(X, self.pickup, self.dropoff))
-        self.pairs_ = {k: (float(m), int(c)) for k, m, c in zip(
-            g.median().index, g.median().to_numpy(), g.size().to_numpy())}
+        # keys and arrays (no pandas state either), looked up with one vectorised indexer per
+        # transform instead of a Python call per trip
+        med = g.median()
+        self.pair_keys_ = [str(k) for k in med.index]
+        self.pair_median_ = med.to_numpy(dtype=float)
+        self.pair_count_ = g.size().reindex(med.index).to_numpy(dtype=float)
         return self
 
     def transform(self, X: pd.DataFrame) -> pd.DataFrame:
         X = X.copy()
         origin = X[self.pickup].astype(str).map(self.origin_).fillna(self.global_).to_numpy()
-        found = _pair_key(X, self.pickup, self.dropoff).map(self.pairs_)
-        med = np.array([v[0] if isinstance(v, tuple) else np.nan for v in found])
-        cnt = np.array([v[1] if isinstance(v, tuple) else 0 for v in found], dtype=float)
+        key = _pair_key(X, self.pickup, self.dropoff)
+        pos = pd.Index(self.pair_keys_).get_indexer(key)
+        hit = pos >= 0
+        at = np.where(hit, pos, 0)
+        med = np.where(hit, self.pair_median_[at], np.nan) if len(pos) and len(
+            self.pair_keys_) else np.full(len(key), np.nan)
+        cnt = np.where(hit, self.pair_count_[at], 0.0) if len(pos) and len(
+            self.pair_keys_) else np.zeros(len(key))
         med = np.where(cnt > 0, med, origin)
         k = float(self.smoothing)
         X["pair_median"] = (cnt * med + k * origin) / np.maximum(cnt + k, 1e-9)

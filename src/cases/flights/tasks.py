@@ -5,13 +5,9 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
+from cases.flights.models import TargetStrategyRegressor
 from cases.lifecycle.contract import Candidate, Task
-from cases.lifecycle.models import (
-    GroupBaseline,
-    TargetStrategyRegressor,
-    lgbm_pipeline,
-    linear_pipeline,
-)
+from cases.lifecycle.models import GroupBaseline, lgbm_pipeline, linear_pipeline
 
 # strategy -> (loss, what is done to the training target)
 STRATEGIES = {

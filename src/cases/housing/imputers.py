@@ -16,6 +16,8 @@ import pandas as pd
 from sklearn.base import BaseEstimator, RegressorMixin, TransformerMixin, clone
 from sklearn.pipeline import Pipeline
 
+from cases.lifecycle.models import lgbm_params
+
 STRATEGIES = ("drop", "mean", "median", "group_median", "knn", "iterative", "lgbm_imputer",
               "native")
 # numeric inputs the model-based fills may use (zipcode only where categories are native)
@@ -206,8 +208,7 @@ class LGBMFill(_Fill):
         import lightgbm as lgb
 
         self.zips_ = sorted(X["zipcode"].astype(str).unique()) if "zipcode" in self.inputs else []
-        base = dict(random_state=self.seed, verbose=-1, deterministic=True, force_row_wise=True)
-        base.update(self.params or {})
+        base = lgbm_params(self.seed, self.params)
         A = self._X(X)
         living = X[self.living].astype(float)
         self.size_ = lgb.LGBMRegressor(**base).fit(A, np.log(living))

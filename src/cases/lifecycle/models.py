@@ -1,5 +1,6 @@
-"""Estimators every case can use: a grouped historical baseline, linear and LightGBM pipelines on
-pandas frames, and the outlier strategies (filter, winsorize, log-type transform) as a wrapper.
+"""Estimators every case can use: a grouped historical baseline, and linear and LightGBM pipelines
+on pandas frames. Models only one case uses live in that case's package (`flights.models`,
+`acceptance.models`).
 
 All of them take a raw feature frame (strings for categories, numbers elsewhere), so the model
 that MLflow logs is the whole pipeline and serves from the same columns it was trained on.
@@ -11,7 +12,7 @@ from collections.abc import Sequence
 
 import numpy as np
 import pandas as pd
-from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin, TransformerMixin, clone
+from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.compose import ColumnTransformer
 from sklearn.impute import SimpleImputer
 from sklearn.linear_model import LogisticRegression, Ridge, SGDRegressor
@@ -19,7 +20,6 @@ from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import StandardScaler
 
 REGRESSION_LOSSES = ("squared", "huber", "quantile")
-TARGET_STRATEGIES = ("none", "filter_tail", "winsorize", "log_transform")
 
 
 class CategoricalCaster(BaseEstimator, TransformerMixin):
@@ -40,9 +40,10 @@ class CategoricalCaster(BaseEstimator, TransformerMixin):
         X = X[self.columns_].copy()
         for c in self.columns_:
             if c in self.categories_:
-                values = X[c].astype(object).where(X[c].notna(), None)
-                values = values.map(lambda v: None if v is None else str(v))
-                X[c] = pd.Categorical(values, categories=self.categories_[c])
+                # strings, without a Python call per row (this runs at every fit and predict)
+                values = X[c].astype(object)
+                X[c] = pd.Categorical(values.astype(str).where(values.notna()),
+                                      categories=self.categories_[c])
             else:
                 X[c] = pd.to_numeric(X[c], errors="coerce").astype("float64")
         return X
@@ -110,41 +111,6 @@ class GroupBaseline(BaseEstimator):
             return np.column_stack([1 - p, p])
         m = np.clip(m, 1e-6, None)
         return m / m.sum(axis=1, keepdims=True)
-
-
-class TargetStrategyRegressor(BaseEstimator, RegressorMixin):
-    """Applies an outlier strategy to the training target only; predictions are on the original
-    scale, so every strategy is scored on the same test flights in the same units."""
-
-    def __init__(self, estimator=None, strategy: str = "none", max_target: float | None = None,
-                 quantile: float = 0.99):
-        self.estimator = estimator
-        self.strategy = strategy
-        self.max_target = max_target
-        self.quantile = quantile
-
-    def fit(self, X, y):
-        if self.strategy not in TARGET_STRATEGIES:
-            raise ValueError(f"strategy {self.strategy!r}; expected one of {TARGET_STRATEGIES}")
-        y = np.asarray(y, dtype=float)
-        keep = np.ones(len(y), dtype=bool)
-        if self.strategy == "filter_tail":
-            keep = y <= self.max_target
-        elif self.strategy == "winsorize":
-            self.bounds_ = (float(np.quantile(y, 1 - self.quantile)), float(np.quantile(y, self.quantile)))
-            y = np.clip(y, *self.bounds_)
-        elif self.strategy == "log_transform":
-            y = np.sign(y) * np.log1p(np.abs(y))
-        self.n_dropped_ = int((~keep).sum())
-        Xk = X[keep] if not keep.all() else X
-        self.estimator_ = clone(self.estimator).fit(Xk, y[keep])
-        return self
-
-    def predict(self, X):
-        pred = np.asarray(self.estimator_.predict(X), dtype=float)
-        if self.strategy == "log_transform":
-            pred = np.sign(pred) * np.expm1(np.abs(pred))
-        return pred
 
 
 def linear_pipeline(kind: str, numeric: Sequence[str], categorical: Sequence[str],
@@ -217,45 +183,30 @@ def _as_str(s: pd.Series) -> pd.Series:
     return s.astype("string")
 
 
-class ColumnRateBaseline(BaseEstimator, ClassifierMixin):
-    """The probability is a rate the row already carries (e.g. the driver's recent acceptance
-    rate), falling back to the training base rate where it is missing."""
-
-    def __init__(self, column: str = ""):
-        self.column = column
-
-    def fit(self, X: pd.DataFrame, y):
-        self.classes_ = np.array([0, 1])
-        self.base_rate_ = float(np.mean(y))
-        return self
-
-    def predict_proba(self, X: pd.DataFrame) -> np.ndarray:
-        p = X[self.column].astype(float).fillna(self.base_rate_).clip(1e-4, 1 - 1e-4).to_numpy()
-        return np.column_stack([1 - p, p])
-
-    def predict(self, X: pd.DataFrame) -> np.ndarray:
-        return (self.predict_proba(X)[:, 1] >= 0.5).astype(int)
+LGBM_THREADS = 2  # the machine the pipeline is sized for; a fixed count keeps fits reproducible
 
 
-def forest_pipeline(kind: str, params: dict | None = None, seed: int = 0) -> Pipeline:
-    """A random forest on median-imputed inputs (scikit-learn's forests take no missing values
-    in every version we support)."""
-    from sklearn.ensemble import RandomForestClassifier, RandomForestRegressor
-
-    cls = RandomForestRegressor if kind == "regression" else RandomForestClassifier
-    return Pipeline([("impute", SimpleImputer(strategy="median")),
-                     ("model", cls(random_state=seed, **(params or {})))])
+def lgbm_params(seed: int, params: dict | None = None) -> dict:
+    """Keyword arguments of every LightGBM model the cases build: the same seed, thread count
+    and deterministic, row-wise build give the same trees on a rerun."""
+    base = dict(random_state=seed, verbose=-1, deterministic=True, force_row_wise=True,
+                n_jobs=LGBM_THREADS)
+    base.update(params or {})
+    if base.get("force_col_wise"):
+        base.pop("force_row_wise")
+    return base
 
 
 def lgbm_pipeline(kind: str, categorical: Sequence[str], loss: str = "squared",
                   params: dict | None = None, huber_delta: float = 1.0,
                   quantile_alpha: float = 0.5, n_classes: int | None = None,
                   seed: int = 0) -> Pipeline:
-    """LightGBM with native categorical handling; deterministic for a fixed seed and thread count."""
+    """LightGBM with native categorical handling; bit-reproducible for a fixed seed: a
+    deterministic build, row-wise histograms, and a fixed thread count (`n_jobs` from the case's
+    config, else LGBM_THREADS)."""
+    base = lgbm_params(seed, params)
     import lightgbm as lgb
 
-    base = dict(random_state=seed, verbose=-1, deterministic=True, force_row_wise=True)
-    base.update(params or {})
     if kind == "binary":
         model = lgb.LGBMClassifier(objective="binary", **base)
     elif kind == "multiclass":

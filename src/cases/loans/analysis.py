@@ -100,11 +100,10 @@ def analyze(ctx: AnalysisContext) -> EdaResult:
             if len(reasons) else 0,
         }
         # counterfactuals: one actionable feature, smallest change, verified by re-scoring
-        cfs = []
-        for i in range(len(Xr)):
-            cf = ex.counterfactual(model, Xr.iloc[[i]], dict(acfg["actionable"][task]),
-                                   train[cols], threshold)
-            cfs.append({"applicant": int(rejected[i]), **(cf or {"feature": None})})
+        found_cf = ex.counterfactuals(model, Xr, dict(acfg["actionable"][task]), train[cols],
+                                      threshold)
+        cfs = [{"applicant": int(rejected[i]), **(cf or {"feature": None})}
+               for i, cf in enumerate(found_cf)]
         cft = pd.DataFrame(cfs)
         figures[f"counterfactuals_{task}"] = cft
         found = cft[cft["feature"].notna()]
