@@ -27,5 +27,4 @@ def make_tasks(cfg: Mapping, seed: int) -> list[Task]:
         ]
 
     return [Task("accept", "binary", "accepted", t["selection_metric"]["accept"], candidates,
-                 lambda: ColumnRateBaseline("recent_acceptance_rate"),
-                 description="the driver accepts the offer")]
+                 lambda: ColumnRateBaseline("recent_acceptance_rate"))]

@@ -157,8 +157,7 @@ def make_tasks(cfg: Mapping, seed: int) -> list[Task]:
 
     levels = [["neighbourhood", "room_type"], ["room_type"]]
     return [Task("price", "regression", "log_price", t["selection_metric"]["price"], candidates,
-                 lambda: GroupBaseline(levels, min_count=5),
-                 description="log nightly price")]
+                 lambda: GroupBaseline(levels, min_count=5))]
 
 
 def price_metrics(y, pred, rows, cfg) -> dict:

@@ -127,7 +127,7 @@ def make_tasks(cfg: Mapping, seed: int) -> list[Task]:
                 Candidate("lgbm", lgbm, {"model": "lgbm", "target": "log1p"})]
 
     return [Task("duration", "regression", "trip_duration", t["selection_metric"]["duration"],
-                 candidates, SpeedBaseline, description="trip duration in seconds")]
+                 candidates, SpeedBaseline)]
 
 
 def duration_metrics(y, pred, rows, cfg) -> dict:

@@ -83,13 +83,10 @@ def make_tasks(cfg: Mapping, seed: int) -> list[Task]:
     metric = t["selection_metric"]
     all_tasks = {
         "regression": Task("regression", "regression", "arr_delay", metric["regression"],
-                           regression, baseline("regression"),
-                           description="arrival delay in minutes"),
+                           regression, baseline("regression")),
         "delayed": Task("delayed", "binary", "delayed", metric["delayed"], classifier("binary"),
-                        baseline("binary"),
-                        description=f"arrives {f['delayed_min']} min late or more"),
+                        baseline("binary")),
         "buckets": Task("buckets", "multiclass", "bucket", metric["buckets"],
-                        classifier("multiclass"), baseline("multiclass"), classes=labels,
-                        description="delay bucket: " + ", ".join(labels)),
+                        classifier("multiclass"), baseline("multiclass"), classes=labels),
     }
     return [all_tasks[name] for name in t["tasks"]]

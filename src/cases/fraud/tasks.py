@@ -61,7 +61,7 @@ def make_tasks(cfg: Mapping, seed: int) -> list[Task]:
         ]
 
     return [Task("fraud", "binary", "label", t["selection_metric"]["fraud"], candidates,
-                 RulesBaseline, description="fraud as the bank learns it")]
+                 RulesBaseline)]
 
 
 def recall_at_alert_rate(y, score, rate: float) -> float:

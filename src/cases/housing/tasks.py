@@ -40,8 +40,7 @@ def make_tasks(cfg: Mapping, seed: int) -> list[Task]:
                           {"model": "lgbm", "fill": name}) for name in names]
 
     return [Task("price", "regression", "log_price", t["selection_metric"]["price"], candidates,
-                 lambda: GroupBaseline([["zipcode", "bedrooms"], ["zipcode"]], min_count=10),
-                 description="log sale price")]
+                 lambda: GroupBaseline([["zipcode", "bedrooms"], ["zipcode"]], min_count=10))]
 
 
 def price_metrics(y, pred, rows, cfg) -> dict:

@@ -34,7 +34,6 @@ class Task:
     candidates: Callable[[str, list[str]], list[Candidate]]  # (view, feature columns) -> models
     baseline: Callable[[], Any]
     classes: list | None = None
-    description: str = ""
     views: list[str] | None = None  # the feature views this task is scored on (None: all)
 
 

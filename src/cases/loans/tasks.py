@@ -25,6 +25,5 @@ def make_tasks(cfg: Mapping, seed: int) -> list[Task]:
     for name in t["tasks"]:
         cols = list(cfg["features"]["views"][name])
         tasks.append(Task(name, "binary", f"approve_{name}", t["selection_metric"][name],
-                          candidates, logistic(cols), views=[name],
-                          description=f"application approved ({name})"))
+                          candidates, logistic(cols), views=[name]))
     return tasks
