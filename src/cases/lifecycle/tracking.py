@@ -33,13 +33,19 @@ def tracking_uri(configured: str | None, root: str | Path) -> str:
     return f"sqlite:///{Path(root).resolve() / 'mlflow.db'}"
 
 
+_LAUNCHER: str | None = None  # the MLFLOW_RUN_ID this process was started with (`mlflow run`)
+
+
 def _client(uri: str):
     import mlflow
     from mlflow.tracking import MlflowClient
 
-    # a stale run id from the environment (left by `mlflow run` or a shell) must not hijack ours
+    # a stale run id from the environment (left by `mlflow run` or a shell) must not hijack
+    # ours; it is kept to link our runs to it (`launched_by_run`)
+    global _LAUNCHER
     stale = os.environ.pop("MLFLOW_RUN_ID", None)
     if stale:
+        _LAUNCHER = stale
         log.info("ignoring MLFLOW_RUN_ID=%s from the environment", stale)
     mlflow.set_tracking_uri(uri)
     return MlflowClient(tracking_uri=uri)
@@ -197,6 +203,7 @@ class StageRun:
         import skops.io
         from mlflow.models import infer_signature
 
+        _trust_sklearn_experimental()
         # skops is MLflow's safe format; the types it cannot vouch for are our own pipeline steps
         # and LightGBM's, which we name explicitly rather than fall back to pickle
         trusted = skops.io.get_untrusted_types(data=skops.io.dumps(model))
@@ -229,7 +236,6 @@ def stage_run(uri: str, experiment: str, run_name: str, stage: str, tags: Mappin
     included."""
     import mlflow
 
-    launcher = os.environ.get("MLFLOW_RUN_ID")  # set by `mlflow run`: link it, never reuse it
     client = _client(uri)
     exp = client.get_experiment_by_name(experiment)
     exp_id = exp.experiment_id if exp else client.create_experiment(experiment)
@@ -239,8 +245,8 @@ def stage_run(uri: str, experiment: str, run_name: str, stage: str, tags: Mappin
         if description:
             client.set_experiment_tag(exp_id, "mlflow.note.content", description)
     all_tags = {**tags, "stage": stage}
-    if launcher:
-        all_tags["launched_by_run"] = launcher
+    if _LAUNCHER:  # set by `mlflow run`: link it, never reuse it
+        all_tags["launched_by_run"] = _LAUNCHER
     if parent_run_id:
         all_tags["mlflow.parentRunId"] = parent_run_id
     run = client.create_run(exp_id, run_name=run_name, tags={k: str(v) for k, v in
@@ -277,10 +283,18 @@ def _requirements() -> list[str]:
     return [f"{p}=={version(p)}" for p in pkgs]
 
 
+def _trust_sklearn_experimental() -> None:
+    """skops trusts scikit-learn's public estimators, a list that includes the experimental
+    ones (IterativeImputer) only once they are enabled: enable them before saving and loading,
+    so a model trusted when logged is trusted when loaded in another process."""
+    from sklearn.experimental import enable_iterative_imputer  # noqa: F401
+
+
 def load_model(uri: str, model_uri: str):
     import mlflow
 
     _client(uri)
+    _trust_sklearn_experimental()
     return mlflow.pyfunc.load_model(model_uri)
 
 
