@@ -8,7 +8,7 @@ from collections.abc import Mapping
 import numpy as np
 import pandas as pd
 
-from cases.flights.features import origin_weather
+from cases.flights.weather import origin_weather
 from cases.lifecycle.contract import EdaResult
 from cases.lifecycle.eda import figure, markdown_table
 
