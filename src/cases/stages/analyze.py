@@ -5,14 +5,12 @@ an MLflow run of its own (a child of the training run) that keeps its results as
 from __future__ import annotations
 
 import joblib
-import pandas as pd
 from omegaconf import DictConfig
 
 from cases.config import to_container
 from cases.lifecycle import tracking
 from cases.lifecycle.contract import AnalysisContext, EdaResult, get_case
 from cases.lifecycle.eda import write_figures
-from cases.lifecycle.features import FeatureData
 from cases.lifecycle.io import outputs
 from cases.lifecycle.report import sections
 from cases.stages import common
@@ -28,7 +26,7 @@ def run(cfg: DictConfig) -> dict:
         return p.models / task / view / f"{name}.joblib"
 
     ctx = AnalysisContext(
-        data=FeatureData(pd.read_parquet(p.need("features")), p.json("features_meta")),
+        data=p.feature_data(),
         selection=p.json("selection")["tasks"], metrics=p.json("metrics"), cfg=cfg.case,
         seed=int(cfg.seed), tasks={t.name: t for t in case.tasks(cfg.case, int(cfg.seed))},
         load=lambda *key: joblib.load(model_file(*key)),

@@ -26,7 +26,6 @@ from __future__ import annotations
 import logging
 
 import joblib
-import pandas as pd
 from omegaconf import DictConfig
 
 from cases.config import to_container
@@ -47,7 +46,7 @@ log = logging.getLogger(__name__)
 def run(cfg: DictConfig) -> dict:
     case = get_case(cfg.case.name)
     p = Paths(cfg)
-    data = FeatureData(pd.read_parquet(p.need("features")), p.json("features_meta"))
+    data = p.feature_data()
     info = p.json("ingest")
     selection_file = p.json("selection")
     train_run = p.json("run")

@@ -99,6 +99,14 @@ class Paths:
             raise CasebookError(f"{path} is corrupt ({type(exc).__name__}: {exc}); rerun the "
                                 f"'{_writers().get(key, '?')}' stage") from None
 
+    def feature_data(self):
+        """The features stage's table and description, read through accessors."""
+        import pandas as pd
+
+        from cases.lifecycle.features import FeatureData
+
+        return FeatureData(pd.read_parquet(self.need("features")), self.json("features_meta"))
+
     def tables(self):
         """The prepared tables, main table first (the order prepare wrote them in)."""
         import pandas as pd

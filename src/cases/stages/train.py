@@ -16,7 +16,6 @@ import cases
 from cases.config import to_container
 from cases.lifecycle.contract import Candidate, Task, get_case
 from cases.lifecycle.evaluate import scorer
-from cases.lifecycle.features import FeatureData
 from cases.lifecycle.io import outputs
 from cases.lifecycle.selection import choose_folds, cross_validate, describe_folds, select
 from cases.stages import common
@@ -28,7 +27,7 @@ log = logging.getLogger(__name__)
 def run(cfg: DictConfig) -> dict:
     case = get_case(cfg.case.name)
     p = Paths(cfg)
-    data = FeatureData(pd.read_parquet(p.need("features")), p.json("features_meta"))
+    data = p.feature_data()
     info = p.json("ingest")
     tasks = case.tasks(cfg.case, int(cfg.seed))
     n_folds = int(cfg.case.train.cv_folds)
