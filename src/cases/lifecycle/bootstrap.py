@@ -637,7 +637,8 @@ def evaluate_view(points: Mapping[str, Mapping[str, float]], boot: Mapping, sele
     {"intervals", "paired", "gate"} as metrics.json holds them."""
     from cases.lifecycle.evaluate import gate, greater_is_better
 
-    intervals = {name: {m: interval(v, level) for m, v in boot[name].items()} for name in points}
+    intervals = {name: {m: interval(boot[name][m], level) for m in points[name]}
+                 for name in points}
     pairs: dict = {}
     for name in points:
         if name == "baseline":
