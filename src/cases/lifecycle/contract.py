@@ -70,6 +70,8 @@ def same_estimator(a: Any, b: Any) -> bool:
         return isinstance(a, np.ndarray) and isinstance(b, np.ndarray) and np.array_equal(a, b)
     if callable(a) or callable(b):
         return a is b
+    if isinstance(a, float) and isinstance(b, float) and np.isnan(a) and np.isnan(b):
+        return True  # e.g. SimpleImputer(missing_values=nan)
     try:
         return bool(a == b) and type(a) is type(b)
     except (TypeError, ValueError):
