@@ -33,7 +33,7 @@ from cases.lifecycle.features import INTERNAL, Rows
 
 LEVEL = 0.95
 BLOCK_ELEMENTS = 4_000_000  # resamples x rows held at once by the row-wise statistics
-UNIT_MATRIX_MAX = 4_000_000  # cells of a units x rows matrix: above it, row weights instead
+UNIT_MATRIX_MAX = 6_000_000  # cells of a units x rows matrix: above it, row weights instead
 
 
 # ---- the unit a case's rows are not independent over ---------------------------------------------
@@ -541,20 +541,28 @@ def statistics(kind: str, classes, segments: Callable, extra: Callable, cfg) -> 
 def resample_all(stats: Mapping[str, Mapping[str, Stat]], rs: Resamples) -> dict:
     """{model: {metric: values on each resample}}: every additive statistic of every model from
     one product of the resample counts with the per-unit sums; the others one by one."""
-    cols, where = [], []
+    cols: list[np.ndarray] = []
+    index: dict[bytes, int] = {}  # a column many statistics share (all ones, a segment) once
+    where = []
     for model, by_metric in stats.items():
         for metric, stat in by_metric.items():
             if stat.additive:
-                where.append((model, metric, len(cols), len(cols) + len(stat.columns)))
-                cols.extend(stat.columns)
+                at = []
+                for c in stat.columns:
+                    key = c.tobytes()
+                    if key not in index:
+                        index[key] = len(cols)
+                        cols.append(c)
+                    at.append(index[key])
+                where.append((model, metric, at))
     out: dict = {model: {} for model in stats}
     if cols:
         sums = rs.unit_sums(np.column_stack(cols))
         totals = np.empty((rs.n, len(cols)))
         for sl in rs.blocks(rs.n_units + len(cols)):
             totals[sl] = rs.counts[sl].astype(float) @ sums
-        for model, metric, a, b in where:
-            out[model][metric] = stats[model][metric].combine(totals[:, a:b])
+        for model, metric, at in where:
+            out[model][metric] = stats[model][metric].combine(totals[:, at])
     for model, by_metric in stats.items():
         for metric, stat in by_metric.items():
             if not stat.additive:
