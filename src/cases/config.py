@@ -106,6 +106,9 @@ RANGES: dict[str, tuple[str, object]] = {
     "case.evaluate.latency_samples": ("a positive integer", _positive_int),
     "case.evaluate.gate_min_improvement": ("a number", lambda v: isinstance(v, (int, float))
                                            and not isinstance(v, bool)),
+    "case.evaluate.bootstrap_resamples": ("a positive integer", _positive_int),
+    "case.evaluate.bootstrap_rowwise_resamples": ("a positive integer", _positive_int),
+    "case.train.selection_rule": ("one_se or best", lambda v: v in ("one_se", "best")),
     "case.train.lgbm.n_estimators": ("a positive integer", _positive_int),
     "case.train.lgbm.learning_rate": ("a number > 0", lambda v: isinstance(v, (int, float))
                                       and not isinstance(v, bool) and v > 0),

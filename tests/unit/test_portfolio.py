@@ -39,3 +39,32 @@ def test_script_urls_are_removed():
 def test_page_title_and_body_are_escaped():
     page = markdown_page(f"{EVIL} title", f"# {EVIL}")
     assert "<img src=x" not in page
+
+
+def test_card_shows_intervals_within_noise_and_breaches():
+    from cases.lifecycle.portfolio import card, card_html
+
+    guard = {"metric": "tail_mae", "model": 172.1, "baseline": 170.2, "tolerance": 0.0,
+             "diff_interval": [0.5, 3.4], "breached": True, "action": "flag"}
+    gate = {"metric": "mae", "model": 21.7, "baseline": 24.5, "relative_improvement": 0.115,
+            "min_improvement": 0.01, "passed": True, "improvement_interval": [0.09, 0.14],
+            "guardrails": [guard]}
+    noise = {"diff": -0.002, "lo": -0.01, "hi": 0.006, "within_noise": True}
+    clear = {"diff": -2.8, "lo": -3.4, "hi": -2.2, "within_noise": False}
+    view = {"selected": "lgbm", "gate": gate,
+            "test": {"lgbm": {"mae": 21.7, "tail_mae": 172.1, "r2": 0.3},
+                     "baseline": {"mae": 24.5, "tail_mae": 170.2, "r2": 0.302}},
+            "intervals": {"lgbm": {"mae": [21.1, 22.3], "tail_mae": [160.0, 185.0],
+                                   "r2": [0.28, 0.32]}},
+            "paired": {"lgbm": {"vs_baseline": {"mae": clear, "r2": noise,
+                                                "tail_mae": {**clear, "diff": 1.9}}}}}
+    metrics = {"primary": {"view": "v"}, "selected_model": "lgbm", "gate": gate,
+               "tasks": {"t": {"v": view}}}
+    cfg = {"name": "c", "title": "T", "question": "Q?", "report": {
+        "card_figures": ["t.mae", "t.tail_mae", "t.r2"], "key_plot": "p.png"}}
+    html = card_html(card(cfg, metrics, {"source": "s", "description": "d", "rows": 10},
+                          {"run_id": "r", "experiment_id": "1"}, "http://ui"))
+    assert "[21.100, 22.300]" in html and "-2.800 [-3.400, -2.200]" in html
+    assert 'class="paired noise"' in html and "within noise" in html  # r2: no winner named
+    assert '<tr data-metric="t.tail_mae" class="breach">' in html  # red: the breached guardrail
+    assert "Guardrail tail_mae breached (flag)" in html and "[+9.0%, +14.0%]" in html

@@ -46,3 +46,26 @@ def test_training_data_in_separate_stretches_is_validated_a_whole_stretch_at_a_t
     weekly = pd.Series(np.r_[0, 1, 2, 4, 5, 6])
     assert period_blocks(weekly).tolist() == list(range(6))
     assert [set(weekly[va]) for _, va in expanding_time_folds(weekly, 2)] == [{5}, {6}]
+
+
+def _cv(name, values):
+    return CVResult(name, {}, [{"mae": v} for v in values])
+
+
+def test_one_se_rule_takes_the_simplest_candidate_within_noise():
+    from cases.lifecycle.selection import selection_record
+
+    # boosted is best on average, but the fold-by-fold gap to linear is inside one SE
+    boosted, linear = _cv("lgbm-a", [10.0, 12.0, 11.0]), _cv("linear-a", [10.6, 11.6, 11.2])
+    rec = selection_record([boosted, linear], "mae", "one_se", ["linear", "lgbm"])
+    assert rec["best"] == "lgbm-a" and rec["selected"] == "linear-a"
+    assert rec["within_noise"] == ["linear-a", "lgbm-a"] and rec["order"] == rec["within_noise"]
+    assert "within one standard error" in rec["reason"]
+    assert select([boosted, linear], "mae", "best", ["linear", "lgbm"]) == "lgbm-a"
+    # a gap that holds on every fold is not noise
+    worse = _cv("linear-b", [10.5, 12.5, 11.5])
+    assert select([boosted, worse], "mae", "one_se", ["linear", "lgbm"]) == "lgbm-a"
+    with pytest.raises(CasebookError, match="not in case.train.simplicity_order"):
+        select([boosted, linear], "mae", "one_se", ["lgbm"])
+    with pytest.raises(CasebookError, match="selection_rule='median'"):
+        select([boosted], "mae", "median")

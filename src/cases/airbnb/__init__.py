@@ -14,5 +14,6 @@ def build() -> Case:
         tasks=hook("cases.airbnb.tasks:make_tasks"),
         story=hook("cases.airbnb.story:story"),
         extra_metrics=hook("cases.airbnb.tasks:price_metrics"),
+        extra_statistics=hook("cases.airbnb.tasks:price_statistics"),
         analyze=hook("cases.airbnb.analysis:analyze"),
     )

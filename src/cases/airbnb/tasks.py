@@ -23,6 +23,7 @@ from sklearn.impute import SimpleImputer
 from sklearn.pipeline import Pipeline
 
 from cases.errors import CasebookError
+from cases.lifecycle.bootstrap import log_target_statistics
 from cases.lifecycle.contract import Candidate, Task
 from cases.lifecycle.evaluate import log_target_metrics
 from cases.lifecycle.models import (
@@ -163,3 +164,8 @@ def make_tasks(cfg: Mapping, seed: int) -> list[Task]:
 def price_metrics(y, pred, rows, cfg) -> dict:
     """R² on log price and the errors in dollars (what a host hears)."""
     return log_target_metrics(y, pred)
+
+
+def price_statistics(y, pred, rows, cfg) -> dict:
+    """The bootstrap twins of `price_metrics`."""
+    return log_target_statistics(y, pred)

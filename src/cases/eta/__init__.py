@@ -13,5 +13,6 @@ def build() -> Case:
         tasks=hook("cases.eta.tasks:make_tasks"),
         story=hook("cases.eta.story:story"),
         extra_metrics=hook("cases.eta.tasks:duration_metrics"),
+        extra_statistics=hook("cases.eta.tasks:duration_statistics"),
         analyze=hook("cases.eta.analysis:analyze"),
     )

@@ -137,3 +137,14 @@ def duration_metrics(y, pred, rows, cfg) -> dict:
     ape = 100 * np.abs(pred - y) / y
     return {"rmsle": float(np.sqrt(np.mean((np.log1p(pred) - np.log1p(y)) ** 2))),
             "ape_p50": float(np.percentile(ape, 50)), "ape_p90": float(np.percentile(ape, 90))}
+
+
+def duration_statistics(y, pred, rows, cfg) -> dict:
+    """The bootstrap twins of `duration_metrics`."""
+    from cases.lifecycle.bootstrap import Quantile, root_mean_of
+
+    y = np.asarray(y, dtype=float)
+    pred = np.clip(np.asarray(pred, dtype=float), 0, None)
+    ape = 100 * np.abs(pred - y) / y
+    return {"rmsle": root_mean_of((np.log1p(pred) - np.log1p(y)) ** 2),
+            "ape_p50": Quantile(ape, 0.5), "ape_p90": Quantile(ape, 0.9)}

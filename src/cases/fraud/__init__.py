@@ -13,5 +13,6 @@ def build() -> Case:
         tasks=hook("cases.fraud.tasks:make_tasks"),
         story=hook("cases.fraud.story:story"),
         extra_metrics=hook("cases.fraud.tasks:rare_event_metrics"),
+        extra_statistics=hook("cases.fraud.tasks:rare_event_statistics"),
         analyze=hook("cases.fraud.analysis:analyze"),
     )

@@ -88,3 +88,12 @@ def rare_event_metrics(y, score, rows, cfg) -> dict:
     m = cfg["metrics"]
     return {"recall_at_alert_rate": recall_at_alert_rate(y, score, float(m["alert_rate"])),
             "precision_at_recall": precision_at_recall(y, score, float(m["target_recall"]))}
+
+
+def rare_event_statistics(y, score, rows, cfg) -> dict:
+    """The bootstrap twins of `rare_event_metrics`."""
+    from cases.lifecycle.bootstrap import PrecisionAtRecall, TopShare
+
+    m = cfg["metrics"]
+    return {"recall_at_alert_rate": TopShare(y, score, float(m["alert_rate"])),
+            "precision_at_recall": PrecisionAtRecall(y, score, float(m["target_recall"]))}

@@ -15,5 +15,6 @@ def build() -> Case:
         story=hook("cases.housing.story:story"),
         segments=hook("cases.housing.tasks:masked_segment"),
         extra_metrics=hook("cases.housing.tasks:price_metrics"),
+        extra_statistics=hook("cases.housing.tasks:price_statistics"),
         analyze=hook("cases.housing.analysis:analyze"),
     )

@@ -35,6 +35,47 @@ class Task:
     baseline: Callable[[], Any]
     classes: list | None = None
     views: list[str] | None = None  # the feature views this task is scored on (None: all)
+    # a view's own baseline, (view, feature columns) -> builder, when one naive answer does not
+    # fit every view (housing: drop the incomplete rows, except where nothing is missing)
+    view_baseline: Callable[[str, list[str]], Callable[[], Any]] | None = None
+
+    def baseline_for(self, view: str, cols: list[str]) -> Callable[[], Any]:
+        return self.view_baseline(view, cols) if self.view_baseline else self.baseline
+
+
+def check_baseline(case: str, task: str, view: str, baseline: Any,
+                   candidates: list[tuple[str, Any]]) -> None:
+    """A gate against a baseline that is one of the candidates cannot fail: refused, naming the
+    case, task, view and candidate. `baseline` and the candidates are unfitted estimators."""
+    from cases.errors import CasebookError
+
+    for name, estimator in candidates:
+        if same_estimator(baseline, estimator):
+            raise CasebookError(
+                f"case {case}, task {task}, view {view}: the baseline is the same estimator as "
+                f"candidate {name!r} ({type(estimator).__name__} with the same parameters), so "
+                f"its gate could never fail; give the task a distinct, naive baseline")
+
+
+def same_estimator(a: Any, b: Any) -> bool:
+    """Same class and the same parameters, nested estimators compared the same way."""
+    if hasattr(a, "get_params") and hasattr(b, "get_params"):
+        return type(a) is type(b) and same_estimator(a.get_params(deep=False),
+                                                     b.get_params(deep=False))
+    if isinstance(a, Mapping) and isinstance(b, Mapping):
+        return a.keys() == b.keys() and all(same_estimator(a[k], b[k]) for k in a)
+    if isinstance(a, (list, tuple)) and isinstance(b, (list, tuple)):
+        return len(a) == len(b) and all(same_estimator(x, y) for x, y in zip(a, b))
+    if isinstance(a, np.ndarray) or isinstance(b, np.ndarray):
+        return isinstance(a, np.ndarray) and isinstance(b, np.ndarray) and np.array_equal(a, b)
+    if callable(a) or callable(b):
+        return a is b
+    if isinstance(a, float) and isinstance(b, float) and np.isnan(a) and np.isnan(b):
+        return True  # e.g. SimpleImputer(missing_values=nan)
+    try:
+        return bool(a == b) and type(a) is type(b)
+    except (TypeError, ValueError):
+        return a is b
 
 
 @dataclass
@@ -136,6 +177,10 @@ class Case:
     # more metrics for every task (e.g. dollars from a log target, recall at an alert rate):
     # (y_true, prediction, rows, cfg) -> dict
     extra_metrics: Callable[[np.ndarray, np.ndarray, pd.DataFrame, Mapping], dict] = (
+        lambda y_true, pred, rows, cfg: {})
+    # the bootstrap twins of `extra_metrics`, {metric: cases.lifecycle.bootstrap.Stat}: each
+    # extra metric recomputed on resamples for its interval; same signature
+    extra_statistics: Callable[[np.ndarray, np.ndarray, pd.DataFrame, Mapping], dict] = (
         lambda y_true, pred, rows, cfg: {})
     evaluation_plots: Callable[[dict, Mapping], dict[str, Any]] = lambda results, cfg: {}
     analyze: Callable[[AnalysisContext], EdaResult] | None = None

@@ -133,20 +133,32 @@ def latency_ms(predict: Callable, batches: Iterable, warmup) -> dict:
             "n": len(timings)}
 
 
-def gate(model_value: float, baseline_value: float, metric: str, min_improvement: float) -> dict:
-    """Does the model beat the baseline by at least `min_improvement` (relative)?"""
+def gate(model_value: float, baseline_value: float, metric: str, min_improvement: float,
+         interval: list[float] | None = None, guardrails: list[dict] | None = None) -> dict:
+    """Does the model beat the baseline by at least `min_improvement` (relative)? With the
+    bootstrap `interval` of the relative improvement, its lower bound must clear it: a gap the
+    resamples cannot tell from zero never passes, and neither does a tie (a lower bound of 0).
+    A guardrail breached with action "fail" fails the gate too."""
     if greater_is_better(metric):
         improvement = (model_value - baseline_value) / max(abs(baseline_value), 1e-12)
     else:
         improvement = (baseline_value - model_value) / max(abs(baseline_value), 1e-12)
-    return {
+    lower = improvement if interval is None else interval[0]
+    guardrails = list(guardrails or [])
+    failed_guard = any(g["breached"] and g["action"] == "fail" for g in guardrails)
+    out = {
         "metric": metric,
         "model": model_value,
         "baseline": baseline_value,
         "relative_improvement": float(improvement),
         "min_improvement": float(min_improvement),
-        "passed": bool(improvement >= min_improvement),
+        "passed": bool(lower is not None and lower >= min_improvement and lower > 0
+                       and not failed_guard),
     }
+    if interval is not None:
+        out["improvement_interval"] = [interval[0], interval[1]]
+    out["guardrails"] = guardrails
+    return out
 
 
 def scorer(kind: str, classes, segments: Callable, extra: Callable, cfg) -> Callable:

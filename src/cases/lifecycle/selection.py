@@ -173,19 +173,83 @@ def cross_validate(candidates: Sequence, X: pd.DataFrame, y: pd.Series,
     return results
 
 
-def select(results: Sequence[CVResult], metric: str) -> str:
-    """The candidate with the best mean CV metric; ties go to the earlier (simpler) candidate."""
-    best_name, best_value = None, None
+SELECTION_RULES = ("one_se", "best")
+
+
+def select(results: Sequence[CVResult], metric: str, rule: str = "one_se",
+           order: Sequence[str] | None = None) -> str:
+    """The selected candidate's name under `rule` (see `selection_record`)."""
+    return selection_record(results, metric, rule, order)["selected"]
+
+
+def selection_record(results: Sequence[CVResult], metric: str, rule: str = "one_se",
+                     order: Sequence[str] | None = None) -> dict:
+    """Which candidate to pick, and why. `best`: the best mean CV metric (ties go to the simpler
+    candidate). `one_se`: a candidate whose mean is worse than the best by less than one
+    standard error cannot be told apart from it, and the simplest of those is taken, by `order`
+    (see `simplicity_rank`; the better mean among equally simple ones).
+
+    The standard error is that of the mean fold-by-fold difference to the best candidate
+    (sd / sqrt(folds)): every candidate is scored on the same folds, so what the folds share (a
+    month with more delays, a harder week) cancels, and only how the two models differ counts,
+    as in the paired test intervals of the evaluate stage. The spread of one model's folds
+    would mostly measure how different the folds are.
+    Returns {selected, rule, best, within_noise, order, reason}."""
+    if rule not in SELECTION_RULES:
+        raise CasebookError(f"case.train.selection_rule={rule!r}; expected one of "
+                            f"{', '.join(SELECTION_RULES)}")
     sign = -1.0 if greater_is_better(metric) else 1.0
+    folds = {}
     for r in results:
-        summary = r.summary()
-        if metric not in summary:
+        values = [f.get(metric) for f in r.fold_metrics]
+        if not values or any(v is None for v in values):
             raise CasebookError(f"selection metric {metric!r} not computed; available: "
-                                f"{', '.join(sorted(summary))}")
-        value = sign * summary[metric]["mean"]
-        if best_value is None or value < best_value - 1e-12:
-            best_name, best_value = r.name, value
-    return best_name  # type: ignore[return-value]
+                                f"{', '.join(sorted(r.summary()))}")
+        folds[r.name] = np.asarray(values, dtype=float)
+    means = {n: float(v.mean()) for n, v in folds.items()}
+    names = [r.name for r in results]
+    rank = simplicity_rank(names, order)
+    simplest_first = sorted(names, key=lambda n: (rank[n], names.index(n)))
+    best = min(names, key=lambda n: (sign * means[n], rank[n], names.index(n)))
+
+    def se(n: str) -> float:
+        diff = folds[n] - folds[best]
+        return float(diff.std(ddof=1) / np.sqrt(len(diff))) if len(diff) > 1 else 0.0
+
+    within = [best] if rule == "best" else [
+        n for n in simplest_first if sign * (means[n] - means[best]) <= se(n) + 1e-12]
+    chosen = min(within, key=lambda n: (rank[n], sign * means[n], names.index(n)))
+    if rule == "best":
+        reason = f"{chosen} has the best mean CV {metric} ({means[chosen]:.4g})."
+    elif chosen == best:
+        others = [n for n in within if n != best]
+        reason = (f"{best} has the best mean CV {metric} ({means[best]:.4g}) and "
+                  + ("no other candidate is within one standard error of it." if not others
+                     else f"is also the simplest of the {len(within)} candidates within one "
+                          f"standard error of it."))
+    else:
+        reason = (f"{best} has the best mean CV {metric} ({means[best]:.4g}), but {chosen} "
+                  f"({means[chosen]:.4g}) is within one standard error of it (fold-by-fold "
+                  f"difference {means[chosen] - means[best]:+.3g}, standard error "
+                  f"{se(chosen):.3g}) and simpler by the declared order.")
+    return {"selected": chosen, "rule": rule, "best": best, "within_noise": within,
+            "order": simplest_first, "reason": reason}
+
+
+def simplicity_rank(names: Sequence[str], order: Sequence[str] | None) -> dict[str, int]:
+    """Each candidate's place in the declared simplicity order (`case.train.simplicity_order`,
+    simplest first): the first entry equal to its name or to the part before a '-' (`linear`
+    covers `linear-huber`). No order: the declaration order of the candidates."""
+    if not order:
+        return {n: i for i, n in enumerate(names)}
+    rank = {}
+    for n in names:
+        hits = [i for i, entry in enumerate(order) if n == entry or n.startswith(f"{entry}-")]
+        if not hits:
+            raise CasebookError(f"candidate {n!r} is not in case.train.simplicity_order "
+                                f"({', '.join(order)}); add it (or its prefix before '-')")
+        rank[n] = hits[0]
+    return rank
 
 
 def choose_folds(time_ordered: bool, period, groups, n_folds: int, seed: int,

@@ -45,7 +45,8 @@ STAGES: tuple[Stage, ...] = (
           writes=("models", "selection", "run"), tracks=True),
     Stage("evaluate", "test metrics, gate against the baseline, register the model, latency: "
                       "reports/<case>/metrics.json (an MLflow run of its own per evaluation)",
-          hooks=("tasks", "segments", "extra_metrics", "evaluation_plots"),
+          hooks=("tasks", "segments", "extra_metrics", "extra_statistics",
+                 "evaluation_plots"),
           params=("metrics", "evaluate", "primary"), global_params=("seed",),
           reads=("features", "features_meta", "ingest", "models", "selection", "run"),
           writes=("metrics", "serving", "serving_md", "evaluation"),

@@ -24,11 +24,14 @@ The version numbers in the files are those the registry gave in step 1, never pr
 from __future__ import annotations
 
 import logging
+import time
 
 import joblib
 from omegaconf import DictConfig
 
 from cases.config import to_container
+from cases.errors import CasebookError
+from cases.lifecycle import bootstrap as bs
 from cases.lifecycle import evaluate as ev
 from cases.lifecycle.contract import get_case
 from cases.lifecycle.eda import write_figures
@@ -51,29 +54,50 @@ def run(cfg: DictConfig) -> dict:
     selection_file = p.json("selection")
     train_run = p.json("run")
     tasks = {t.name: t for t in case.tasks(cfg.case, int(cfg.seed))}
-    min_improvement = float(cfg.case.evaluate.gate_min_improvement)
+    ecfg = cfg.case.evaluate
+    min_improvement = float(ecfg.gate_min_improvement)
+    guardrails = to_container(ecfg.guardrails)
     results: dict = {}
     predictions: dict = {}
+    t0 = time.perf_counter()
+    boot_seconds = 0.0
     for tname, views in selection_file["tasks"].items():
         task = tasks[tname]
         rows = data.rows("test", task.target)
         y = rows.frame[task.target].to_numpy()
         score = ev.scorer(task.kind, task.classes, case.segments, case.extra_metrics, cfg.case)
+        statistics = bs.statistics(task.kind, task.classes, case.segments, case.extra_statistics,
+                                   cfg.case)
+        unit, units = bs.unit_ids(rows, to_container(ecfg.bootstrap_unit))
+        resamples = bs.Resamples(units, int(ecfg.bootstrap_resamples), int(cfg.seed),
+                                 int(ecfg.bootstrap_rowwise_resamples))
+        bootstrap = {"unit": unit, "units": resamples.n_units, "resamples": resamples.n,
+                     "rowwise_resamples": resamples.n_rowwise, "seed": int(cfg.seed),
+                     "level": bs.LEVEL}
         for view, entry in views.items():
             X = rows.frame[data.views[view]]
             res: dict = {}
+            stats: dict = {}
             for name in entry["candidates"]:
                 model = joblib.load(p.models / tname / view / f"{name}.joblib")
                 pred = predict_for(task.kind, model, X, len(task.classes) if task.classes else None)
                 res[name] = score(y, pred, X)
+                t1 = time.perf_counter()
+                stats[name] = _statistics_of(case.name, tname, statistics(y, pred, X), res[name])
+                boot_seconds += time.perf_counter() - t1
                 if name in (entry["selected"], "baseline"):
                     predictions[(tname, view, name)] = pred
-            metric = entry["metric"]
+            t1 = time.perf_counter()
+            summary = bs.evaluate_view(res, bs.resample_all(stats, resamples), entry["selected"],
+                                       entry["metric"], min_improvement, guardrails)
+            boot_seconds += time.perf_counter() - t1
             results.setdefault(tname, {})[view] = {
-                "selected": entry["selected"],
-                "gate": ev.gate(res[entry["selected"]][metric], res["baseline"][metric], metric,
-                                min_improvement),
-                "test": res, "cv": entry["candidates"][entry["selected"]]["cv"], "y": y}
+                "selected": entry["selected"], "gate": summary["gate"], "test": res,
+                "cv": entry["candidates"][entry["selected"]]["cv"], "bootstrap": bootstrap,
+                "intervals": summary["intervals"], "paired": summary["paired"], "y": y}
+    _check_guardrails(case.name, guardrails, results)
+    log.info("evaluate %s: test metrics and bootstrap in %.1f s, of which the bootstrap %.1f s",
+             case.name, time.perf_counter() - t0, boot_seconds)
     pt, pv = cfg.case.primary.task, cfg.case.primary.view
     head = results[pt][pv]
     metrics = {
@@ -83,7 +107,9 @@ def run(cfg: DictConfig) -> dict:
         "primary": {"task": pt, "view": pv, "metric": head["gate"]["metric"]},
         "selected_model": head["selected"], "baseline": head["test"]["baseline"],
         "test": head["test"][head["selected"]], "cv": head["cv"], "gate": head["gate"],
-        "tasks": {t: {v: {k: r[k] for k in ("selected", "gate", "test", "cv")}
+        "test_interval": head["intervals"][head["selected"]], "bootstrap": head["bootstrap"],
+        "tasks": {t: {v: {k: r[k] for k in ("selected", "gate", "test", "cv", "bootstrap",
+                                            "intervals", "paired")}
                       for v, r in views.items()} for t, views in results.items()},
     }
     plots = {**evaluation_plots(results, predictions, tasks),
@@ -98,6 +124,9 @@ def run(cfg: DictConfig) -> dict:
                for m, x in r["test"][r["selected"]].items()},
             **{f"{t}.{v}.baseline_{m}": x for t, views in results.items()
                for v, r in views.items() for m, x in r["test"]["baseline"].items()},
+            **{f"{t}.{v}.test_{m}_{end}": x for t, views in results.items()
+               for v, r in views.items() for m, ends in r["intervals"][r["selected"]].items()
+               for end, x in zip(("lo", "hi"), ends) if x is not None},
             "latency_p50_ms": serving["latency_ms"]["p50"],
             "latency_p99_ms": serving["latency_ms"]["p99"]})
         mlrun.set_tags({"selected_model": head["selected"],
@@ -117,6 +146,28 @@ def run(cfg: DictConfig) -> dict:
     kill_point("evaluate:published")
     common.move_aliases(cfg, serving)
     return metrics
+
+
+def _statistics_of(case: str, task: str, stats: dict, metrics: dict) -> dict:
+    """The bootstrap statistics of a model's test metrics: one for each metric, or an error
+    naming the metric without one (a case's extra metric needs its twin in
+    `Case.extra_statistics`)."""
+    missing = sorted(set(metrics) - set(stats))
+    if missing:
+        raise CasebookError(f"case {case}, task {task}: no bootstrap statistic for test metric(s) "
+                            f"{', '.join(missing)}; declare them in the case's extra_statistics")
+    return {m: stats[m] for m in metrics}
+
+
+def _check_guardrails(case: str, guardrails: list, results: dict) -> None:
+    """A guardrail on a metric no task computes is a typo, not a pass."""
+    metrics = {m for views in results.values() for r in views.values()
+               for m in r["test"][r["selected"]]}
+    unknown = [g.get("metric") for g in guardrails if g.get("metric") not in metrics]
+    if unknown:
+        raise CasebookError(f"case {case}: case.evaluate.guardrails names "
+                            f"{', '.join(map(str, unknown))}, which no task computes; test "
+                            f"metrics: {', '.join(sorted(metrics))}")
 
 
 def _serve(cfg: DictConfig, mlrun, train_run: dict, results: dict, data: FeatureData,

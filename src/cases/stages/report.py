@@ -26,17 +26,18 @@ def run(cfg: DictConfig) -> dict:
     timing = {"latency_ms": serving["latency_ms"], "analysis": p.json("analysis_timing")}
     story = case.story({"metrics": metrics, "eda": p.json("eda_json"), "ingest": info,
                         "analysis": p.json("analysis_json"), "timing": timing}, cfg.case)
-    gate_rows = [{"task": t, "view": v, "selected": r["selected"], "metric": r["gate"]["metric"],
-                  "model": r["gate"]["model"], "baseline": r["gate"]["baseline"],
-                  "improvement": f"{100 * r['gate']['relative_improvement']:+.1f}%",
-                  "gate": "pass" if r["gate"]["passed"] else "FAIL"}
-                 for t, views in metrics["tasks"].items() for v, r in views.items()]
+    gate_rows = [gate_row(t, v, r) for t, views in metrics["tasks"].items()
+                 for v, r in views.items()]
     rollout_md = "\n".join([
         f"# {cfg.case.title}: rollout report", "", f"> {cfg.case.question}", "",
         source_line(info), "", "## Gate against the baseline", "",
         f"A model is registered as `champion` only if it beats the baseline on the test "
         f"split by at least {100 * float(cfg.case.evaluate.gate_min_improvement):.1f}% on its "
-        f"selection metric.", "", markdown_table(pd.DataFrame(gate_rows)), "",
+        f"selection metric, judged by the lower bound of the 95% interval of the relative "
+        f"improvement (resampling whole {metrics['bootstrap']['unit']}s, "
+        f"{metrics['bootstrap']['resamples']:,} resamples), which must also be above zero; a "
+        f"guardrail breached with action `fail` fails the gate too.", "",
+        markdown_table(pd.DataFrame(gate_rows)), "",
         "Serving latency, the registered versions and the MLflow runs: `serving.md` and "
         "`timing.md` (they depend on the machine and the tracking store, not only on the data "
         "and seed).", "",
@@ -68,3 +69,17 @@ def run(cfg: DictConfig) -> dict:
                              p.timing_md],
                             artifact_path="reports")
     return {"rollout": str(p.rollout_md)}
+
+
+def gate_row(task: str, view: str, r: dict) -> dict:
+    """One row of the rollout's gate table: the improvement with its interval, the guardrails."""
+    g = r["gate"]
+    lo, hi = g.get("improvement_interval") or (None, None)
+    guards = [f"{x['metric']} {'BREACHED' if x['breached'] else 'ok'} ({x['action']})"
+              for x in g.get("guardrails", [])]
+    return {"task": task, "view": view, "selected": r["selected"], "metric": g["metric"],
+            "model": g["model"], "baseline": g["baseline"],
+            "improvement": f"{100 * g['relative_improvement']:+.1f}%",
+            "95% interval": "n/a" if lo is None else f"[{100 * lo:+.1f}%, {100 * hi:+.1f}%]",
+            "guardrails": ", ".join(guards) or "none",
+            "gate": "pass" if g["passed"] else "FAIL"}

@@ -14,10 +14,15 @@ from omegaconf import DictConfig
 
 import cases
 from cases.config import to_container
-from cases.lifecycle.contract import Candidate, Task, get_case
+from cases.lifecycle.contract import Candidate, Task, check_baseline, get_case
 from cases.lifecycle.evaluate import scorer
 from cases.lifecycle.io import outputs
-from cases.lifecycle.selection import choose_folds, cross_validate, describe_folds, select
+from cases.lifecycle.selection import (
+    choose_folds,
+    cross_validate,
+    describe_folds,
+    selection_record,
+)
 from cases.stages import common
 from cases.stages.paths import Paths
 
@@ -49,8 +54,8 @@ def run(cfg: DictConfig) -> dict:
                 for view, cols in data.views.items():
                     if task.views is not None and view not in task.views:
                         continue
-                    entry, models = _train_view(task, view, rows.frame[cols], y, folds, score,
-                                                models_dir, mlrun)
+                    entry, models = _train_view(case.name, task, view, rows.frame[cols], y, folds,
+                                                score, models_dir, mlrun, cfg.case.train)
                     selection.setdefault(task.name, {})[view] = entry
                     best = entry["candidates"][entry["selected"]]["cv"]
                     cv_metrics.update({f"{task.name}.{view}.cv_{m}": s["mean"]
@@ -76,14 +81,20 @@ def serving_view(task: Task, views: dict, primary_view: str) -> str:
     return primary_view if primary_view in own else own[0]
 
 
-def _train_view(task: Task, view: str, X: pd.DataFrame, y, folds, score, models_dir: Path,
-                mlrun) -> tuple[dict, dict]:
-    cands = [Candidate("baseline", task.baseline, {"model": "baseline"}),
-             *task.candidates(view, list(X.columns))]
+def _train_view(case: str, task: Task, view: str, X: pd.DataFrame, y, folds, score,
+                models_dir: Path, mlrun, train_cfg) -> tuple[dict, dict]:
+    baseline = task.baseline_for(view, list(X.columns))
+    candidates = task.candidates(view, list(X.columns))
+    check_baseline(case, task.name, view, baseline(), [(c.name, c.build()) for c in candidates])
+    cands = [Candidate("baseline", baseline, {"model": "baseline"}), *candidates]
     results = cross_validate(cands, X, y, folds, task.kind, score, desc=f"{task.name}/{view}",
                              n_classes=len(task.classes) if task.classes else None)
-    chosen = select([r for r in results if r.name != "baseline"], task.selection_metric)
-    entry: dict = {"selected": chosen, "metric": task.selection_metric, "candidates": {}}
+    record = selection_record([r for r in results if r.name != "baseline"],
+                              task.selection_metric, str(train_cfg.selection_rule),
+                              list(train_cfg.simplicity_order))
+    chosen = record.pop("selected")
+    entry: dict = {"selected": chosen, "metric": task.selection_metric, **record,
+                   "candidates": {}}
     target_dir = models_dir / task.name / view
     target_dir.mkdir(parents=True, exist_ok=True)
     models = {}
