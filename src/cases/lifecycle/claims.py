@@ -236,13 +236,13 @@ def sentence_at(text: str, pos: int) -> str:
     return " ".join(text[start:end].split())
 
 
-def _sentences(text: str) -> list[tuple[int, str]]:
+def _sentences(text: str) -> list[str]:
     out, start = [], 0
     for m in _SENTENCE_END.finditer(text):
-        out.append((start, text[start:m.end()]))
+        out.append(text[start:m.end()])
         start = m.end()
-    out.append((start, text[start:]))
-    return [(s, t) for s, t in out if t.strip()]
+    out.append(text[start:])
+    return [t for t in out if t.strip()]
 
 
 def untraced(name: str, text: str, sources: Sources, verbatim: Iterable[str] = ()) -> list[Problem]:
@@ -318,15 +318,23 @@ def _models_named(clause: str, names: set[str]) -> list[str]:
     return out
 
 
-def contradictions(name: str, text: str, metrics: Mapping) -> list[Problem]:
-    """Comparative words that the paired intervals of metrics.json contradict, and "differs"
-    between two figures that print the same."""
+_CV = re.compile(r"\bCV\b|cross-valid|\bone SE\b|\bfolds?\b", re.IGNORECASE)
+
+
+def contradictions(name: str, text: str, metrics: Mapping,
+                   selection: Mapping | None = None) -> list[Problem]:
+    """Comparative words that the paired intervals of metrics.json contradict (or, in a clause
+    about CV, the set of candidates selection.json found within noise of the best), and
+    "differs" between two figures that print the same."""
     entries = [r for views in (metrics.get("tasks") or {}).values() for r in views.values()]
+    cv_entries = [e for views in ((selection or {}).get("tasks") or {}).values()
+                  for e in views.values()]
     names = {m for r in entries for m in r.get("test", {})}
     out = []
-    for start, sentence in _sentences(text):
+    for sentence in _sentences(text):
         for clause in sentence.split(";"):
-            claims = [(kind, rx.search(mask(clause))) for kind, rx in
+            plain = mask(clause)
+            claims = [(kind, rx.search(plain)) for kind, rx in
                       (("within noise", _TIE), ("better", _BETTER), ("worse", _WORSE),
                        ("differs", _DIFFERS))]
             claims = [(k, m) for k, m in claims if m]
@@ -336,12 +344,40 @@ def contradictions(name: str, text: str, metrics: Mapping) -> list[Problem]:
             models = _models_named(clause, names)
             problem = None
             if len(models) >= 2:
-                problem = _against_intervals(kind, word.group(0), models, clause, entries)
+                problem = (_against_cv(kind, word.group(0), models, cv_entries)
+                           if _CV.search(plain) else
+                           _against_intervals(kind, word.group(0), models, clause, entries))
             elif kind == "differs":
                 problem = _same_figures(clause, word)
             if problem:
                 out.append(Problem(name, " ".join(sentence.split()), problem))
     return out
+
+
+_AGREES = {"within noise": lambda v: v == "within noise", "better": lambda v: v == "better",
+           "worse": lambda v: v == "worse", "differs": lambda v: v != "within noise"}
+
+
+def _against_cv(kind: str, word: str, models: list[str], cv_entries: list[Mapping]) -> str | None:
+    """A CV comparison against selection.json: a pair is within noise when both are in the
+    set within one SE of the best; the best is better than a candidate outside it."""
+    a, b = models[0], models[1]
+    found = []
+    for e in cv_entries:
+        if "within_noise" not in e or a not in e.get("candidates", {}) or b not in e.get(
+                "candidates", {}):
+            continue
+        noise = set(e["within_noise"]) | {e.get("best")}
+        if a in noise and b in noise:
+            found.append("within noise")
+        elif a == e.get("best") and b not in noise:
+            found.append("better")
+        elif b == e.get("best") and a not in noise:
+            found.append("worse")
+    if not found or any(_AGREES[kind](v) for v in found):
+        return None
+    return (f"says {word!r} of `{a}` against `{b}` on CV, but selection.json has them "
+            f"{found[0]} (the set within one SE of the best)")
 
 
 def _against_intervals(kind: str, word: str, models: list[str], clause: str,
@@ -356,12 +392,8 @@ def _against_intervals(kind: str, word: str, models: list[str], clause: str,
             v = verdict(r, a, b, metric)
             if v is not None:
                 found.append((metric, v, paired(r, a, b, metric)))
-    if not found:
-        return None  # no interval for this pair: nothing to hold the word against
-    agrees = {"within noise": lambda v: v == "within noise", "better": lambda v: v == "better",
-              "worse": lambda v: v == "worse", "differs": lambda v: v != "within noise"}[kind]
-    if any(agrees(v) for _, v, _ in found):
-        return None
+    if not found or any(_AGREES[kind](v) for _, v, _ in found):
+        return None  # no interval for this pair (nothing to hold the word to), or one agrees
     metric, v, x = found[0]
     return (f"says {word!r} of `{a}` against `{b}`, but the paired interval of their "
             f"{metric} difference is [{x['lo']:.4g}, {x['hi']:.4g}]: {v}")
@@ -380,8 +412,9 @@ def _same_figures(clause: str, word: re.Match) -> str | None:
 # ------------------------------------------------------------------------------------ the check
 
 def check(texts: Mapping[str, str], sources: Sources, metrics: Mapping,
-          champions: Mapping[str, Mapping], verbatim: Iterable[str] = (),
-          ship_files: Iterable[str] | None = None) -> list[Problem]:
+          champions: Mapping[str, Mapping], selection: Mapping | None = None,
+          verbatim: Iterable[str] = (), ship_files: Iterable[str] | None = None
+          ) -> list[Problem]:
     """Every problem in the given files (name -> markdown or plain text): untraceable figures,
     contradicted comparisons, and (in `ship_files`, default all) a shipped model that is not the
     champion."""
@@ -390,7 +423,7 @@ def check(texts: Mapping[str, str], sources: Sources, metrics: Mapping,
     problems: list[Problem] = []
     for name, text in texts.items():
         problems += untraced(name, text, sources, verbatim)
-        problems += contradictions(name, text, metrics)
+        problems += contradictions(name, text, metrics, selection)
         if name in ship_files:
             problems += wrong_ships(name, text, champions)
     return problems

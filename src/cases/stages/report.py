@@ -109,8 +109,9 @@ def check_claims(cfg: DictConfig, facts: dict, texts: dict[str, str],
 
     sources = claims.Sources(*facts.values(), to_container(cfg.case))
     card_text = html.unescape(re.sub(r"<[^>]+>", " ", portfolio.card_html(card)))
-    return [*claims.check(texts, sources, facts["metrics"], facts["champions"]),
-            *claims.check({"card (index.html)": card_text}, sources, facts["metrics"], {},
+    metrics, selection = facts["metrics"], facts["selection"]
+    return [*claims.check(texts, sources, metrics, facts["champions"], selection),
+            *claims.check({"card (index.html)": card_text}, sources, metrics, {}, selection,
                           ship_files=()),
             *claims.numbers_untraced(f"card ({card['case']}.json)",
                                      {k: card[k] for k in ("rows", "gate", "figures")}, sources)]
