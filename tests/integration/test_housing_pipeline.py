@@ -47,6 +47,20 @@ def test_housing_pipeline_on_the_simulator(tmp_path):
     talk = (rep / "talking_points.md").read_text()
     assert "oracle" in talk and "mnar" in talk
     assert "When the missing rate drifts" in (rep / "rollout.md").read_text()
+    # the report stage ran the claims check; rerun on the written files, then plant a figure
+    from cases.stages.report import check_files
+
+    run_cfg = compose(["case=housing", *SMALL, "case.data.world.listings=3000",
+                       f"paths.root={tmp_path}"])
+    assert check_files(run_cfg) == []
+    champion = m["tasks"]["price"]["mar"]["selected"]
+    rollout = (rep / "rollout.md").read_text()
+    assert f"Ship `{champion}`" in rollout
+    other = next(s for s in strategies if s != champion)
+    (rep / "rollout.md").write_text(rollout.replace(f"Ship `{champion}`", f"Ship `{other}`")
+                                    + "\nThe fill saves 12,345 dollars a year.\n")
+    reasons = [p.reason for p in check_files(run_cfg)]
+    assert any("12,345" in r for r in reasons) and any(f"ships `{other}`" in r for r in reasons)
 
 
 def test_housing_pipeline_on_a_file_in_the_king_county_schema(tmp_path):

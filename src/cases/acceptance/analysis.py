@@ -50,20 +50,23 @@ def analyze(ctx: AnalysisContext) -> EdaResult:
     ax.plot(grid, pd_lin, label="logistic")
     ax.plot(grid, pd_gbm, label="LightGBM")
     ax.legend(fontsize=8)
+    trip_km = np.array([float(x) for x in acfg["trip_lift_km"]])
     night = sample[sample["hour"] < 5]
     day = sample[sample["hour"] >= 5]
     lift = {}
     for name, m in (("logistic", logistic), ("lgbm", lgbm)):
         for label, rows in (("night", night), ("day", day)):
             if len(rows):
-                v = partial_dependence(proba(m), rows, "trip_km", np.array([5.0, 25.0]))
+                v = partial_dependence(proba(m), rows, "trip_km", trip_km)
                 lift[f"{name}_{label}"] = float(v[1] - v[0])
-    far = grid >= 7
-    facts["pickup_curve"] = {"grid": grid.tolist(), "true": truth.tolist(),
+    far_km = float(acfg["far_pickup_km"])
+    far = grid >= far_km
+    facts["pickup_curve"] = {"grid": grid.tolist(), "true": truth.tolist(), "far_km": far_km,
                              "logistic": pd_lin.tolist(), "lgbm": pd_gbm.tolist(),
                              "far_gap_logistic": float(np.mean(np.abs(pd_lin - truth)[far])),
                              "far_gap_lgbm": float(np.mean(np.abs(pd_gbm - truth)[far]))}
     facts["trip_5_to_25km_lift"] = lift
+    facts["trip_lift_km"] = trip_km.tolist()
     # serving: score the nearest drivers for one request, the model loaded as a service would
     serving = _serving(ctx, test[cols], int(acfg["nearest_drivers"]), int(acfg["requests"]),
                        float(acfg["budget_ms"]))
@@ -75,11 +78,11 @@ def analyze(ctx: AnalysisContext) -> EdaResult:
             f"{rec.get('recent_acceptance_rate', float('nan')):.2f}) and two non-linear terms a "
             "linear model cannot express.\n\n" + markdown_table(coef_table.round(4)))),
         ("What the trees found that the linear model missed", (
-            f"Past 4 km the true rule penalises pickup distance quadratically. From 7 km on, "
+            f"Past 4 km the true rule penalises pickup distance quadratically. From {far_km:g} km on, "
             f"the logistic curve is off the truth by {facts['pickup_curve']['far_gap_logistic']:.3f} "
             f"in acceptance probability on average and LightGBM by "
             f"{facts['pickup_curve']['far_gap_lgbm']:.3f}. Long trips at night are prized: going "
-            f"from a 5 km to a 25 km trip changes LightGBM's acceptance by "
+            f"from a {trip_km[0]:g} km to a {trip_km[1]:g} km trip changes LightGBM's acceptance by "
             f"{lift.get('lgbm_night', float('nan')):+.3f} at night and "
             f"{lift.get('lgbm_day', float('nan')):+.3f} by day; the logistic model, with no "
             f"interaction, by {lift.get('logistic_night', float('nan')):+.3f} and "

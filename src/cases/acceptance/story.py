@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Mapping
 
 from cases.lifecycle.contract import Story
+from cases.lifecycle.report import difference, gate_note, versus
 
 
 def story(measured: Mapping, cfg: Mapping) -> Story:
@@ -15,21 +16,32 @@ def story(measured: Mapping, cfg: Mapping) -> Story:
         f"{t['brier']:.4f} / ECE {t['ece']:.4f}" for name, t in r["test"].items())
     s = measured["timing"]["analysis"]["serving"]
     worst = max(a["coefficients"], key=lambda c: abs(c["error"]))
+    sel = r["selected"]
+    noise = []
+    for name in r["test"]:
+        word = versus(r, name, sel, "log_loss") if name not in (sel, "baseline") else ""
+        if word:
+            noise.append(f"`{name}` {word} `{sel}` on log loss"
+                         f"{difference(r, name, sel, 'log_loss', 4)}")
+    pc, lift_km = a["pickup_curve"], a.get("trip_lift_km")
+    lift = a["trip_5_to_25km_lift"]
     points = [
         "There is no public data of driver decisions: the case runs on a simulator with a known "
         "rule, which is what lets us grade the model against the truth.",
         f"Test week, every model on the same offers: {rows}. Selected by CV split by time and "
-        f"by driver: `{r['selected']}`; gate against the driver's recent acceptance rate "
-        f"{'passed' if r['gate']['passed'] else 'failed'} "
-        f"({100 * r['gate']['relative_improvement']:+.1f}% log loss).",
+        f"by driver: `{sel}`; gate against the driver's recent acceptance rate: "
+        f"{gate_note(r)} on log loss."
+        + (" " + "; ".join(noise) + "." if noise else ""),
         f"The logistic model recovers the true linear coefficients only roughly (largest miss: "
         f"{worst['input']} {worst['recovered']:.3f} against {worst['true']:.3f}): the driver's "
         f"latent taste and two non-linear terms are outside its form.",
-        f"What the trees found: past 7 km of pickup distance the logistic curve is off the truth "
-        f"by {a['pickup_curve']['far_gap_logistic']:.3f}, LightGBM by "
-        f"{a['pickup_curve']['far_gap_lgbm']:.3f}; long trips at night lift LightGBM's "
-        f"acceptance by {a['trip_5_to_25km_lift'].get('lgbm_night', float('nan')):+.3f} "
-        f"against {a['trip_5_to_25km_lift'].get('lgbm_day', float('nan')):+.3f} by day.",
+        f"What the trees found: past {pc['far_km']:g} km of pickup distance the logistic curve "
+        f"is off the truth by {pc['far_gap_logistic']:.3f}, LightGBM by "
+        f"{pc['far_gap_lgbm']:.3f}; long trips"
+        + (f" ({lift_km[0]:g} km to {lift_km[1]:g} km)" if lift_km else "")
+        + f" at night lift LightGBM's acceptance by "
+        f"{lift.get('lgbm_night', float('nan')):+.3f} against "
+        f"{lift.get('lgbm_day', float('nan')):+.3f} by day.",
     ]
     timing = [
         f"Serving: {s['drivers']} drivers per request scored by the model loaded from MLflow in "

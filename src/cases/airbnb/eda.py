@@ -31,11 +31,12 @@ def profile(tables: dict[str, pd.DataFrame], cfg: Mapping) -> EdaResult:
     }
     by_room = t.groupby("room_type")["price"].agg(["size", "median"]).reset_index()
     by_room.columns = ["room type", "listings", "median price"]
+    rare = int(cfg["eda"]["rare_level_listings"])
     hood = t.groupby("neighbourhood")["price"].agg(["size", "median"])
     facts["neighbourhood_listings"] = {"min": int(hood["size"].min()),
                                        "median": float(hood["size"].median()),
                                        "max": int(hood["size"].max()),
-                                       "under_10": int((hood["size"] < 10).sum())}
+                                       "rare": int((hood["size"] < rare).sum())}
     parsed = [f"price parsed from text for {len(t):,} listings"
               + (f" (currency marks in the file: {facts['currency']}; prices stay in the "
                  f"file's currency)" if facts["currency"] else "")]
@@ -73,7 +74,7 @@ def profile(tables: dict[str, pd.DataFrame], cfg: Mapping) -> EdaResult:
             + f"\n\n{facts['neighbourhoods']} neighbourhoods, from {facts['neighbourhood_listings']['min']} "
               f"to {facts['neighbourhood_listings']['max']} listings each (median "
               f"{facts['neighbourhood_listings']['median']:.0f}; "
-              f"{facts['neighbourhood_listings']['under_10']} with fewer than 10): the many-level "
+              f"{facts['neighbourhood_listings']['rare']} with fewer than {rare}): the many-level "
               f"categorical the encodings are compared on.\n\n![by room](eda/price_by_room.png)")),
     ]
     if "accommodates" in t:

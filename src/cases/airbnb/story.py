@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Mapping
 
 from cases.lifecycle.contract import Story
+from cases.lifecycle.report import difference, gate_note, interval, versus
 
 
 def story(measured: Mapping, cfg: Mapping) -> Story:
@@ -27,23 +28,36 @@ def story(measured: Mapping, cfg: Mapping) -> Story:
     ]
     tree = table.get(a["best_tree"])
     if lin and tree and forest:
-        if tree["cv_rmse"] < lin["cv_rmse"]:
+        cv = (f"CV RMSE of log price: `{a['best_tree']}` {tree['cv_rmse']:.4f}, the best forest "
+              f"{forest['cv_rmse']:.4f}, `linear-onehot` {lin['cv_rmse']:.4f}.")
+        word = versus(r, a["best_tree"], "linear-onehot", "rmse")
+        test = (f"on test `{a['best_tree']}` {word} `linear-onehot` on RMSE"
+                f"{difference(r, a['best_tree'], 'linear-onehot', 'rmse', 4)}" if word else "")
+        sel_entry = ((measured.get("selection") or {}).get("tasks", {}).get("price") or {}).get(
+            view) or {}
+        cv_noise = "linear-onehot" in sel_entry.get("within_noise", [])
+        if word == "is better than" and not cv_noise:
             points.append(
-                f"Why the trees beat the linear model: CV RMSE of log price `{a['best_tree']}` "
-                f"{tree['cv_rmse']:.4f}, the best forest {forest['cv_rmse']:.4f}, linear "
-                f"{lin['cv_rmse']:.4f}. The price has interactions and thresholds: the strongest "
-                f"LightGBM found is {inter['pair'][0]} x {inter['pair'][1]}; the linear model's "
-                f"residuals by room type and neighbourhood show the one slope it forces on all.")
+                f"Why the trees beat the linear model {test}. {cv} The price has interactions "
+                f"and thresholds: the strongest LightGBM found is {inter['pair'][0]} x "
+                f"{inter['pair'][1]}; the linear model's residuals by room type and "
+                f"neighbourhood show the one slope it forces on all.")
         else:
             points.append(
-                f"Here the linear model held its own: CV RMSE {lin['cv_rmse']:.4f} against "
-                f"`{a['best_tree']}` {tree['cv_rmse']:.4f} and the best forest "
-                f"{forest['cv_rmse']:.4f}. A forest wins when interactions and thresholds carry "
-                f"more signal than the rows can pin down for it; with this data they do not.")
+                f"Trees against the linear model: {cv}" + (f" On test, {test[8:]}." if test else "")
+                + (" On CV the linear model is within one SE of the best." if cv_noise else "")
+                + f" The strongest interaction LightGBM found is {inter['pair'][0]} x "
+                f"{inter['pair'][1]}; a forest wins when interactions and thresholds carry more "
+                f"signal than the rows can pin down for it.")
+    champ = measured.get("champions", {}).get("price") or {}
+    ship = champ.get("candidate", best) if champ.get("registered") else None
     points.append(
-        f"Which to ship: `{best}` (test RMSE {sel_t['rmse']:.4f}, R² {sel_t['r2']:.3f}, MAE "
-        f"${sel_t['mae_dollars']:.0f} a night, against the neighbourhood-and-room-type "
-        f"baseline's ${r['test']['baseline']['mae_dollars']:.0f}) for the price suggestion"
+        (f"Which to ship: `{ship}`, the registered champion" if ship else
+         f"Nothing to ship: `{best}` failed its gate, so it is not registered")
+        + f" (test RMSE {sel_t['rmse']:.4f}{interval(r, best, 'rmse', 4)}, R² "
+        f"{sel_t['r2']:.3f}, MAE ${sel_t['mae_dollars']:.0f} a night, against the "
+        f"neighbourhood-and-room-type baseline's ${r['test']['baseline']['mae_dollars']:.0f}; "
+        f"{gate_note(r)})"
         + (", with SHAP reasons for hosts; keep the linear model as the readable explanation "
            "and the fallback." if not best.startswith("linear") else
            ": its coefficients are the explanation hosts can read."))
@@ -75,7 +89,9 @@ def story(measured: Mapping, cfg: Mapping) -> Story:
             f"${last[a['best_tree']]:.0f}.")
     rollout = [
         ("Ship", (
-            f"Host-facing price suggestion: `{best}` behind the listing editor, shown as a range "
+            (f"Host-facing price suggestion: the champion `{ship}`" if ship else
+             f"Host-facing price suggestion, once a model passes its gate (`{best}` is not "
+             f"registered)") + f" behind the listing editor, shown as a range "
             f"(the test MAE is ${sel_t['mae_dollars']:.0f}), with the top SHAP reasons "
             f"(\"entire home for {int(cfg['analysis']['extrapolate_guests'])} guests\", "
             f"\"neighbourhood\"). A/B test on hosts (not listings: hosts own several): "
@@ -84,7 +100,8 @@ def story(measured: Mapping, cfg: Mapping) -> Story:
             "Seasonality: prices move with events and summer; compare the suggestion with "
             "booked prices by month and retrain monthly. New neighbourhoods: an unseen level "
             "falls back to the global mean (target encoding) or to 'other' (one-hot); track the "
-            "share of listings in levels with fewer than 10 training listings. Drift: the "
+            f"share of listings in levels with fewer than {int(cfg['eda']['rare_level_listings'])} "
+            "training listings. Drift: the "
             "distribution of room types, capacity and the amenity vocabulary (Inside Airbnb "
             "renames amenities between years).")),
     ]

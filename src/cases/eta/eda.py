@@ -34,6 +34,7 @@ def profile(tables: dict[str, pd.DataFrame], cfg: Mapping) -> EdaResult:
     figures["duration_hist"] = fig
     km = distance_km(t)
     facts: dict = {"raw_trips": raw_total, "clean_trips": int(len(t)),
+                   "removed_trips": raw_total - int(len(t)),
                    "removed": {r["rule"]: int(r["removed"]) for r in rules.to_dict("records")
                                if r["rule"] != "kept"},
                    "median_duration_s": float(np.median(dur)),

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Mapping
 
 from cases.lifecycle.contract import Story
+from cases.lifecycle.report import gate_note, interval
 
 
 def story(measured: Mapping, cfg: Mapping) -> Story:
@@ -33,13 +34,14 @@ def story(measured: Mapping, cfg: Mapping) -> Story:
            "right now, the route taken, waits)." if s["stops_paying_at"] else
            "plenty of trips per input, yet the curve still falls: the tree model keeps finding "
            "finer structure (places, hours, pairs) as trips are added."),
-        f"Test weeks: `{r['selected']}` MAE {sel['mae']:.0f} s, RMSLE {sel['rmsle']:.4f}, "
+        f"Test weeks: `{r['selected']}` MAE {sel['mae']:.0f} s, RMSLE {sel['rmsle']:.4f}"
+        f"{interval(r, r['selected'], 'rmsle', 4)}, "
         f"APE p50 {sel['ape_p50']:.1f}% / p90 {sel['ape_p90']:.1f}%, against the "
         + ("zone pair's median duration" if "gc_km" in f["unavailable"]
            else "median speed by hour times distance")
         + f" (baseline): MAE {base['mae']:.0f} s, RMSLE {base['rmsle']:.4f}, APE p50 "
-        f"{base['ape_p50']:.1f}% / p90 {base['ape_p90']:.1f}%.",
-        f"Cleaning removed {e['raw_trips'] - e['clean_trips']:,} of {e['raw_trips']:,} trips: "
+        f"{base['ape_p50']:.1f}% / p90 {base['ape_p90']:.1f}% ({gate_note(r)} on RMSLE).",
+        f"Cleaning removed {e['removed_trips']:,} of {e['raw_trips']:,} trips: "
         + ", ".join(f"{k.replace('_', ' ')} {v:,}" for k, v in e["removed"].items()) + ".",
     ]
     if routes.get("rmsle_rare") is not None and routes.get("rmsle_common") is not None:
@@ -58,15 +60,16 @@ def story(measured: Mapping, cfg: Mapping) -> Story:
         f"Serving: p50 {sv['p50_ms']:.2f} ms, p99 {sv['p99_ms']:.2f} ms for one trip, model "
         f"{sv['model_mb']:.2f} MB: {'inside' if sv['fits'] else 'outside'} the "
         f"{sv['budget_ms']:.0f} ms model budget."]
+    rep = cfg["report"]
     rollout = [
-        ("Rollout plan", (
-            f"1. Shadow mode for two weeks: the model predicts every request next to the current "
-            f"ETA, riders still see the old one; compare MAE, RMSLE and APE p90 by hour and zone. "
-            f"2. Canary 5% of requests with a kill switch, guardrails: p99 latency under "
-            f"{float(cfg['analysis']['budget_ms']):.0f} ms (this run's p99: timing.md), ride "
-            f"cancellations "
-            f"after the ETA is shown, complaints. 3. Ramp when the canary holds for a week of "
-            f"rush hours.")),
+        ("Rollout plan", "\n".join([
+            f"1. Shadow mode for {int(rep['shadow_weeks'])} weeks: the model predicts every "
+            f"request next to the current ETA, riders still see the old one; compare MAE, RMSLE "
+            f"and APE p90 by hour and zone.",
+            f"2. Canary {100 * float(rep['canary_share']):.0f}% of requests with a kill switch, "
+            f"guardrails: p99 latency under {float(cfg['analysis']['budget_ms']):.0f} ms (this "
+            f"run's p99: timing.md), ride cancellations after the ETA is shown, complaints.",
+            "3. Ramp when the canary holds for a week of rush hours."])),
         ("Monitoring", (
             "Daily: APE p50/p90 on completed trips by hour and by pickup zone; the share of "
             "trips on rare or unseen zone pairs; the cleaning-rule counts (a jump in clock "

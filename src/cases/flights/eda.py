@@ -22,12 +22,16 @@ def profile(tables: dict[str, pd.DataFrame], cfg: Mapping) -> EdaResult:
     diverted = int((f["dep_time"].notna() & d.isna()).sum())
     y = d[arrived]
     shares = {f"over_{t}_min": float((y > t).mean()) for t in ecfg["thresholds_min"]}
+    tail = int(cfg["metrics"]["tail_min"])
+    # `~` before the sum, not after it (`~n` of a count is -n-1)
+    no_plane = int((~f["tailnum"].isin(tables["planes"]["tailnum"])).sum())
     facts = {
         "flights": len(f), "arrived": int(arrived.sum()), "cancelled": cancelled,
         "diverted": diverted, "mean_delay": float(y.mean()), "median_delay": float(y.median()),
         "p99_delay": float(y.quantile(0.99)), "max_delay": float(y.max()),
         "shares": shares,
-        "tail_share_of_squared_error": _tail_share(y, 120),
+        "tail_min": tail, "tail_share": float((y >= tail).mean()),
+        "tail_share_of_squared_error": _tail_share(y, tail), "plane_missing": no_plane,
     }
     sections = []
     sections.append(("What is missing", (
@@ -37,8 +41,8 @@ def profile(tables: dict[str, pd.DataFrame], cfg: Mapping) -> EdaResult:
         f"delay, so both are **excluded from every target** (regression, delayed, buckets): the "
         f"models answer *how late will it arrive, given that it arrives*. Cancellation is a "
         f"separate question (a classifier of its own) and is not hidden inside the delay. "
-        f"Plane details are missing for {int(~f['tailnum'].isin(tables['planes']['tailnum']).sum()):,} "
-        f"flights and weather for the hours the stations did not report; the tree models take "
+        f"Plane details are missing for {no_plane:,} flights"
+        f" and weather for the hours the stations did not report; the tree models take "
         f"them as missing, the linear models impute the training median.")))
     share_rows = pd.DataFrame({
         "arrival delay": [f"over {t} min" for t in ecfg["thresholds_min"]],
@@ -49,8 +53,8 @@ def profile(tables: dict[str, pd.DataFrame], cfg: Mapping) -> EdaResult:
         f"Of {len(y):,} arrived flights, the mean arrival delay is {facts['mean_delay']:.1f} min "
         f"and the median {facts['median_delay']:.0f} min (most flights arrive early); the 99th "
         f"percentile is {facts['p99_delay']:.0f} min and the longest {facts['max_delay']:.0f} min "
-        f"({facts['max_delay'] / 60:.1f} h). Flights 2 h or more late are "
-        f"{100 * float((y >= 120).mean()):.2f}% of flights but carry "
+        f"({facts['max_delay'] / 60:.1f} h). Flights {tail} min or more late are "
+        f"{100 * facts['tail_share']:.2f}% of flights but carry "
         f"{100 * facts['tail_share_of_squared_error']:.0f}% of the squared error of predicting the "
         f"mean for everyone: squared loss spends its effort on them.\n\n"
         + markdown_table(share_rows) + "\n\n![delay distribution](eda/delay_distribution.png)")))

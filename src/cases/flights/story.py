@@ -5,11 +5,10 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-import numpy as np
-
 from cases.flights.evaluation import strategy_table
 from cases.lifecycle.contract import Story
 from cases.lifecycle.eda import markdown_table
+from cases.lifecycle.report import difference, gate_note, interval, selection_note, versus
 
 
 def _fmt(x: float, unit: str = "") -> str:
@@ -28,9 +27,9 @@ def story(measured: Mapping, cfg: Mapping) -> Story:
     points: list[str] = []
 
     points.append(
-        f"The tail is small but loud: {100 * eda['shares'].get('over_120_min', 0):.2f}% of "
-        f"{eda['arrived']:,} arrived flights were over 2 h late (longest "
-        f"{eda['max_delay'] / 60:.1f} h), yet flights {tail_min}+ min late carry "
+        f"The tail is small but loud: {100 * eda['tail_share']:.2f}% of {eda['arrived']:,} "
+        f"arrived flights were {eda['tail_min']}+ min late (longest "
+        f"{eda['max_delay'] / 60:.1f} h), yet they carry "
         f"{100 * eda['tail_share_of_squared_error']:.0f}% of the squared error around the mean. "
         f"{eda['cancelled']:,} cancelled and {eda['diverted']:,} diverted flights have no arrival "
         f"delay and are left out of the targets, not imputed.")
@@ -48,23 +47,31 @@ def story(measured: Mapping, cfg: Mapping) -> Story:
             f"flights {tail_min}+ min late; `tail_bias` is the mean of prediction minus truth "
             "there (negative: the model promises too little delay).\n\n"
             + markdown_table(table.reset_index()))))
+        def vs_sel(name: str, metric: str) -> str:
+            word = versus(reg, name, sel, metric)
+            return ("" if name == sel or not word else
+                    f", and {word} the selected `{sel}`{difference(reg, name, sel, metric, 2)}")
+
         points.append(
             f"Outlier strategy is a choice of loss, and the run shows the trade: the lowest MAE "
             f"on all test flights is `{best_mae}` ({_fmt(table.loc[best_mae, 'mae'])} min, tail "
-            f"MAE {_fmt(table.loc[best_mae, 'tail_mae'])}), the lowest RMSE is `{best_rmse}` "
-            f"({_fmt(table.loc[best_rmse, 'rmse'])} min), and the best on the tail is "
-            f"`{best_tail}` (tail MAE {_fmt(table.loc[best_tail, 'tail_mae'])} min, overall MAE "
-            f"{_fmt(table.loc[best_tail, 'mae'])}). Filtering the tail out of training gives a "
-            f"tail bias of {_fmt(table.loc['lgbm-filter_tail', 'tail_bias'])} min against "
-            f"{_fmt(table.loc['lgbm-squared', 'tail_bias'])} for plain squared loss."
-            if "lgbm-filter_tail" in table.index and "lgbm-squared" in table.index else
-            f"Lowest MAE: `{best_mae}`; lowest tail MAE: `{best_tail}`; lowest RMSE: `{best_rmse}`.")
+            f"MAE {_fmt(table.loc[best_mae, 'tail_mae'])}{vs_sel(best_mae, 'mae')}); the lowest "
+            f"RMSE is `{best_rmse}` ({_fmt(table.loc[best_rmse, 'rmse'])} min"
+            f"{vs_sel(best_rmse, 'rmse')}); the lowest tail MAE is `{best_tail}` "
+            f"({_fmt(table.loc[best_tail, 'tail_mae'])} min, overall MAE "
+            f"{_fmt(table.loc[best_tail, 'mae'])}{vs_sel(best_tail, 'tail_mae')})."
+            + (f" Filtering the tail out of training gives a tail bias of "
+               f"{_fmt(table.loc['lgbm-filter_tail', 'tail_bias'])} min against "
+               f"{_fmt(table.loc['lgbm-squared', 'tail_bias'])} for plain squared loss."
+               if "lgbm-filter_tail" in table.index and "lgbm-squared" in table.index else ""))
+        note = selection_note(_sel_entry(measured, "regression", pv))
         points.append(
-            f"Selected by time-ordered CV on {reg['gate']['metric'].upper()}: `{sel}`, test MAE "
-            f"{_fmt(table.loc[sel, 'mae'])} min against {_fmt(base['mae'])} for the historical "
-            f"mean per carrier, route and hour ({100 * reg['gate']['relative_improvement']:+.1f}%"
-            f", gate {'passed' if reg['gate']['passed'] else 'failed'}); median absolute error "
-            f"{_fmt(table.loc[sel, 'medae'])} min against {_fmt(base['medae'])}.")
+            f"Selected by time-ordered CV on {reg['gate']['metric'].upper()}"
+            + (f" ({note})" if note else "") + f": `{sel}`, test MAE "
+            f"{_fmt(table.loc[sel, 'mae'])} min{interval(reg, sel, 'mae', 1)} against "
+            f"{_fmt(base['mae'])} for the historical mean per carrier, route and hour "
+            f"({gate_note(reg)}); median absolute error {_fmt(table.loc[sel, 'medae'])} min "
+            f"against {_fmt(base['medae'])}.")
     cls_lines = []
     if "delayed" in tasks:
         d = tasks["delayed"][pv]
@@ -86,34 +93,41 @@ def story(measured: Mapping, cfg: Mapping) -> Story:
             f"not as argmax labels.")
     points += cls_lines
     if len(views) > 1 and "regression" in tasks:
-        a, b = views[0], views[-1]
-        ra = tasks["regression"][a]["test"][tasks["regression"][a]["selected"]]
-        rb = tasks["regression"][b]["test"][tasks["regression"][b]["selected"]]
-        extra = ""
-        if "delayed" in tasks:
-            da = tasks["delayed"][a]["test"][tasks["delayed"][a]["selected"]].get("auc", np.nan)
-            db = tasks["delayed"][b]["test"][tasks["delayed"][b]["selected"]].get("auc", np.nan)
-            extra = f"; delayed AUC {da:.3f} -> {db:.3f}"
-        points.append(
-            f"Information beats cleverness: moving from `{a}` to `{b}` (adds the origin weather "
-            f"{cfg['features']['weather_lag_hours']} h before departure) changes MAE "
-            f"{_fmt(ra['mae'])} -> {_fmt(rb['mae'])} min, tail MAE {_fmt(ra['tail_mae'])} -> "
-            f"{_fmt(rb['tail_mae'])}{extra}. The departure delay itself is never a feature: a "
-            f"guard refuses any view that lists it.")
+        points.append(_information(tasks, views[0], views[-1], cfg))
     rec = []
     if "regression" in tasks:
+        champ = measured.get("champions", {}).get("regression")
+        tail_h = f"{tail_min / 60:g}"
+        if champ and champ["registered"]:
+            ship = (f"ship the registered champion `{champ['candidate']}` ({champ['view']} "
+                    f"features) for the headline minutes")
+        else:
+            ship = ("no regression model is registered (its gate failed), so show the "
+                    "historical mean for the headline minutes")
+        word = versus(reg, best_mae, sel, "mae")
+        alt = ("" if best_mae == sel else
+               f"; `{best_mae}` has the lowest test MAE ({_fmt(table.loc[best_mae, 'mae'])} "
+               f"min" + (f") and {word} `{sel}`{difference(reg, best_mae, sel, 'mae', 2)}"
+                         if word else ", no paired interval to judge the gap by)")
+               + ": a reason to compare, not to switch without a rerun")
         rec.append(
-            f"- **Passenger app** (wants a typical, honest number): the regression model with "
-            f"`{best_mae}` loss for the headline minutes (lowest MAE, "
-            f"{_fmt(table.loc[best_mae, 'mae'])} min) together with the probability of a "
-            f"{cfg['features']['delayed_min']}+ min delay from the classifier, because a mean "
-            f"pulled up by 12-hour outliers overstates the delay for the typical traveller.")
+            f"- **Passenger app** (wants a typical, honest number): {ship}{alt}; together with "
+            f"the probability of a {cfg['features']['delayed_min']}+ min delay from the "
+            f"classifier, because a mean pulled up by the longest delays (up to "
+            f"{eda['max_delay'] / 60:.1f} h) overstates the delay for the typical traveller.")
         rec.append(
             f"- **Operations desk** (crews, gates, connections; the tail is the cost): "
             f"`{best_tail}` has the lowest tail MAE ({_fmt(table.loc[best_tail, 'tail_mae'])} "
-            f"min) and the bucket probabilities flag flights likely to run 2 h+. Do not filter the "
-            f"tail out of training for this user: it removes exactly the flights the desk is "
-            f"paid to anticipate.")
+            f"min" + ("" if best_tail == sel or not versus(reg, best_tail, sel, "tail_mae") else
+                      f"; it {versus(reg, best_tail, sel, 'tail_mae')} `{sel}` on the "
+                      f"tail{difference(reg, best_tail, sel, 'tail_mae', 1)}")
+            + f"), a candidate for a second, tail-focused model (not registered: the registry "
+            f"holds one champion per task); the bucket probabilities flag flights likely to "
+            f"run {tail_h} h+. Do not filter the tail out of training for this user: it "
+            f"removes exactly the flights the desk is paid to anticipate.")
+        guard = _guardrails(reg)
+        if guard:
+            rec.append(f"- **Guardrail** on the tail: {guard}")
     rollout.append(("Recommendation: which framing and strategy for which user", "\n".join(rec)))
     if cls_lines:
         rollout.append(("Classification framing", "\n\n".join(cls_lines)))
@@ -121,8 +135,8 @@ def story(measured: Mapping, cfg: Mapping) -> Story:
         f"- Weekly MAE and tail MAE against the baseline on landed flights (today "
         f"{_fmt(m['test'].get('mae', float('nan')))} vs {_fmt(m['baseline'].get('mae', float('nan')))} "
         f"min); alert if the model loses its margin two weeks running.",
-        f"- The share of flights over 2 h late (in this data "
-        f"{100 * eda['shares'].get('over_120_min', 0):.2f}%) and the cancellation rate: a storm "
+        f"- The share of flights {eda['tail_min']}+ min late (in this data "
+        f"{100 * eda['tail_share']:.2f}%) and the cancellation rate: a storm "
         f"season shifts both before the model notices.",
         "- Calibration of the delayed probability (expected calibration error per week) and the "
         "share of flights with missing weather or plane data (feeds break silently).",
@@ -139,3 +153,39 @@ def story(measured: Mapping, cfg: Mapping) -> Story:
     timing = [f"Serving: one prediction from the model loaded back from MLflow takes "
               f"p50 {lat['p50']:.1f} ms, p99 {lat['p99']:.1f} ms on this machine."]
     return Story(rollout=rollout, talking_points=points, timing=timing)
+
+
+def _sel_entry(measured: Mapping, task: str, view: str) -> Mapping | None:
+    return ((measured.get("selection") or {}).get("tasks", {}).get(task) or {}).get(view)
+
+
+def _information(tasks: Mapping, a: str, b: str, cfg: Mapping) -> str:
+    """What the later view's information adds, like with like: the same candidate (the one
+    selected on the later view) scored on both views."""
+    parts = []
+    for task, metric, unit in (("regression", "mae", " min"), ("regression", "tail_mae", ""),
+                               ("delayed", "auc", "")):
+        if task not in tasks or a not in tasks[task] or b not in tasks[task]:
+            continue
+        name = tasks[task][b]["selected"]
+        ta, tb = tasks[task][a]["test"].get(name, {}), tasks[task][b]["test"][name]
+        if metric in ta and metric in tb:
+            fmt = (lambda x: f"{x:.3f}") if metric == "auc" else _fmt
+            label = {"mae": "MAE", "tail_mae": "tail MAE", "auc": "delayed AUC"}[metric]
+            parts.append(f"`{name}` {label} {fmt(ta[metric])} -> {fmt(tb[metric])}{unit}")
+    return (f"What information adds, each model against itself: from `{a}` to `{b}` features "
+            f"(the origin weather {cfg['features']['weather_lag_hours']} h before departure), "
+            + "; ".join(parts) + ". The departure delay itself is never a feature: a guard "
+            "refuses any view that lists it.")
+
+
+def _guardrails(entry: Mapping) -> str:
+    """The gate's guardrails (e.g. the tail must not be worse than the baseline), in words."""
+    out = []
+    for g in entry["gate"].get("guardrails") or []:
+        lo, hi = g["diff_interval"]
+        state = ("breached: " + ("the gate fails" if g["action"] == "fail" else "flagged")
+                 if g["breached"] else "not breached")
+        out.append(f"`{g['model']}` {g['metric']} against the baseline's, difference interval "
+                   f"[{lo:+.1f}, {hi:+.1f}] with a tolerance of {g['tolerance']:g}: {state}.")
+    return " ".join(out)

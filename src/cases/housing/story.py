@@ -5,6 +5,10 @@ from __future__ import annotations
 from typing import Mapping
 
 from cases.lifecycle.contract import Story
+from cases.lifecycle.report import difference, selection_note, versus
+
+CONSTANT_FILLS = ("mean", "median")  # one global value for every hidden size
+MODEL_FILLS = ("knn", "iterative", "lgbm_imputer", "native")  # a fill (or split) per home
 
 
 def _row(a: Mapping, mech: str, strategy: str) -> Mapping | None:
@@ -31,6 +35,15 @@ def story(measured: Mapping, cfg: Mapping) -> Story:
     p = a["plateau"]
     prim = by.get(primary, next(iter(by.values())))
     mnar = by.get("mnar")
+    sel_entry = m["tasks"]["price"][primary]
+    sel = sel_entry["selected"]
+    if prim["best"] == sel:
+        cv_vs_test = (f"CV picked `{sel}` for the {primary} mask, and it is also the best on "
+                      f"test.")
+    else:
+        cv_vs_test = (f"CV picked `{sel}` for the {primary} mask; on test `{prim['best']}` "
+                      f"{versus(sel_entry, prim['best'], sel, 'rmse') or 'against'} `{sel}`"
+                      f"{difference(sel_entry, prim['best'], sel, 'rmse', 4)}.")
     points = [
         f"This is an experiment, not a list of options: {e['homes']:,} homes whose size is "
         f"known, {100 * rate:.0f}% hidden three ways (completely at random, at random given age "
@@ -42,10 +55,7 @@ def story(measured: Mapping, cfg: Mapping) -> Story:
         f"all {p['all_listings']:,} ({p['cost_of_dropping_pct']:+.2f}%), so fewer rows barely "
         f"hurt; but a listing without a size still needs a price at serving time, and under a "
         f"non-random mechanism the complete rows are a biased sample.",
-        f"CV picked `{prim['selected_by_cv']}` for the {primary} mask, and test agrees on "
-        f"`{prim['best']}` being best." if prim["selected_by_cv"] == prim["best"] else
-        f"CV picked `{prim['selected_by_cv']}` for the {primary} mask; on test `{prim['best']}` "
-        f"was best: the strategies are close, so pick the cheapest that is within noise.",
+        cv_vs_test,
     ]
     if mnar:
         fills = [r for r in a["strategies"] if r["mechanism"] == "mnar"
@@ -60,27 +70,61 @@ def story(measured: Mapping, cfg: Mapping) -> Story:
                 f"ends {mnar['best_gap_pct']:+.2f}% behind the oracle; to do better, a missing "
                 f"indicator lets it learn that hidden means large, or outside data (permits, tax "
                 f"records) supplies the size.")
-    rollout = [
-        ("Recommendation", (
-            f"Ship `{prim['best']}` (selected by CV: `{prim['selected_by_cv']}`) for the "
-            f"{primary} mechanism. Per mechanism, best on test: "
-            + "; ".join(f"{mech}: `{b['best']}` ({b['best_gap_pct']:+.2f}% vs oracle)"
-                        for mech, b in by.items())
-            + ". A model-based fill (KNN, LightGBM imputer, iterative) or LightGBM's native "
-              "missing values with an indicator beat constant fills whenever the mask is not "
-              "completely at random; the constant fills bias every imputed home toward the "
-              "median size.")),
+    rollout = [("Recommendation", " ".join([
+        _ship(measured.get("champions", {}).get("price"), m, measured.get("selection")),
+        "Per mechanism, best on test: " + "; ".join(
+            f"{mech}: `{b['best']}` ({b['best_gap_pct']:+.2f}% vs oracle)"
+            for mech, b in by.items()) + ".",
+        *_fill_kinds(m),
+        "A constant fill puts every hidden home at the same size; its bias and error against "
+        "the true sizes are in the talking points."]))]
+    band, limit = int(cfg["report"]["alert_band_days"]), float(cfg["report"]["max_missing_rate"])
+    rollout += [
         ("Monitoring", (
             f"Log per day: the share of listings without a size (today {100 * rate:.0f}%), the "
             f"share of served predictions that used a filled size, the mean filled size against "
             f"the mean known size of similar listings, and the price error on listings whose "
             f"size arrives later (sold homes: county records), split by filled and known.")),
         ("When the missing rate drifts", (
-            "Alert when the daily missing share leaves its 30-day band (a listing form or a "
-            "partner feed changed). Then check who goes missing: compare the filled homes' "
-            "observed columns (age, zipcode, grade) with last month's. If the mix changed, the "
-            "mechanism changed: refit the fill on recent complete listings and rerun this "
-            "experiment (`dvc repro`) with the new rate (`case.data.mask.rate`); if the rate "
-            "passes about 40%, stop trusting any fill and ask for the field at listing time.")),
+            f"Alert when the daily missing share leaves its {band}-day band (a listing form or a "
+            f"partner feed changed). Then check who goes missing: compare the filled homes' "
+            f"observed columns (age, zipcode, grade) with last month's. If the mix changed, the "
+            f"mechanism changed: refit the fill on recent complete listings and rerun this "
+            f"experiment (`dvc repro`) with the new rate (`case.data.mask.rate`). This run "
+            f"measured only today's rate; past {100 * limit:.0f}% missing "
+            f"(`case.report.max_missing_rate`, a policy, not a measurement) stop trusting any "
+            f"fill until the experiment is rerun at that rate, and ask for the field at "
+            f"listing time.")),
     ]
     return Story(rollout=rollout, talking_points=points)
+
+
+def _ship(champ: Mapping | None, m: Mapping, selection: Mapping | None) -> str:
+    """The registered champion and why it was picked; or why nothing ships."""
+    if not champ:
+        return "No model was registered for the price task."
+    view, name = champ["view"], champ["candidate"]
+    note = selection_note(((selection or {}).get("tasks", {}).get("price") or {}).get(view))
+    if not champ["registered"]:
+        return (f"`{name}` (selected for the {view} mechanism) failed its gate against the "
+                f"baseline, so it is not registered as champion and nothing ships.")
+    return (f"Ship `{name}` for the {view} mechanism: the registered champion"
+            + (f", {note}" if note else ", selected by CV") + ".")
+
+
+def _fill_kinds(m: Mapping) -> list[str]:
+    """Per mechanism, the best fill per home against the best constant fill on test, in the
+    words the paired interval allows (no winner named without one)."""
+    out = []
+    for mech, r in m["tasks"]["price"].items():
+        test = r["test"]
+        consts = [s for s in CONSTANT_FILLS if s in test]
+        models = [s for s in MODEL_FILLS if s in test]
+        if not consts or not models:
+            continue
+        c = min(consts, key=lambda s: test[s]["rmse"])
+        f = min(models, key=lambda s: test[s]["rmse"])
+        out.append(f"{mech}: the best per-home fill `{f}` (RMSE {test[f]['rmse']:.4f}) "
+                   f"{versus(r, f, c, 'rmse') or 'against'} the best constant fill `{c}` "
+                   f"({test[c]['rmse']:.4f}){difference(r, f, c, 'rmse', 4)}.")
+    return out

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 
 
 def source_line(info: dict) -> str:
@@ -18,3 +18,70 @@ def sections(items: Iterable[tuple[str, str]]) -> list[str]:
     for title, body in items:
         lines += [f"## {title}", "", body.strip(), ""]
     return lines
+
+
+# Words for a comparison of two models, held to the paired bootstrap interval the evaluate stage
+# stored (metrics.json `paired`): the claims check (`lifecycle.claims`) holds the report to them.
+
+def versus(entry: Mapping, a: str, b: str, metric: str) -> str:
+    """How `a` stands against `b` (candidate names or "baseline") on `metric`: "is within noise
+    of", "is better than" or "is worse than" from the paired interval, or "" when the run stored
+    no interval for the pair (then say nothing of a winner)."""
+    from cases.lifecycle.claims import verdict
+
+    v = verdict(entry, a, b, metric)
+    return {"within noise": "is within noise of", "better": "is better than",
+            "worse": "is worse than"}.get(v, "")
+
+
+def difference(entry: Mapping, a: str, b: str, metric: str, digits: int = 3) -> str:
+    """" (x − y: +0.012, 95% interval [-0.003, 0.027])": the paired difference of the two models
+    on `metric` as stored (candidate − selected model, or − baseline: the order is the stored
+    one, so every figure is a stored value), or "" when the run stored none for the pair."""
+    from cases.lifecycle.claims import paired
+
+    x, y = (a, b) if b == "baseline" or (b == entry.get("selected") and a != "baseline") else (b, a)
+    d = paired(entry, x, y, metric)
+    if d is None:
+        return ""
+    level = 100 * float((entry.get("bootstrap") or {}).get("level", 0.95))
+    return (f" ({x} \u2212 {y}: {d['diff']:+.{digits}f}, {level:.0f}% interval "
+            f"[{d['lo']:+.{digits}f}, {d['hi']:+.{digits}f}])")
+
+
+def interval(entry: Mapping, model: str, metric: str, digits: int = 3) -> str:
+    """" [lo, hi]": the bootstrap interval of one test figure, or "" when none is stored."""
+    lohi = ((entry.get("intervals") or {}).get(model) or {}).get(metric)
+    return f" [{lohi[0]:.{digits}f}, {lohi[1]:.{digits}f}]" if lohi else ""
+
+
+def selection_note(entry: Mapping | None) -> str:
+    """Why selection picked the model, as selection.json states it (the rule, the candidates
+    within noise of the best), or "" for a selection.json without a rule."""
+    if not entry or "rule" not in entry:
+        return ""
+    rule = {"one_se": "the one-standard-error rule", "best": "the best CV mean"}.get(
+        entry["rule"], f"the {entry['rule']} rule")
+    noise = [n for n in entry.get("within_noise", []) if n != entry.get("selected")]
+    return (f"picked by {rule}" + (f" (within one SE of the best: "
+                                    f"{', '.join(f'`{n}`' for n in noise)})" if noise else "")
+            + (f": {entry['reason'].rstrip('.')}" if entry.get("reason") else ""))
+
+
+def gate_note(entry: Mapping) -> str:
+    """"+11.6%, 95% interval [+9.0%, +14.1%], gate passed": the relative improvement over the
+    baseline on the selection metric, its interval when stored, the gate and any guardrail
+    breach, from one task/view entry of metrics.json."""
+    g = entry["gate"]
+    out = f"{100 * g['relative_improvement']:+.1f}%"
+    if g.get("improvement_interval"):
+        lo, hi = g["improvement_interval"]
+        level = 100 * float((entry.get("bootstrap") or {}).get("level", 0.95))
+        out += f", {level:.0f}% interval [{100 * lo:+.1f}%, {100 * hi:+.1f}%]"
+    out += ", gate passed" if g["passed"] else ", gate failed"
+    breached = [x for x in g.get("guardrails") or [] if x.get("breached")]
+    if breached:
+        out += "; guardrail breached: " + ", ".join(
+            f"{x['metric']} ({'gate failed' if x['action'] == 'fail' else 'flagged'})"
+            for x in breached)
+    return out

@@ -194,7 +194,12 @@ def _scenario_example(ctx, model, cols, train, test, background, threshold, k, t
     avg = ex.curve(model, test[cols], feature, grid, hold)
     base = X.iloc[[0]]
     ice = ex.curve(model, base, feature, grid)
-    crossing = next((float(g) for g, v in zip(grid, ice) if v < threshold), None)
+    # where the profile (the first applicant's) crosses the threshold: the same search as the
+    # counterfactuals (so the story's two figures are one value), the grid if she is approved
+    cross = (ex.counterfactual(model, base, {feature: "down"}, train[cols], threshold)
+             if score[0] < threshold else None)
+    crossing = cross["to"] if cross else next(
+        (float(g) for g, v in zip(grid, ice) if v < threshold), None)
     facts["acceptance_curve"] = {"feature": feature, "grid": grid.tolist(), "average": avg.tolist(),
                                  "profile": ice.tolist(), "profile_crosses_threshold_at": crossing,
                                  "falls": bool(avg[-1] < avg[0])}

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Mapping
 
 from cases.lifecycle.contract import Story
+from cases.lifecycle.report import gate_note, interval, versus
 
 
 def story(measured: Mapping, cfg: Mapping) -> Story:
@@ -15,22 +16,27 @@ def story(measured: Mapping, cfg: Mapping) -> Story:
     rollout: list[tuple[str, str]] = []
     h = tasks["hmda"]["hmda"]
     hs, hb = h["test"][h["selected"]], h["test"]["baseline"]
+    note = versus(h, h["selected"], "baseline", "log_loss")
     points.append(
         f"On {m['rows']:,} real Boston HMDA applications, `{h['selected']}` (selected by "
         f"stratified {cfg['train']['cv_folds']}-fold CV on log loss) scores AUC "
-        f"{hs.get('auc', float('nan')):.3f}, log loss {hs['log_loss']:.4f}, Brier "
-        f"{hs['brier']:.4f} on the test applications; the logistic baseline scores AUC "
-        f"{hb.get('auc', float('nan')):.3f}, log loss {hb['log_loss']:.4f}, and LightGBM AUC "
-        f"{h['test']['lgbm'].get('auc', float('nan')):.3f}, log loss "
+        f"{hs.get('auc', float('nan')):.3f}, log loss {hs['log_loss']:.4f}"
+        f"{interval(h, h['selected'], 'log_loss', 4)}, Brier {hs['brier']:.4f} on the test "
+        f"applications; the baseline scores AUC {hb.get('auc', float('nan')):.3f}, log loss "
+        f"{hb['log_loss']:.4f} ({gate_note(h)}"
+        + (f"; on log loss `{h['selected']}` {note} the baseline" if note else "") + "), and "
+        f"LightGBM AUC {h['test']['lgbm'].get('auc', float('nan')):.3f}, log loss "
         f"{h['test']['lgbm']['log_loss']:.4f} (trained on "
         f"{m['split'].get('hmda', {}).get('train', 0):,} applications).")
+    hold = cfg["analysis"]["curve"]["hold"]
+    same = (f"same cards ({hold['n_cards']}) and credit age ({hold['credit_age_years']} y)")
     people = a.get("applicants", [])
     if people:
         desc = "; ".join(
             f"{p['name']} (${p['debt_k']:.0f}K debt) scores {p['approval_score']:.2f}, "
             f"{p['decision']}" + (f", reasons: {', '.join(p['reasons'][:2])}" if p["reasons"] else "")
             for p in people[:3])
-        points.append(f"The worked example, same cards (10) and credit age (5 y): {desc}. The "
+        points.append(f"The worked example, {same}: {desc}. The "
                       f"true policy says " + ", ".join(
                           f"{p['name']} {p['true_decision']}" for p in people[:3]) + ".")
         bob = next((p for p in people if p["counterfactual"]), None)
@@ -41,11 +47,17 @@ def story(measured: Mapping, cfg: Mapping) -> Story:
                           f"{cf['rescored']:.2f} >= {a['threshold']}).")
     ac = a.get("acceptance_curve")
     if ac:
+        first = people[0]["name"] if people else "the first applicant"
+        cf0 = people[0].get("counterfactual") if people else None
+        same_value = (f", the debt {first}'s counterfactual asks for (one search, the same value)"
+                      if cf0 and cf0["feature"] == ac["feature"] else "")
         points.append(
             f"Without the weights, the acceptance curve answers it: the average approval over "
-            f"applicants with 10 cards and 5 years of history falls from {ac['average'][0]:.2f} "
-            f"at $0 debt to {ac['average'][-1]:.2f} at ${ac['grid'][-1]:.0f}K; their shared "
-            f"profile drops below {a['threshold']} at ${ac['profile_crosses_threshold_at']:.1f}K.")
+            f"applicants with {hold['n_cards']} cards and {hold['credit_age_years']} years of "
+            f"history falls from {ac['average'][0]:.2f} at ${ac['grid'][0]:.0f}K debt to "
+            f"{ac['average'][-1]:.2f} at ${ac['grid'][-1]:.0f}K; their shared profile "
+            f"({first}'s) drops below {a['threshold']} at "
+            f"${ac['profile_crosses_threshold_at']:.1f}K{same_value}.")
     for t in ("hmda", "scenario"):
         if t in a:
             f = a[t]
@@ -63,7 +75,7 @@ def story(measured: Mapping, cfg: Mapping) -> Story:
         points.append("Fairness (HMDA test applications; protected attributes are audited, never "
                       "used): adverse impact ratio of the model's decisions " + ", ".join(
                           f"{k} {v['air_model']:.2f} (historical {v['air_actual']:.2f})"
-                          for k, v in audit.items()) + ". Under 0.8 fails the four-fifths rule.")
+                          for k, v in audit.items()) + ". Below four fifths fails the four-fifths rule.")
     rollout.append(("A reasons service", (
         "Score plus reasons for one applicant with permutation SHAP (model-agnostic), and the "
         "score alone from the model loaded back from MLflow: this run's latencies are in "
