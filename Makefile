@@ -40,8 +40,8 @@ test: $(STAMP)  ## run the test suite CI runs (unit, integration, real data, bro
 test-fast: $(STAMP)  ## unit tests only
 	pytest tests/unit
 
-bench: $(STAMP)  ## full-size benchmark of every case (CASE=name for one) and reason throughput
-	python benchmarks/bench.py --case $(BENCH_CASE)
+bench: $(STAMP)  ## full-size benchmark of every case and the test suite (BENCH_CASE=name: one case)
+	python benchmarks/bench.py --case $(BENCH_CASE) $(if $(filter all,$(BENCH_CASE)),--tests)
 	python benchmarks/bench_reasons.py
 	python benchmarks/bench_dispatch.py
 

@@ -165,3 +165,29 @@ def test_every_model_encoding_pair_fits_and_unsupported_ones_are_refused(cfg):
         make_tasks(bad, 0)
     with pytest.raises(CasebookError, match="unknown model"):
         build_model("svm", "onehot", cols, cfg, 0)
+
+
+def test_counts_come_from_todays_listing_names():
+    got = ad.parse_name_counts(pd.Series([
+        "Condo in Seattle · ★4.89 · 2 bedrooms · 3 beds · 1.5 baths",
+        "Guest suite · Studio · 1 bed · 1 shared bath", "Home · 1 bedroom · Half-bath",
+        "Cozy place near the park", None]))
+    assert got["bedrooms"].tolist()[:3] == [2.0, 0.0, 1.0] and got["bedrooms"][3:].isna().all()
+    assert got["beds"].tolist()[:2] == [3.0, 1.0] and np.isnan(got["beds"][2])
+    assert got["bathrooms"].tolist()[:3] == [1.5, 1.0, 0.5]
+
+
+def test_prices_in_other_currencies_parse_and_are_named():
+    prices = pd.Series(["€1,234.00", "£85.00", "85.50 DKK", None, "N/A"])
+    assert ad.parse_price(prices).tolist()[:3] == [1234.0, 85.0, 85.5]
+    assert ad.parse_price(prices)[3:].isna().all()
+    assert ad.currency_symbols(pd.Series(["€10.00", "€12.00", "$3.00"])) == ["€", "$"]
+
+
+def test_empty_and_constant_columns_are_named_with_the_reason():
+    t = pd.DataFrame({"listing_id": ["1", "2"], "price": [10.0, 10.0], "bedrooms": [np.nan] * 2,
+                      "beds": [1.0, 1.0], "baths": [1.0, np.nan], "amenities": [[], []],
+                      "accommodates": [2.0, 3.0]})
+    assert ad.unusable_columns(t) == {"bedrooms": "empty in every row",
+                                      "beds": "the same value in every row (1.0)",
+                                      "amenities": "empty in every row"}

@@ -185,3 +185,23 @@ def test_unknown_strategy_is_refused_by_name(cfg):
     bad = {**cfg, "train": {**cfg.train, "strategies": ["mean", "magic"]}}
     with pytest.raises(CasebookError, match="case.train.strategies: unknown magic"):
         make_tasks(bad, 0)
+
+
+def test_what_the_real_file_offers_beyond_the_simulator_joins_every_view(tmp_path, cfg, homes):
+    from cases.housing.features import build
+
+    frame = hd.read_kc(str(_kc_file(tmp_path / "kc.csv")))
+    assert frame["sqft_living15"].tolist() == [1340.0, 1330.0, 1690.0]
+    assert frame["yr_renovated"].iloc[2] == 1991 and set(hd.EXTRA) <= set(frame.columns)
+    real = build({"homes": hd.mask(pd.concat([frame] * 10, ignore_index=True).assign(
+        id=lambda d: d.index.astype(str)), cfg.data.mask)}, cfg)
+    sim = build({"homes": hd.mask(homes.head(500), cfg.data.mask)}, cfg)
+    for view, cols in cfg.features.views.items():
+        assert real.views[view] == [*cols, *hd.EXTRA] and sim.views[view] == list(cols)
+    assert real.split_info["extra_features"] == list(hd.EXTRA)
+    assert sim.split_info["extra_features"] == []
+    bad = _kc_file(tmp_path / "k3.csv").read_text().replace(',"98178",47.5112,-122.257,1340,',
+                                                            ',"98178",47.5112,-122.257,big,')
+    (tmp_path / "bad.csv").write_text(bad)
+    with pytest.raises(CasebookError, match="column 'sqft_living15': expected a number"):
+        hd.read_kc(str(tmp_path / "bad.csv"))

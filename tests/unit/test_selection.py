@@ -1,3 +1,4 @@
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -28,3 +29,20 @@ def test_select_respects_metric_direction():
     assert select([a, b], "auc") == "a"
     with pytest.raises(CasebookError, match="not computed"):
         select([a], "rmse")
+
+
+def test_training_data_in_separate_stretches_is_validated_a_whole_stretch_at_a_time():
+    from cases.lifecycle.selection import describe_folds, expanding_time_folds, period_blocks
+
+    weeks = np.r_[np.arange(0, 13), np.arange(52, 65), np.arange(104, 117)]  # 3 quarters
+    period = pd.Series(np.repeat(weeks, 3))
+    assert period_blocks(period).tolist() == [0] * 13 + [1] * 13 + [2] * 13
+    folds = expanding_time_folds(period, 3)
+    assert len(folds) == 2  # one fewer than the stretches
+    for (tr, va), (lo, hi) in zip(folds, [(52, 64), (104, 116)]):
+        assert set(period[va]) == set(range(lo, hi + 1)) and period[tr].max() < lo
+    assert describe_folds(True, False, 3, period).startswith("2 expanding time folds over 3")
+    # contiguous weeks (and a missing week or two) keep the weekly folds
+    weekly = pd.Series(np.r_[0, 1, 2, 4, 5, 6])
+    assert period_blocks(weekly).tolist() == list(range(6))
+    assert [set(weekly[va]) for _, va in expanding_time_folds(weekly, 2)] == [{5}, {6}]

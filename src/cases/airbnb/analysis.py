@@ -105,7 +105,8 @@ def linear_coefficients(model, cols) -> pd.Series:
     """Coefficients of the numeric inputs on their own scale (log price per unit)."""
     lin = model.named_steps["model"]
     pre = lin.named_steps["pre"]
-    num_cols = pre.transformers_[0][2]
+    # the imputer drops a column that is empty in the fitted rows: name what it kept
+    num_cols = list(pre.named_transformers_["num"].get_feature_names_out(pre.transformers_[0][2]))
     scale = pre.named_transformers_["num"].named_steps["scale"].scale_
     coef = lin.named_steps["model"].coef_[: len(num_cols)] / scale
     return pd.Series(coef, index=num_cols)

@@ -38,12 +38,24 @@ CANONICAL = ["listing_id", "host_id", "neighbourhood", "neighbourhood_group", "l
 
 
 # ------------------------------------------------------------------------------------- parsing
+CURRENCY = r"[$€£¥₹₩₺₽₪฿₫₱R\s]|[A-Z]{3}|kr|zł|Kč|Ft|lei"
+
+
 def parse_price(values: pd.Series) -> pd.Series:
-    """'$1,234.00' -> 1234.0; numbers pass through; anything else becomes missing."""
+    """'$1,234.00', '€85.00', '1,234.00 DKK' -> the number (in the file's own currency);
+    numbers pass through; anything else becomes missing."""
     if pd.api.types.is_numeric_dtype(values):
         return values.astype(float)
-    text = values.astype("string").str.replace(r"[$,\s]", "", regex=True)
+    text = values.astype("string").str.replace(CURRENCY, "", regex=True).str.replace(",", "")
     return pd.to_numeric(text, errors="coerce").astype(float)
+
+
+def currency_symbols(values: pd.Series) -> list[str]:
+    """The currency marks a price column carries ('$', '€', 'DKK'), most common first."""
+    if pd.api.types.is_numeric_dtype(values):
+        return []
+    marks = values.dropna().astype(str).str.findall(r"[^\d.,\s-]+").explode().dropna()
+    return marks.value_counts().index.tolist()
 
 
 def parse_percent(values: pd.Series) -> pd.Series:
@@ -86,6 +98,45 @@ def parse_bathrooms_text(values: pd.Series) -> tuple[pd.Series, pd.Series]:
     number = number.where(~(half & number.isna()), 0.5)
     shared = text.str.contains("shared", na=False).astype(float).where(text.notna())
     return number.astype(float), shared
+
+
+def parse_name_counts(names: pd.Series) -> pd.DataFrame:
+    """Bedrooms, beds and bathrooms from a listing's name, where today's files put them
+    ("Condo in Seattle · ★4.89 · 2 bedrooms · 3 beds · 1.5 baths"; "Studio" is 0 bedrooms);
+    missing where the name does not say."""
+    text = names.astype("string").str.lower()
+
+    def number(pattern: str) -> pd.Series:
+        return pd.to_numeric(text.str.extract(pattern)[0], errors="coerce").astype(float)
+
+    bedrooms = number(r"(\d+)\s*bedrooms?\b").where(~text.str.contains(r"\bstudio\b", na=False),
+                                                     0.0)
+    baths = number(r"(\d+(?:\.\d+)?)\s*(?:shared\s+|private\s+)?baths?\b")
+    half = text.str.contains(r"\bhalf-bath", na=False)
+    return pd.DataFrame({"bedrooms": bedrooms, "beds": number(r"(\d+)\s*beds?\b"),
+                         "bathrooms": baths.where(~(half & baths.isna()), 0.5)})
+
+
+# columns every later stage needs, whatever the file: never dropped as unusable
+KEPT = ("listing_id", "host_id", "neighbourhood", "room_type", "price")
+
+
+def unusable_columns(table: pd.DataFrame) -> dict[str, str]:
+    """Columns no model can learn from in this file, with the reason: empty in every row, or
+    one value in every row (files scraped since 2023 blank out e.g. `bedrooms`)."""
+    out = {}
+    for c in table.columns:
+        if c in KEPT:
+            continue
+        values = table[c]
+        if c == "amenities":
+            values = values.map(lambda items: json.dumps(sorted(items)) if items else None)
+        known = values.dropna()
+        if known.empty:
+            out[c] = "empty in every row"
+        elif known.nunique() == 1 and len(known) == len(values):
+            out[c] = f"the same value in every row ({known.iloc[0]})"
+    return out
 
 
 def slug(name: str) -> str:
@@ -178,11 +229,24 @@ def load(data: Mapping, raw_dir: Path) -> Dataset:
     else:
         raise CasebookError(f"case.data.source={source!r}; expected 'simulator' or 'real'")
     table, schema, missing = canonical(raw, origin)
+    from_name = []
+    if "name" in raw:  # today's files: counts in the name where their own column is blank
+        parsed = parse_name_counts(raw["name"].reset_index(drop=True))
+        for c in parsed:
+            filled = table[c].combine_first(parsed[c]) if c in table else parsed[c]
+            if filled.notna().sum() > (table[c].notna().sum() if c in table else 0):
+                table[c] = filled
+                from_name.append(c)
     table, rules = clean(table, data["clean"])
+    dropped = unusable_columns(table)
+    table = table.drop(columns=list(dropped))
     if "amenities" in table:  # stored as JSON text: tables are hashed and written as parquet
         table["amenities"] = table["amenities"].map(json.dumps)
-    info = pd.DataFrame({"schema": [schema], "unusable": [", ".join(missing)],
-                         "raw_rows": [len(raw)]})
+    notes = [f"{c} (not in the file)" for c in missing if c not in dropped]
+    notes += [f"{c} ({why})" for c, why in dropped.items()]
+    info = pd.DataFrame({"schema": [schema], "unusable": ["; ".join(notes)],
+                         "raw_rows": [len(raw)], "from_name": [", ".join(from_name)],
+                         "currency": [", ".join(currency_symbols(raw["price"]))]})
     return Dataset(tables={"listings": table, "cleaning": rules, "schema": info},
                    source=source, description=description + f" [{schema} schema]", files=files)
 

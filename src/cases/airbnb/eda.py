@@ -20,7 +20,9 @@ def profile(tables: dict[str, pd.DataFrame], cfg: Mapping) -> EdaResult:
     raw_rows = int(schema["raw_rows"])
     facts: dict = {
         "schema": str(schema["schema"]), "raw_listings": raw_rows, "listings": int(len(t)),
-        "unusable": [c for c in str(schema["unusable"]).split(", ") if c],
+        "unusable": [c for c in str(schema["unusable"]).split("; ") if c],
+        "from_name": [c for c in str(schema.get("from_name", "")).split(", ") if c],
+        "currency": str(schema.get("currency", "")),
         "removed": {r["rule"]: int(r["removed"]) for r in rules.to_dict("records")
                     if r["rule"] != "kept"},
         "median_price": float(t["price"].median()), "sd_log_price": float(lp.std()),
@@ -35,7 +37,12 @@ def profile(tables: dict[str, pd.DataFrame], cfg: Mapping) -> EdaResult:
                                        "median": float(hood["size"].median()),
                                        "max": int(hood["size"].max()),
                                        "rare": int((hood["size"] < rare).sum())}
-    parsed = [f"price parsed from text for {len(t):,} listings"]
+    parsed = [f"price parsed from text for {len(t):,} listings"
+              + (f" (currency marks in the file: {facts['currency']}; prices stay in the "
+                 f"file's currency)" if facts["currency"] else "")]
+    if facts["from_name"]:
+        parsed.append(f"{', '.join(facts['from_name'])} read from the listing names where "
+                      f"their own column was blank")
     if "amenities" in t:
         n_am = t["amenities"].map(lambda v: len(json.loads(v)))
         facts["amenities_mean"] = float(n_am.mean())
@@ -58,7 +65,7 @@ def profile(tables: dict[str, pd.DataFrame], cfg: Mapping) -> EdaResult:
     sections = [
         ("Schema and cleaning", (
             f"Schema: **{facts['schema']}**. Columns this file cannot supply (left out of the "
-            f"features): {', '.join(facts['unusable']) or 'none'}.\n\n"
+            f"features, with the reason): {', '.join(facts['unusable']) or 'none'}.\n\n"
             f"{raw_rows:,} listings in, {len(t):,} kept; each listing counts under the first "
             f"rule it breaks (conf/case/airbnb.yaml, data.clean):\n\n" + markdown_table(rules)
             + "\n\nParsing: " + "; ".join(parsed) + ".")),

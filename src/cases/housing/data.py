@@ -43,6 +43,9 @@ KC = Schema((
 ))
 COLUMNS = ["id", "sale_date", "price", "bedrooms", "bathrooms", "sqft_living", "sqft_above",
            "sqft_basement", "sqft_lot", "grade", "yr_built", "zipcode", "lat", "long"]
+# what the real file has beyond the simulator's columns: kept when present, numeric
+EXTRA = ("floors", "waterfront", "view", "condition", "yr_renovated", "sqft_living15",
+         "sqft_lot15")
 
 
 def load(data: Mapping, raw_dir: Path) -> Dataset:
@@ -81,7 +84,15 @@ def read_kc(path: str) -> pd.DataFrame:
                             f"{row + 2} has {frame['sqft_living'].iloc[row]:.0f} != "
                             f"{frame['sqft_above'].iloc[row]:.0f} + "
                             f"{frame['sqft_basement'].iloc[row]:.0f}")
-    return frame[COLUMNS].reset_index(drop=True)
+    extra = [c for c in EXTRA if c in raw]
+    for c in extra:
+        values = pd.to_numeric(raw[c], errors="coerce")
+        if values.isna().any():
+            row = int(values.isna().to_numpy().nonzero()[0][0])
+            raise CasebookError(f"{path}: column {c!r}: expected a number, found "
+                                f"{raw[c].iloc[row]!r} at row {row + 2}")
+        frame[c] = values.astype(float).to_numpy()
+    return frame[COLUMNS + extra].reset_index(drop=True)
 
 
 # ----------------------------------------------------------------------------------- simulator

@@ -18,7 +18,10 @@ from cases.lifecycle.contract import FeatureTable
 def build(tables: dict[str, pd.DataFrame], cfg: Mapping) -> FeatureTable:
     f = cfg["features"]
     h = tables["homes"].sort_values(["sale_date", "id"], kind="stable").reset_index(drop=True)
-    views = {k: list(v) for k, v in f["views"].items()}
+    # what the file offers beyond the declared columns (the real file's view, condition,
+    # neighbours' sizes...) joins every view; the simulator has none of them
+    extra = [c for c in f["extra"] if c in h.columns]
+    views = {k: list(v) + extra for k, v in f["views"].items()}
     share = float(f["test_share"])
     if not 0 < share < 1:
         raise CasebookError(f"case.features.test_share must be between 0 and 1, got {share}")
@@ -40,6 +43,7 @@ def build(tables: dict[str, pd.DataFrame], cfg: Mapping) -> FeatureTable:
     info = {"kind": f"by sale date: the latest {share:.0%} of sales are the test set",
             "train": {"dates": [str(dates[~is_test].min().date()), str(dates[~is_test].max().date())]},
             "test": {"dates": [str(dates[is_test].min().date()), str(dates[is_test].max().date())]},
-            "masked_share": {m: float(h[f"missing_{m}"].mean()) for m in MECHANISMS}}
+            "masked_share": {m: float(h[f"missing_{m}"].mean()) for m in MECHANISMS},
+            "extra_features": extra}
     return FeatureTable(frame=frame, views=views, targets=["log_price"], split=split, period=None,
                         split_info=info)

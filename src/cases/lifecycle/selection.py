@@ -19,10 +19,33 @@ from cases.lifecycle.evaluate import greater_is_better
 log = logging.getLogger(__name__)
 
 
+GAP_STEPS = 4  # a jump of more than this many typical steps between periods starts a new block
+
+
+def period_blocks(periods) -> np.ndarray:
+    """The block of each sorted unique period. Training data that comes in separate stretches
+    (files of different years, quarters) has gaps between its periods: each stretch is a block.
+    Integer periods only (week or month numbers); without a gap, every period is a block."""
+    periods = np.unique(np.asarray(periods))
+    if len(periods) < 2 or not np.issubdtype(periods.dtype, np.integer):
+        return np.arange(len(periods))
+    steps = np.diff(periods)
+    gap = steps > GAP_STEPS * np.median(steps)
+    return np.concatenate([[0], np.cumsum(gap)]) if gap.any() else np.arange(len(periods))
+
+
 def expanding_time_folds(period: pd.Series, n_folds: int) -> list[tuple[np.ndarray, np.ndarray]]:
-    """Each fold validates on one later period and trains on every period before it."""
+    """Each fold validates on one later period and trains on every period before it. When the
+    training periods come in separate stretches (see `period_blocks`), each fold validates on a
+    whole later stretch instead, the most recent last, so selection sees the kind of gap the test
+    has (up to `n_folds` folds: one fewer than the stretches)."""
     values = np.asarray(period)
     periods = np.unique(values)
+    blocks = period_blocks(periods)
+    if blocks[-1] < len(periods) - 1:  # stretches with gaps between them
+        block_of = blocks[np.searchsorted(periods, values)]
+        return [(np.flatnonzero(block_of < b), np.flatnonzero(block_of == b))
+                for b in range(max(1, blocks[-1] + 1 - n_folds), blocks[-1] + 1)]
     if len(periods) < n_folds + 1:
         raise CasebookError(
             f"time-ordered CV needs at least {n_folds + 1} training periods for {n_folds} folds; "
@@ -180,10 +203,17 @@ def choose_folds(time_ordered: bool, period, groups, n_folds: int, seed: int,
                           labels)
 
 
-def describe_folds(time_ordered: bool, grouped: bool, n_folds: int) -> str:
+def describe_folds(time_ordered: bool, grouped: bool, n_folds: int, period=None) -> str:
     if not time_ordered:
         return (f"{n_folds} shuffled folds of whole groups (e.g. hosts)" if grouped
                 else f"{n_folds} shuffled folds")
+    blocks = period_blocks(period) if period is not None else np.arange(0)
+    if len(blocks) and blocks[-1] < len(blocks) - 1:
+        n = min(n_folds, int(blocks[-1]))
+        return (f"{n} expanding time fold{'s' if n > 1 else ''} over {blocks[-1] + 1} separate "
+                f"stretches of training data: each validates on a whole later stretch and trains "
+                f"on every stretch before it"
+                + (", holding out a different set of groups in each" if grouped else ""))
     return (f"{n_folds} expanding time folds: each validates on one later training period and "
             f"trains on every period before it"
             + (", holding out a different set of groups (e.g. drivers) in each" if grouped else ""))

@@ -60,7 +60,8 @@ def run(cfg: DictConfig) -> dict:
                                                           models[entry["selected"]],
                                                           rows.frame[cols])
             out.write_json(p.selection, {
-                "cv": describe_folds(data.time_ordered, data.grouped, n_folds),
+                "cv": describe_folds(data.time_ordered, data.grouped, n_folds,
+                                     data.rows("train").period),
                 "tasks": selection})
             out.write_json(p.run, {"run_id": mlrun.run_id, "experiment": common.experiment(cfg),
                                    "experiment_id": mlrun.experiment_id, "models": logged})
