@@ -58,7 +58,8 @@ def linear_checks(ctx: AnalysisContext, train: pd.DataFrame, test: pd.DataFrame,
     sd = resid.std()
     t_pred = lin.predict(test[cols])
     t_res = test["log_price"].to_numpy() - t_pred
-    inside = np.abs(t_res) <= 1.96 * sd
+    level, z = 0.95, 1.96  # the nominal level and its normal quantile (stored with the result)
+    inside = np.abs(t_res) <= z * sd
     q = pd.qcut(t_pred, 5, labels=False, duplicates="drop")
     coverage = pd.Series(inside).groupby(q).mean()
     # correlated predictors: variance inflation of the numeric inputs
@@ -91,6 +92,7 @@ def linear_checks(ctx: AnalysisContext, train: pd.DataFrame, test: pd.DataFrame,
     figs["linear_residuals"] = fig
     facts = {
         "skew": skew, "excess_kurtosis": kurt, "breusch_pagan": bp, "breusch_pagan_p": bp_p,
+        "interval_level": level, "interval_z": z,
         "interval_coverage_pct": 100 * float(inside.mean()),
         "coverage_by_fitted_quintile_pct": [100 * float(v) for v in coverage.to_numpy()],
         "vif": {k: float(v) for k, v in vif.head(8).items()},
@@ -254,8 +256,9 @@ def analyze(ctx: AnalysisContext) -> EdaResult:
             markdown_table(table.round(4)) + "\n\n![encodings](analysis/encodings.png)")),
         ("The linear model's assumptions, checked", (
             f"- Normality of residuals: skew {c['skew']:.2f}, excess kurtosis "
-            f"{c['excess_kurtosis']:.2f} (Q-Q plot below). Cost: a nominal 95% interval "
-            f"(fitted ± 1.96 sd) covers {c['interval_coverage_pct']:.1f}% of test listings.\n"
+            f"{c['excess_kurtosis']:.2f} (Q-Q plot below). Cost: a nominal "
+            f"{100 * c['interval_level']:.0f}% interval (fitted ± {c['interval_z']} sd) covers "
+            f"{c['interval_coverage_pct']:.1f}% of test listings.\n"
             f"- Constant variance: Breusch-Pagan statistic {c['breusch_pagan']:.1f} "
             f"(p = {c['breusch_pagan_p']:.2g}). Cost: coverage by fitted-price quintile "
             + ", ".join(f"{v:.0f}%" for v in c["coverage_by_fitted_quintile_pct"])

@@ -70,7 +70,8 @@ def story(measured: Mapping, cfg: Mapping) -> Story:
     points.append(
         f"The linear model's assumptions, checked: residual skew {c['skew']:.2f} and kurtosis "
         f"{c['excess_kurtosis']:.2f}; Breusch-Pagan p = {c['breusch_pagan_p']:.2g}; a nominal "
-        f"95% interval covers {c['interval_coverage_pct']:.1f}% of test listings; the largest "
+        f"{100 * c['interval_level']:.0f}% interval covers {c['interval_coverage_pct']:.1f}% of "
+        f"test listings; the largest "
         f"VIF is {max(c['vif'].values()):.1f}.")
     if rob:
         points.append(
