@@ -16,6 +16,7 @@ import pandas as pd
 from sklearn.base import BaseEstimator, RegressorMixin, TransformerMixin, clone
 from sklearn.pipeline import Pipeline
 
+from cases.housing.data import MECHANISMS
 from cases.lifecycle.models import lgbm_params
 
 STRATEGIES = ("drop", "mean", "median", "group_median", "knn", "iterative", "lgbm_imputer",
@@ -24,10 +25,16 @@ STRATEGIES = ("drop", "mean", "median", "group_median", "knn", "iterative", "lgb
 NUMERIC_INPUTS = ("bedrooms", "bathrooms", "grade", "yr_built", "sqft_lot", "lat", "long")
 
 
+# a size column as the truth or as one mechanism's masked copy (not e.g. the real file's
+# `sqft_living15`, the neighbours' size, which is never masked)
+SQFT_COLUMNS = {c: {c, *(f"{c}_{m}" for m in MECHANISMS)}
+                for c in ("sqft_living", "sqft_basement")}
+
+
 def masked_columns(cols: Sequence[str]) -> tuple[str, str]:
     """(living, basement) columns of a view: `sqft_living_<mech>`, `sqft_basement_<mech>`."""
-    living = [c for c in cols if c.startswith("sqft_living")]
-    basement = [c for c in cols if c.startswith("sqft_basement")]
+    living = [c for c in cols if c in SQFT_COLUMNS["sqft_living"]]
+    basement = [c for c in cols if c in SQFT_COLUMNS["sqft_basement"]]
     if len(living) != 1 or len(basement) != 1:
         raise ValueError(f"a housing view needs one sqft_living* and one sqft_basement* column, "
                          f"got {list(cols)}")

@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import Mapping
 
 from cases.errors import CasebookError
-from cases.housing.imputers import STRATEGIES, strategy
+from cases.housing.imputers import SQFT_COLUMNS, STRATEGIES, strategy
 from cases.lifecycle.bootstrap import log_target_statistics
 from cases.lifecycle.contract import Candidate, Task
 from cases.lifecycle.evaluate import log_target_metrics
@@ -66,7 +66,7 @@ def price_statistics(y, pred, rows, cfg) -> dict:
 
 def masked_segment(y, rows, cfg) -> dict:
     """The homes whose size the view hides, and the rest (no segments on the oracle view)."""
-    living = [c for c in rows.columns if c.startswith("sqft_living")]
+    living = [c for c in rows.columns if c in SQFT_COLUMNS["sqft_living"]]
     if not living:
         return {}
     masked = rows[living[0]].isna().to_numpy()

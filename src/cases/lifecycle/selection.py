@@ -194,7 +194,7 @@ def selection_record(results: Sequence[CVResult], metric: str, rule: str = "one_
     month with more delays, a harder week) cancels, and only how the two models differ counts,
     as in the paired test intervals of the evaluate stage. The spread of one model's folds
     would mostly measure how different the folds are.
-    Returns {selected, rule, best, within_noise, order, reason}."""
+    Returns {selected, rule, best, within_noise, order, reason, vs_best}."""
     if rule not in SELECTION_RULES:
         raise CasebookError(f"case.train.selection_rule={rule!r}; expected one of "
                             f"{', '.join(SELECTION_RULES)}")
@@ -233,7 +233,10 @@ def selection_record(results: Sequence[CVResult], metric: str, rule: str = "one_
                   f"difference {means[chosen] - means[best]:+.3g}, standard error "
                   f"{se(chosen):.3g}) and simpler by the declared order.")
     return {"selected": chosen, "rule": rule, "best": best, "within_noise": within,
-            "order": simplest_first, "reason": reason}
+            "order": simplest_first, "reason": reason,
+            # the figures the reason quotes, per candidate: against the best, fold by fold
+            "vs_best": {n: {"cv_mean": means[n], "difference": means[n] - means[best],
+                            "standard_error": se(n)} for n in names}}
 
 
 def simplicity_rank(names: Sequence[str], order: Sequence[str] | None) -> dict[str, int]:
