@@ -121,9 +121,11 @@ def test_parallel_fits_give_the_bits_of_serial_fits():
     folds = shuffled_folds(len(X), 3, 0, y)
     score = scorer("binary", None, lambda *a: {}, lambda *a: {}, {})
     runs = [cross_validate_and_fit(_cv_candidates(), X, y, folds, "binary", score, n_workers=w)
-            for w in (1, 2)]
-    (serial, serial_fits), (pooled, pooled_fits) = runs
+            for w in (1, 2, 2)]
+    (serial, serial_fits), (pooled, pooled_fits), (again, again_fits) = runs
     assert [r.fold_metrics for r in serial] == [r.fold_metrics for r in pooled]
+    assert [r.fold_metrics for r in again] == [r.fold_metrics for r in pooled]
+    assert [f for f, _ in again_fits] == [f for f, _ in pooled_fits]
     assert [r.name for r in pooled] == ["baseline", "logistic", "lgbm", "logistic-strong"]
     for (a, _), (b, seconds) in zip(serial_fits, pooled_fits):
         assert seconds >= 0
@@ -139,3 +141,15 @@ def test_only_one_thread_estimators_are_pooled():
     assert kinds == {"baseline": True, "logistic": True, "lgbm": False, "logistic-strong": True}
     assert not single_threaded(Pipeline([("model", RandomForestRegressor(n_jobs=2))]))
     assert single_threaded(Pipeline([("model", RandomForestRegressor(n_jobs=1))]))
+
+
+def test_which_process_fits_which_job_depends_on_the_jobs_only():
+    import pandas as pd
+
+    from cases.lifecycle.parallel import Job, _lanes
+
+    X = pd.DataFrame({"a": range(100)})
+    jobs = [Job(None, np.arange(n)) for n in (10, 50, 30, 20)] + [Job(None, here=True)]
+    lanes = _lanes([4], [1, 2, 3, 0], jobs, X, 2)
+    assert lanes == [[4, 0], [1, 2, 3]]  # the model on all 100 rows is fitted here
+    assert _lanes([], [1, 2, 3, 0], jobs, X, 2) == [[1, 0], [2, 3]]

@@ -1,13 +1,17 @@
-"""Fits on every core without changing a bit of any result.
+"""Fits on every core, reproducibly.
 
 LightGBM and the random forests already fit on `n_jobs` threads, and their results depend on
 that count, so they keep running one after another in this process. Every other estimator
-(linear models, baselines) fits on one thread, and those fits share the cores: worker processes
-take the jobs that return numbers (validation predictions) while this process fits the ones
-that return a model, then takes back any job no worker has started. A one-thread fit holds to
-one thread wherever it runs, so its numbers are the same bits in a worker or here, with any
-number of workers; a model is always fitted here, because a model sent back from another
-process pickles (and so dumps) to other bytes. Results come back in the order of the jobs.
+(linear models, baselines) fits on one core, and those fits share the cores: worker processes
+take jobs that return numbers (validation predictions) while this process fits the ones that
+return a model and its share of the rest.
+
+Which process fits which job is fixed by the jobs (their order and sizes), never by timing: a
+fit's last bits can depend on the process it runs in (memory alignment changes how numpy sums;
+an iterative solver such as ridge by lsqr can carry that far), so a rerun must repeat every fit
+where it ran. Workers run with this process's BLAS and OpenMP thread counts. A model is always
+fitted here: a model sent back from another process pickles (and so dumps) to other bytes.
+Results come back in the order of the jobs.
 """
 
 from __future__ import annotations
@@ -84,26 +88,25 @@ def run_fits(jobs: Sequence[Job], X: pd.DataFrame, y: pd.Series, n_workers: int 
     if n_workers > 1 and len(remote) > 1:
         from joblib.externals.loky import get_reusable_executor
 
+        lanes = _lanes([i for i in range(len(jobs)) if one[i] and i not in remote], remote,
+                       jobs, X, n_workers)
         fd, path = tempfile.mkstemp(prefix="casebook-fit-", suffix=".pkl")
         with os.fdopen(fd, "wb") as f:
             pickle.dump((X, y), f, protocol=pickle.HIGHEST_PROTOCOL)
         executor = get_reusable_executor(max_workers=n_workers - 1)
-        futures = {i: executor.submit(_in_worker, path, jobs[i]) for i in remote}
+        limits = _thread_counts()
+        futures = {k: executor.submit(_in_worker, path, [jobs[i] for i in lane], limits)
+                   for k, lane in enumerate(lanes) if k and lane}
+    else:
+        lanes = [[i for i in range(len(jobs)) if one[i]]]
     try:
-        def here(i: int) -> None:
-            out[i] = _one_thread(jobs[i], X, y)
+        for i in lanes[0]:
+            out[i] = _fit(jobs[i], X, y)
             if progress:
                 progress()
-
-        for i in range(len(jobs)):  # this process's own one-thread jobs
-            if one[i] and i not in futures:
-                here(i)
-        for i in reversed(remote):  # then any job no worker has started, smallest first
-            if i in futures and futures[i].cancel():
-                here(i)
-        for i in remote:
-            if out[i] is None:
-                out[i] = futures[i].result()
+        for k, future in futures.items():
+            for i, res in zip(lanes[k], future.result()):
+                out[i] = res
                 if progress:
                     progress()
     finally:
@@ -119,6 +122,25 @@ def run_fits(jobs: Sequence[Job], X: pd.DataFrame, y: pd.Series, n_workers: int 
     return out  # type: ignore[return-value]
 
 
+def _lanes(own: list[int], remote: list[int], jobs: Sequence[Job], X: pd.DataFrame,
+           n: int) -> list[list[int]]:
+    """Which process fits which job, fixed by the jobs alone (never by timing, so a rerun puts
+    every fit in the same process): lane 0 is this process, with its own jobs; each remote job,
+    largest first, goes to the lane with the fewest rows to fit so far."""
+    lanes = [list(own)] + [[] for _ in range(n - 1)]
+    load = [sum(_rows(jobs[i], X) for i in own)] + [0] * (n - 1)
+    for i in remote:
+        k = min(range(n), key=lambda k: (load[k], k))
+        lanes[k].append(i)
+        load[k] += _rows(jobs[i], X)
+    return lanes
+
+
+def predict(model, X: pd.DataFrame) -> np.ndarray:
+    """A `Job.then`: the fitted model's predictions on the job's `apply` rows."""
+    return np.asarray(model.predict(X))
+
+
 def _rows(job: Job, X: pd.DataFrame) -> int:
     return len(X) if job.train is None else len(job.train)
 
@@ -126,20 +148,27 @@ def _rows(job: Job, X: pd.DataFrame) -> int:
 _CACHE: dict[str, tuple[pd.DataFrame, pd.Series]] = {}
 
 
-def _in_worker(path: str, job: Job) -> tuple[Any, float]:
-    """A worker's side: the data is read once per `run_fits` call, not sent with every job."""
+def _thread_counts() -> dict[str, int]:
+    """This process's thread count per threaded library API (BLAS, OpenMP)."""
+    from threadpoolctl import threadpool_info
+
+    counts: dict[str, int] = {}
+    for lib in threadpool_info():
+        counts[lib["user_api"]] = max(counts.get(lib["user_api"], 1), int(lib["num_threads"]))
+    return counts
+
+
+def _in_worker(path: str, jobs: list[Job], limits: dict[str, int]) -> list[tuple[Any, float]]:
+    """A worker's side: one lane's jobs in order, with the parent's thread counts; the data read
+    once per `run_fits` call, not sent with every job."""
+    from threadpoolctl import threadpool_limits
+
     if path not in _CACHE:
         _CACHE.clear()
         with open(path, "rb") as f:
             _CACHE[path] = pickle.load(f)
-    return _one_thread(job, *_CACHE[path])
-
-
-def _one_thread(job: Job, X: pd.DataFrame, y: pd.Series) -> tuple[Any, float]:
-    from threadpoolctl import threadpool_limits
-
-    with threadpool_limits(limits=1):
-        return _fit(job, X, y)
+    with threadpool_limits(limits=limits):
+        return [_fit(job, *_CACHE[path]) for job in jobs]
 
 
 def _fit(job: Job, X: pd.DataFrame, y: pd.Series) -> tuple[Any, float]:
