@@ -82,3 +82,74 @@ def test_importing_cases_first_pins_the_openblas_kernels():
     out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True,
                          check=True).stdout
     assert out.startswith("Prescott")
+
+
+def _cv_problem(n=1500, seed=1):
+    import pandas as pd
+
+    rng = np.random.default_rng(seed)
+    X = pd.DataFrame({"a": rng.normal(size=n), "b": rng.normal(size=n),
+                      "c": rng.choice(["x", "y", "z", "w"], size=n)})
+    y = pd.Series((X["a"] + (X["c"] == "x") + rng.normal(size=n) > 0.5).astype(int))
+    return X, y
+
+
+def _cv_candidates():
+    from cases.lifecycle.contract import Candidate
+    from cases.lifecycle.models import GroupBaseline, lgbm_pipeline, linear_pipeline
+
+    return [
+        Candidate("baseline", lambda: GroupBaseline([["c"]], min_count=5, kind="binary"), {}),
+        Candidate("logistic", lambda: linear_pipeline("binary", ["a", "b"], ["c"],
+                                                      min_frequency=5), {}),
+        Candidate("lgbm", lambda: lgbm_pipeline("binary", ["c"], params={"n_estimators": 5},
+                                                seed=0), {}),
+        Candidate("logistic-strong", lambda: linear_pipeline("binary", ["a", "b"], ["c"],
+                                                             alpha=30.0, min_frequency=5), {}),
+    ]
+
+
+def test_parallel_fits_give_the_bits_of_serial_fits():
+    import io
+
+    import joblib
+
+    from cases.lifecycle.evaluate import scorer
+    from cases.lifecycle.selection import cross_validate_and_fit, shuffled_folds
+
+    X, y = _cv_problem()
+    folds = shuffled_folds(len(X), 3, 0, y)
+    score = scorer("binary", None, lambda *a: {}, lambda *a: {}, {})
+    runs = [cross_validate_and_fit(_cv_candidates(), X, y, folds, "binary", score, n_workers=w)
+            for w in (1, 2, 2)]
+    (serial, serial_fits), (pooled, pooled_fits), (again, again_fits) = runs
+    assert [r.fold_metrics for r in serial] == [r.fold_metrics for r in pooled]
+    assert [r.fold_metrics for r in again] == [r.fold_metrics for r in pooled]
+    assert [f for f, _ in again_fits] == [f for f, _ in pooled_fits]
+    assert [r.name for r in pooled] == ["baseline", "logistic", "lgbm", "logistic-strong"]
+    for (a, _), (b, seconds) in zip(serial_fits, pooled_fits):
+        assert seconds >= 0
+        assert a == b  # the models' joblib files
+        np.testing.assert_array_equal(joblib.load(io.BytesIO(a)).predict_proba(X),
+                                      joblib.load(io.BytesIO(b)).predict_proba(X))
+
+
+def test_only_one_thread_estimators_are_pooled():
+    from cases.lifecycle.parallel import single_threaded
+
+    kinds = {c.name: single_threaded(c.build()) for c in _cv_candidates()}
+    assert kinds == {"baseline": True, "logistic": True, "lgbm": False, "logistic-strong": True}
+    assert not single_threaded(Pipeline([("model", RandomForestRegressor(n_jobs=2))]))
+    assert single_threaded(Pipeline([("model", RandomForestRegressor(n_jobs=1))]))
+
+
+def test_which_process_fits_which_job_depends_on_the_jobs_only():
+    import pandas as pd
+
+    from cases.lifecycle.parallel import Job, _lanes
+
+    X = pd.DataFrame({"a": range(100)})
+    jobs = [Job(None, np.arange(n)) for n in (10, 50, 30, 20)] + [Job(None, here=True)]
+    lanes = _lanes([4], [1, 2, 3, 0], jobs, X, 2)
+    assert lanes == [[4, 0], [1, 2, 3]]  # the model on all 100 rows is fitted here
+    assert _lanes([], [1, 2, 3, 0], jobs, X, 2) == [[1, 0], [2, 3]]

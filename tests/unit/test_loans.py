@@ -110,3 +110,23 @@ def test_applicants_file_errors_name_the_column(tmp_path):
     pd.DataFrame([{**good, "utilization": 1.5}]).to_csv(path, index=False)
     with pytest.raises(CasebookError, match=r"column 'utilization': expected values in \[0, 1\]"):
         load_applicants(str(path))
+
+
+def test_agnostic_shap_in_one_call_per_row_gives_the_values_of_one_call_per_permutation(world):
+    import shap
+
+    frame, cols, model = world
+    rows, background = frame[cols].iloc[100:112], frame[cols].head(40)
+    calls = []
+
+    def f(arr):
+        calls.append(len(arr))
+        return ex.approval(model, pd.DataFrame(arr, columns=cols))
+
+    masker = shap.maskers.Independent(background.to_numpy(dtype=float), max_samples=40)
+    per_permutation = shap.PermutationExplainer(f, masker, seed=0)(
+        rows.to_numpy(dtype=float), max_evals=3 * (2 * len(cols) + 1), silent=True,
+        batch_size=2 * len(cols) + 1).values
+    assert len(calls) > 2 * len(rows)
+    np.testing.assert_array_equal(ex.agnostic_shap(model, rows, background, 0, permutations=3),
+                                  per_permutation)

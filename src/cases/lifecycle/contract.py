@@ -118,6 +118,8 @@ class AnalysisContext:
     size: Callable[[str, str, str], int]  # (task, view, candidate) -> bytes on disk
     serving: dict = field(default_factory=dict)  # logged and registered models, latency
     load_logged: Callable[[str], Any] | None = None  # model URI -> model loaded from MLflow
+    # task -> view -> candidate -> seconds its final fit took in train (run.json; the machine's)
+    fit_seconds: dict = field(default_factory=dict)
 
     @property
     def meta(self) -> dict:
@@ -146,6 +148,17 @@ class AnalysisContext:
 
     def model_size(self, task: str, view: str, name: str | None = None) -> int:
         return self.size(task, view, name or self.selection[task][view]["selected"])
+
+    def fit_time(self, task: str, view: str, name: str | None = None) -> float:
+        """Seconds train took to fit a candidate (default: the selected one) on all its rows."""
+        name = name or self.selection[task][view]["selected"]
+        try:
+            return float(self.fit_seconds[task][view][name])
+        except KeyError:
+            from cases.errors import CasebookError
+
+            raise CasebookError(f"run.json has no fit time for {task}/{view}/{name}: it was "
+                                f"written by an older train; rerun train") from None
 
     def logged_model(self, task: str):
         """The task's logged model, loaded back from MLflow as a service would load it."""

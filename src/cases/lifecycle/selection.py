@@ -6,6 +6,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from functools import partial
 
 import numpy as np
 import pandas as pd
@@ -157,20 +158,47 @@ class CVResult:
                 for m in frame.columns}
 
 
-def cross_validate(candidates: Sequence, X: pd.DataFrame, y: pd.Series,
-                   folds: list[tuple[np.ndarray, np.ndarray]], kind: str,
-                   score: Callable[[np.ndarray, np.ndarray, pd.DataFrame], dict],
-                   desc: str = "cv", n_classes: int | None = None) -> list[CVResult]:
-    """Fit every candidate on every fold; `score(y_true, prediction, rows)` returns metrics."""
+def cross_validate_and_fit(candidates: Sequence, X: pd.DataFrame, y: pd.Series,
+                           folds: list[tuple[np.ndarray, np.ndarray]], kind: str,
+                           score: Callable[[np.ndarray, np.ndarray, pd.DataFrame], dict],
+                           desc: str = "cv", n_classes: int | None = None, refit: bool = True,
+                           n_workers: int | None = None,
+                           ) -> tuple[list[CVResult], list[tuple[bytes, float]]]:
+    """Every candidate fitted on every fold and scored (`score(y_true, prediction, rows)`
+    returns metrics), and with `refit` also fitted on all rows: its joblib
+    file (bytes) and fit seconds per candidate. One-thread fits run side by side
+    (`parallel.run_fits`); scores and files are the same bits as one fit after another (a
+    model is dumped where it was fitted: one sent back from a worker would dump to other
+    bytes)."""
+    from cases.lifecycle.parallel import Job, run_fits
+
+    predict = partial(_predict_rows, kind, n_classes)
+    jobs = [Job(c.build(), train_idx, val_idx, predict)
+            for c in candidates for train_idx, val_idx in folds]
+    if refit:
+        jobs += [Job(c.build(), then=_dumped, here=True) for c in candidates]
+    with tqdm(total=len(jobs), desc=desc, unit="fit", leave=False, mininterval=1.0) as bar:
+        done = run_fits(jobs, X, y, n_workers, progress=bar.update)
     results = [CVResult(c.name, dict(c.params)) for c in candidates]
-    steps = [(ci, fi) for ci in range(len(candidates)) for fi in range(len(folds))]
-    for ci, fi in tqdm(steps, desc=desc, unit="fit", leave=False, mininterval=1.0):
-        train_idx, val_idx = folds[fi]
-        model = candidates[ci].build()
-        model.fit(X.iloc[train_idx], y.iloc[train_idx])
-        pred = predict_for(kind, model, X.iloc[val_idx], n_classes)
-        results[ci].fold_metrics.append(score(y.iloc[val_idx].to_numpy(), pred, X.iloc[val_idx]))
-    return results
+    for k, (pred, _) in enumerate(done[:len(candidates) * len(folds)]):
+        val_idx = folds[k % len(folds)][1]
+        results[k // len(folds)].fold_metrics.append(
+            score(y.iloc[val_idx].to_numpy(), pred, X.iloc[val_idx]))
+    return results, done[len(candidates) * len(folds):]
+
+
+def _predict_rows(kind: str, n_classes: int | None, model, X: pd.DataFrame) -> np.ndarray:
+    return predict_for(kind, model, X, n_classes)
+
+
+def _dumped(model, X: pd.DataFrame) -> bytes:  # noqa: ARG001 - a `Job.then`
+    import io
+
+    import joblib
+
+    buf = io.BytesIO()
+    joblib.dump(model, buf)
+    return buf.getvalue()
 
 
 SELECTION_RULES = ("one_se", "best")

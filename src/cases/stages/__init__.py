@@ -55,7 +55,8 @@ STAGES: tuple[Stage, ...] = (
                      "reports/<case>/analysis.md",
           hooks=("tasks", "analyze"),
           params=("analysis", "data", "features", "train", "primary"), global_params=("seed",),
-          reads=("features", "features_meta", "models", "selection", "metrics", "serving"),
+          reads=("features", "features_meta", "models", "selection", "run", "metrics",
+                 "serving"),
           writes=("analysis_md", "analysis_json", "analysis_dir", "analysis_timing"),
           tracks=True),
     Stage("report", "rollout report, talking points, HTML pages and the case's portfolio card: "

@@ -31,7 +31,7 @@ def run(cfg: DictConfig) -> dict:
         seed=int(cfg.seed), tasks={t.name: t for t in case.tasks(cfg.case, int(cfg.seed))},
         load=lambda *key: joblib.load(model_file(*key)),
         size=lambda *key: model_file(*key).stat().st_size,
-        serving=serving,
+        serving=serving, fit_seconds=train_run.get("fit_seconds", {}),
         load_logged=lambda model_uri: tracking.load_model(common.uri(cfg), model_uri))
     result = case.analyze(ctx) if case.analyze else EdaResult(
         sections=[("No case-specific analysis", "This case has none beyond the evaluation.")],

@@ -4,8 +4,8 @@ model is logged as an MLflow logged model, which evaluate scores and registers."
 
 from __future__ import annotations
 
+import io
 import logging
-import time
 from pathlib import Path
 
 import joblib
@@ -19,7 +19,7 @@ from cases.lifecycle.evaluate import scorer
 from cases.lifecycle.io import outputs
 from cases.lifecycle.selection import (
     choose_folds,
-    cross_validate,
+    cross_validate_and_fit,
     describe_folds,
     selection_record,
 )
@@ -41,6 +41,7 @@ def run(cfg: DictConfig) -> dict:
         selection: dict = {}
         cv_metrics: dict[str, float] = {}
         logged: dict = {}
+        fit_seconds: dict = {}
         with outputs() as out:
             models_dir = out.path(p.models)
             for task in tasks:
@@ -56,6 +57,7 @@ def run(cfg: DictConfig) -> dict:
                         continue
                     entry, models = _train_view(case.name, task, view, rows.frame[cols], y, folds,
                                                 score, models_dir, mlrun, cfg.case.train)
+                    fit_seconds.setdefault(task.name, {})[view] = entry.pop("fit_seconds")
                     selection.setdefault(task.name, {})[view] = entry
                     best = entry["candidates"][entry["selected"]]["cv"]
                     cv_metrics.update({f"{task.name}.{view}.cv_{m}": s["mean"]
@@ -69,7 +71,8 @@ def run(cfg: DictConfig) -> dict:
                                      data.rows("train").period),
                 "tasks": selection})
             out.write_json(p.run, {"run_id": mlrun.run_id, "experiment": common.experiment(cfg),
-                                   "experiment_id": mlrun.experiment_id, "models": logged})
+                                   "experiment_id": mlrun.experiment_id, "models": logged,
+                                   "fit_seconds": fit_seconds})
         mlrun.log_metrics(cv_metrics)
     return selection
 
@@ -87,22 +90,19 @@ def _train_view(case: str, task: Task, view: str, X: pd.DataFrame, y, folds, sco
     candidates = task.candidates(view, list(X.columns))
     check_baseline(case, task.name, view, baseline(), [(c.name, c.build()) for c in candidates])
     cands = [Candidate("baseline", baseline, {"model": "baseline"}), *candidates]
-    results = cross_validate(cands, X, y, folds, task.kind, score, desc=f"{task.name}/{view}",
-                             n_classes=len(task.classes) if task.classes else None)
+    results, fitted = cross_validate_and_fit(
+        cands, X, y, folds, task.kind, score, desc=f"{task.name}/{view}",
+        n_classes=len(task.classes) if task.classes else None)
     record = selection_record([r for r in results if r.name != "baseline"],
                               task.selection_metric, str(train_cfg.selection_rule),
                               list(train_cfg.simplicity_order))
     chosen = record.pop("selected")
     entry: dict = {"selected": chosen, "metric": task.selection_metric, **record,
-                   "candidates": {}}
+                   "candidates": {}, "fit_seconds": {}}
     target_dir = models_dir / task.name / view
     target_dir.mkdir(parents=True, exist_ok=True)
-    models = {}
-    for cand, res in zip(cands, results):
-        t0 = time.perf_counter()
-        models[cand.name] = model = cand.build().fit(X, y)
-        fit_seconds = time.perf_counter() - t0
-        joblib.dump(model, target_dir / f"{cand.name}.joblib")
+    for cand, res, (blob, fit_seconds) in zip(cands, results, fitted):
+        (target_dir / f"{cand.name}.joblib").write_bytes(blob)
         summary = res.summary()
         mlrun.child(cand.name, {"task": task.name, "view": view, "candidate": cand.name,
                                 **cand.params},
@@ -112,10 +112,12 @@ def _train_view(case: str, task: Task, view: str, X: pd.DataFrame, y, folds, sco
                     {"task": task.name, "view": view, "candidate": cand.name,
                      "selected": str(cand.name == chosen).lower()})
         entry["candidates"][cand.name] = {"params": cand.params, "cv": summary}
+        entry["fit_seconds"][cand.name] = fit_seconds
     best = entry["candidates"][chosen]["cv"][task.selection_metric]["mean"]
     log.info("%s/%s: selected %s (cv %s %.4f)", task.name, view, chosen, task.selection_metric,
              best)
-    return entry, models
+    blob = fitted[[c.name for c in cands].index(chosen)][0]
+    return entry, {chosen: joblib.load(io.BytesIO(blob))}
 
 
 def _log_selected(mlrun, case: str, task: Task, view: str, entry: dict, model,

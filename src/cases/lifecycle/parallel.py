@@ -1,0 +1,181 @@
+"""Fits on every core, reproducibly.
+
+LightGBM and the random forests already fit on `n_jobs` threads, and their results depend on
+that count, so they keep running one after another in this process. Every other estimator
+(linear models, baselines) fits on one core, and those fits share the cores: worker processes
+take jobs that return numbers (validation predictions) while this process fits the ones that
+return a model and its share of the rest.
+
+Which process fits which job is fixed by the jobs (their order and sizes), never by timing: a
+fit's last bits can depend on the process it runs in (memory alignment changes how numpy sums;
+an iterative solver such as ridge by lsqr can carry that far), so a rerun must repeat every fit
+where it ran. Workers run with this process's BLAS and OpenMP thread counts. A model is always
+fitted here: a model sent back from another process pickles (and so dumps) to other bytes.
+Results come back in the order of the jobs.
+"""
+
+from __future__ import annotations
+
+import os
+import pickle
+import tempfile
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+THREAD_PARAMS = ("n_jobs", "num_threads", "nthread", "thread_count")
+
+
+def workers() -> int:
+    """Processes sharing one-thread fits (this one included): `CASEBOOK_WORKERS`, else the
+    cores this process may use. 1: every fit here, one after another."""
+    env = os.environ.get("CASEBOOK_WORKERS")
+    if env:
+        try:
+            return max(int(env), 1)
+        except ValueError:
+            from cases.errors import CasebookError
+
+            raise CasebookError(f"CASEBOOK_WORKERS={env!r}: expected a whole number of "
+                                f"processes (1: every fit in this process)") from None
+    cores = os.sched_getaffinity(0) if hasattr(os, "sched_getaffinity") else None
+    return max(len(cores) if cores else os.cpu_count() or 1, 1)
+
+
+def single_threaded(estimator) -> bool:
+    """True when no step of `estimator` fits on more than one thread: no thread-count parameter
+    above 1 anywhere in it (None or 1 is one thread in scikit-learn) and no LightGBM model
+    (LightGBM threads by default)."""
+    objects = [estimator]
+    params = estimator.get_params(deep=True) if hasattr(estimator, "get_params") else {}
+    for key, value in params.items():
+        if key.rsplit("__", 1)[-1] in THREAD_PARAMS and value not in (None, 1):
+            return False
+        if hasattr(value, "get_params"):
+            objects.append(value)
+    return not any(type(o).__module__.split(".")[0] == "lightgbm" for o in objects)
+
+
+@dataclass
+class Job:
+    """Fit `estimator` (unfitted) on the rows `train` of (X, y) (None: all) and return
+    `then(model, X.iloc[apply])` (e.g. validation predictions), or the model itself. `here`:
+    fit in this process (the result keeps the identity of objects, e.g. a model to dump)."""
+
+    estimator: Any
+    train: np.ndarray | None = None
+    apply: np.ndarray | None = None
+    then: Callable[[Any, pd.DataFrame], Any] | None = None
+    here: bool = False
+
+
+def run_fits(jobs: Sequence[Job], X: pd.DataFrame, y: pd.Series, n_workers: int | None = None,
+             progress: Callable[[], None] | None = None) -> list[tuple[Any, float]]:
+    """(result, fit seconds) of every job, in the jobs' order: the one-thread jobs first, shared
+    by `n_workers` processes (default `workers()`), then the threaded ones here, in order."""
+    n_workers = workers() if n_workers is None else max(int(n_workers), 1)
+    out: list[tuple[Any, float] | None] = [None] * len(jobs)
+    one = [single_threaded(j.estimator) for j in jobs]
+    remote = sorted((i for i, j in enumerate(jobs) if one[i] and not j.here),
+                    key=lambda i: _rows(jobs[i], X), reverse=True)  # largest first
+    futures: dict[int, Any] = {}
+    path = None
+    if n_workers > 1 and len(remote) > 1:
+        from joblib.externals.loky import get_reusable_executor
+
+        lanes = _lanes([i for i in range(len(jobs)) if one[i] and i not in remote], remote,
+                       jobs, X, n_workers)
+        fd, path = tempfile.mkstemp(prefix="casebook-fit-", suffix=".pkl")
+        with os.fdopen(fd, "wb") as f:
+            pickle.dump((X, y), f, protocol=pickle.HIGHEST_PROTOCOL)
+        executor = get_reusable_executor(max_workers=n_workers - 1)
+        limits = _thread_counts()
+        futures = {k: executor.submit(_in_worker, path, [jobs[i] for i in lane], limits)
+                   for k, lane in enumerate(lanes) if k and lane}
+    else:
+        lanes = [[i for i in range(len(jobs)) if one[i]]]
+    try:
+        for i in lanes[0]:
+            out[i] = _fit(jobs[i], X, y)
+            if progress:
+                progress()
+        for k, future in futures.items():
+            for i, res in zip(lanes[k], future.result()):
+                out[i] = res
+                if progress:
+                    progress()
+    finally:
+        for f in futures.values():
+            f.cancel()
+        if path:
+            Path(path).unlink(missing_ok=True)
+    for i, job in enumerate(jobs):  # threaded fits, one after another
+        if out[i] is None:
+            out[i] = _fit(job, X, y)
+            if progress:
+                progress()
+    return out  # type: ignore[return-value]
+
+
+def _lanes(own: list[int], remote: list[int], jobs: Sequence[Job], X: pd.DataFrame,
+           n: int) -> list[list[int]]:
+    """Which process fits which job, fixed by the jobs alone (never by timing, so a rerun puts
+    every fit in the same process): lane 0 is this process, with its own jobs; each remote job,
+    largest first, goes to the lane with the fewest rows to fit so far."""
+    lanes = [list(own)] + [[] for _ in range(n - 1)]
+    load = [sum(_rows(jobs[i], X) for i in own)] + [0] * (n - 1)
+    for i in remote:
+        k = min(range(n), key=lambda k: (load[k], k))
+        lanes[k].append(i)
+        load[k] += _rows(jobs[i], X)
+    return lanes
+
+
+def predict(model, X: pd.DataFrame) -> np.ndarray:
+    """A `Job.then`: the fitted model's predictions on the job's `apply` rows."""
+    return np.asarray(model.predict(X))
+
+
+def _rows(job: Job, X: pd.DataFrame) -> int:
+    return len(X) if job.train is None else len(job.train)
+
+
+_CACHE: dict[str, tuple[pd.DataFrame, pd.Series]] = {}
+
+
+def _thread_counts() -> dict[str, int]:
+    """This process's thread count per threaded library API (BLAS, OpenMP)."""
+    from threadpoolctl import threadpool_info
+
+    counts: dict[str, int] = {}
+    for lib in threadpool_info():
+        counts[lib["user_api"]] = max(counts.get(lib["user_api"], 1), int(lib["num_threads"]))
+    return counts
+
+
+def _in_worker(path: str, jobs: list[Job], limits: dict[str, int]) -> list[tuple[Any, float]]:
+    """A worker's side: one lane's jobs in order, with the parent's thread counts; the data read
+    once per `run_fits` call, not sent with every job."""
+    from threadpoolctl import threadpool_limits
+
+    if path not in _CACHE:
+        _CACHE.clear()
+        with open(path, "rb") as f:
+            _CACHE[path] = pickle.load(f)
+    with threadpool_limits(limits=limits):
+        return [_fit(job, *_CACHE[path]) for job in jobs]
+
+
+def _fit(job: Job, X: pd.DataFrame, y: pd.Series) -> tuple[Any, float]:
+    Xt, yt = (X, y) if job.train is None else (X.iloc[job.train], y.iloc[job.train])
+    t0 = time.perf_counter()
+    model = job.estimator.fit(Xt, yt)
+    seconds = time.perf_counter() - t0
+    if job.then is None:
+        return model, seconds
+    return job.then(model, X.iloc[job.apply] if job.apply is not None else X), seconds
