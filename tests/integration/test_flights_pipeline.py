@@ -11,7 +11,8 @@ from tests.conftest import FLIGHTS_SAMPLE as SAMPLE
 from tests.conftest import run_cli
 from tests.conftest import run_flights_scripts as run_pipeline
 
-pytestmark = pytest.mark.slow
+# one worker under pytest-xdist: the browser tests share this module's second flights run
+pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("flights")]
 
 
 @pytest.fixture(scope="module")
