@@ -1,4 +1,5 @@
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -121,3 +122,18 @@ def copy_repo(dest: Path) -> Path:
             (dest / f).parent.mkdir(parents=True, exist_ok=True)
             shutil.copy2(src, dest / f)
     return dest
+
+
+def set_knob(path: Path, pattern: str, value: str) -> None:
+    """Replace the one line of a config file (in a copy of the repository) `pattern` matches."""
+    text = path.read_text()
+    new, n = re.subn(pattern, value, text, count=1, flags=re.MULTILINE)
+    assert n == 1, pattern
+    path.write_text(new)
+
+
+# a copied case config's heavy knobs, where a test is about the plumbing (DVC, `mlflow run`), not
+# the figures: two CV folds, a few latency samples, 20 LightGBM trees
+TINY_KNOBS = [(r"^  cv_folds: \d+", "  cv_folds: 2"),
+              (r"^  latency_samples: \d+", "  latency_samples: 5"),
+              (r"^    n_estimators: \d+", "    n_estimators: 20")]  # the first: LightGBM's

@@ -14,7 +14,7 @@ import pytest
 import yaml
 
 from cases.stages.paths import RUN_FILES, repo_path
-from tests.conftest import STAGE_SCRIPTS, copy_repo
+from tests.conftest import STAGE_SCRIPTS, TINY_KNOBS, copy_repo, set_knob
 
 pytestmark = pytest.mark.slow
 
@@ -30,19 +30,9 @@ def ran(output: str) -> set[str]:
     return set(re.findall(r"Running stage '([^']+)'", output))
 
 
-def set_knob(path: Path, pattern: str, value: str) -> None:
-    text = path.read_text()
-    new, n = re.subn(pattern, value, text, count=1, flags=re.MULTILINE)
-    assert n == 1, pattern
-    path.write_text(new)
-
-
 # small-sample knobs (patterns match the case configs' own lines): the test is about what DVC
-# runs and reruns, so every case runs on a tiny sample, with few trees, two CV folds and a few
-# latency samples; the case tests check what the stages compute on larger samples
-COMMON_KNOBS = [(r"^  cv_folds: \d+", "  cv_folds: 2"),
-                (r"^  latency_samples: \d+", "  latency_samples: 5"),
-                (r"^    n_estimators: \d+", "    n_estimators: 20")]  # LightGBM's
+# runs and reruns, so every case runs on a tiny sample, with `TINY_KNOBS`; the case tests check
+# what the stages compute on larger samples
 SMALL_KNOBS = {
     "flights": [(r"^  sample_rows: null", "  sample_rows: 4000")],
     "loans": [(r"^    rows: \d+", "    rows: 1500"),
@@ -69,7 +59,7 @@ SMALL_KNOBS = {
 def test_dvc_repro_runs_once_and_reruns_only_what_changed(tmp_path):
     repo = copy_repo(tmp_path / "repo")
     for case, knobs in SMALL_KNOBS.items():
-        for pattern, value in [*COMMON_KNOBS, *knobs]:
+        for pattern, value in [*TINY_KNOBS, *knobs]:
             set_knob(repo / f"conf/case/{case}.yaml", pattern, value)
     conf = repo / "conf/case/flights.yaml"
     env = {**os.environ, "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}",
