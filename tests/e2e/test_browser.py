@@ -9,7 +9,7 @@ from selenium.webdriver.support.ui import WebDriverWait
 
 from tests.e2e.conftest import shot
 
-pytestmark = [pytest.mark.e2e, pytest.mark.slow, pytest.mark.xdist_group("flights")]
+pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
 
 def wait_text(drv, text: str, timeout: int = 60) -> None:

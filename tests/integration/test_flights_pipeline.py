@@ -11,8 +11,7 @@ from tests.conftest import FLIGHTS_SAMPLE as SAMPLE
 from tests.conftest import run_cli
 from tests.conftest import run_flights_scripts as run_pipeline
 
-# one worker under pytest-xdist: the browser tests share this module's second flights run
-pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("flights")]
+pytestmark = pytest.mark.slow
 
 
 @pytest.fixture(scope="module")

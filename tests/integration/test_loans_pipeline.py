@@ -7,7 +7,7 @@ import pytest
 
 from tests.conftest import run_case, run_cli
 
-pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("loans")]  # one run for the module
+pytestmark = pytest.mark.slow
 SMALL = ["case.data.scenario.rows=3000", "case.analysis.explain_rows=40",
          "case.train.lgbm.n_estimators=60", "case.evaluate.latency_samples=20"]
 

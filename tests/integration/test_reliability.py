@@ -14,8 +14,6 @@ import pytest
 from tests.conftest import ROOT, run_cli
 
 pytestmark = pytest.mark.slow
-# the tests of the module's one training run (`trained`) share a worker under pytest-xdist
-shares_the_run = pytest.mark.xdist_group("reliability")
 SMALL = ["case.data.scenario.rows=1500", "case.train.lgbm.n_estimators=20",
          "case.evaluate.latency_samples=5", "case.train.cv_folds=2"]
 
@@ -87,7 +85,6 @@ def test_check_server_is_quick():
 
 
 # ---- 6. degenerate data --------------------------------------------------------------------
-@shares_the_run
 def test_single_class_target_is_refused(trained, tmp_path):
     hmda = pd.read_parquet(trained / "data/loans/prepared/hmda.parquet").assign(approve=1)
     hmda.to_csv(tmp_path / "loanapp.csv", index=False)
@@ -166,7 +163,6 @@ def test_second_run_on_the_same_case_is_refused(tmp_path, stage):
 
 
 # ---- 1b. outputs of one training run only --------------------------------------------------
-@shares_the_run
 @pytest.mark.parametrize("stage", ["analyze", "report"])
 def test_outputs_of_another_training_run_are_refused(trained, stage):
     run_file = trained / "data/loans/run.json"
@@ -192,7 +188,6 @@ def _agreement(root) -> dict:
             for m in serving["models"].values() if m["registered_model"]}
 
 
-@shares_the_run
 @pytest.mark.parametrize("point", ["evaluate:registered", "evaluate:run_closed",
                                    "evaluate:published", "evaluate:alias_set"])
 def test_kill_during_evaluate_leaves_registry_and_files_agreeing(sqlite_env, point):
