@@ -33,9 +33,10 @@ repro: $(STAMP)  ## run every case on its embedded default data (dvc repro)
 case: $(STAMP)  ## run one case whole: make case CASE=flights
 	dvc repro report-$(CASE)
 
+# two pytest-xdist workers, a test module to one worker (its module-scoped runs are made once)
 test: $(STAMP)  ## run the test suite CI runs (unit, integration, real data, browser)
 	bash scripts/install-browser.sh
-	pytest
+	pytest -n 2 --dist loadscope
 
 test-fast: $(STAMP)  ## unit tests only
 	pytest tests/unit

@@ -1,4 +1,5 @@
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -11,6 +12,11 @@ import pytest
 from cases.stages import CASE_STAGES
 
 ROOT = Path(__file__).resolve().parents[1]
+# OpenMP threads (LightGBM, scikit-learn) sleep instead of spinning while they wait: the stages'
+# small fits on a shared machine (another test, the MLflow server, other jobs) otherwise burn
+# their time slices spinning, up to 20 times slower; the results do not depend on it. The stage
+# processes the tests start inherit it.
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 SHARED_DATA = Path(os.environ.get("CASEBOOK_SHARED_DATA", ROOT.parent / "shared" / "data"))
 
 
@@ -63,18 +69,47 @@ STAGE_SCRIPTS = CASE_STAGES  # every per-case lifecycle stage, in order
 
 
 def run_case(tmp_path: Path, case: str, *overrides: str) -> tuple[dict, dict, Path]:
-    """Every stage script of one case into `tmp_path`, with a temporary MLflow store; returns
+    """Every stage of one case, then the portfolio, into `tmp_path` with a temporary MLflow
+    store: `python -m cases all`, one interpreter for the whole case (the stage-per-process
+    boundary is covered by the flights tests' stage scripts and by `dvc repro`); returns
     (metrics.json, analysis.json, the reports folder)."""
     import json
 
     env = {"MLFLOW_TRACKING_URI": f"sqlite:///{tmp_path}/mlflow.db"}
-    for stage in STAGE_SCRIPTS:
-        res = run_cli(f"pipelines/{stage}.py", f"case={case}", *overrides,
-                      f"paths.root={tmp_path}", env=env)
-        assert res.returncode == 0, f"{stage}:\n{res.stderr[-3000:]}"
+    res = run_cli("-m", "cases", "all", f"case={case}", *overrides, f"paths.root={tmp_path}",
+                  env=env)
+    assert res.returncode == 0, f"case {case}:\n{res.stderr[-3000:]}"
     rep = tmp_path / "reports" / case
     return (json.loads((rep / "metrics.json").read_text()),
             json.loads((rep / "analysis.json").read_text()), rep)
+
+
+# the flights sample the flights tests and the browser tests run on
+FLIGHTS_SAMPLE = ["case.data.sample_rows=6000", "case.train.lgbm.n_estimators=40",
+                  "case.evaluate.latency_samples=30"]
+
+
+def run_flights_scripts(root: Path, env: dict) -> None:
+    """The flights case through the stage scripts, `pipelines/<stage>.py`, one process each,
+    then the portfolio."""
+    from cases.stages import NAMES
+
+    for stage in NAMES:
+        args = [] if stage == "portfolio" else ["case=flights", *FLIGHTS_SAMPLE]
+        res = run_cli(f"pipelines/{stage}.py", *args, f"paths.root={root}", env=env)
+        assert res.returncode == 0, f"{stage} failed:\n{res.stderr[-3000:]}"
+
+
+@pytest.fixture(scope="session")
+def flights_in_one_process(tmp_path_factory) -> Path:
+    """A second flights run on the same sample, `python -m cases all` in one interpreter, with a
+    store of its own: the browser tests read it, and the flights tests compare it with the
+    stage-script run (same seed, same metrics)."""
+    root = tmp_path_factory.mktemp("flights_all")
+    res = run_cli("-m", "cases", "all", "case=flights", *FLIGHTS_SAMPLE, f"paths.root={root}",
+                  env={"MLFLOW_TRACKING_URI": f"sqlite:///{root}/mlflow.db"})
+    assert res.returncode == 0, res.stderr[-3000:]
+    return root
 
 
 def copy_repo(dest: Path) -> Path:
@@ -87,3 +122,18 @@ def copy_repo(dest: Path) -> Path:
             (dest / f).parent.mkdir(parents=True, exist_ok=True)
             shutil.copy2(src, dest / f)
     return dest
+
+
+def set_knob(path: Path, pattern: str, value: str) -> None:
+    """Replace the one line of a config file (in a copy of the repository) `pattern` matches."""
+    text = path.read_text()
+    new, n = re.subn(pattern, value, text, count=1, flags=re.MULTILINE)
+    assert n == 1, pattern
+    path.write_text(new)
+
+
+# a copied case config's heavy knobs, where a test is about the plumbing (DVC, `mlflow run`), not
+# the figures: two CV folds, a few latency samples, 20 LightGBM trees
+TINY_KNOBS = [(r"^  cv_folds: \d+", "  cv_folds: 2"),
+              (r"^  latency_samples: \d+", "  latency_samples: 5"),
+              (r"^    n_estimators: \d+", "    n_estimators: 20")]  # the first: LightGBM's

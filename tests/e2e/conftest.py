@@ -51,13 +51,11 @@ def shot(drv, name: str) -> Path:
 
 
 @pytest.fixture(scope="session")
-def mlflow_server(tmp_path_factory):
-    """A real MLflow server on a free local port over a store filled by a real run."""
-    from tests.integration.test_flights_pipeline import run_pipeline
-
-    root = tmp_path_factory.mktemp("e2e")
+def mlflow_server(flights_in_one_process):
+    """A real MLflow server on a free local port over a store filled by a real run (the
+    session's flights run, shared with the flights tests)."""
+    root = flights_in_one_process
     uri = f"sqlite:///{root}/mlflow.db"
-    run_pipeline(root, {"MLFLOW_TRACKING_URI": uri})
     port = free_port()
     proc = subprocess.Popen(
         [str(Path(sys.executable).parent / "mlflow"), "server", "--backend-store-uri", uri,

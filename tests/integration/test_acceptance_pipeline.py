@@ -6,25 +6,18 @@ import re
 
 import pytest
 
-from tests.conftest import run_cli
+from tests.conftest import run_case, run_cli
 
 pytestmark = pytest.mark.slow
 
 
 def test_acceptance_pipeline(tmp_path):
-    env = {"MLFLOW_TRACKING_URI": f"sqlite:///{tmp_path}/mlflow.db"}
     small = ["case.data.world.offers=20000", "case.analysis.requests=20",
              "case.evaluate.latency_samples=20", "case.train.lgbm.n_estimators=40"]
-    for stage in ("prepare", "eda", "features", "train", "evaluate", "analyze", "report"):
-        res = run_cli(f"pipelines/{stage}.py", "case=acceptance", *small,
-                      f"paths.root={tmp_path}", env=env)
-        assert res.returncode == 0, f"{stage}:\n{res.stderr[-3000:]}"
-    rep = tmp_path / "reports/acceptance"
-    m = json.loads((rep / "metrics.json").read_text())
+    m, a, rep = run_case(tmp_path, "acceptance", *small)
     assert set(m["tasks"]["accept"]["offer"]["test"]) == {"baseline", "logistic", "forest", "lgbm"}
     assert {"auc", "log_loss", "brier", "ece"} <= set(m["test"])
     assert "holding out a different set of groups" in m["split"]["cv"]
-    a = json.loads((rep / "analysis.json").read_text())
     assert {c["input"] for c in a["coefficients"]} >= {"pickup_km", "surge", "fare"}
     serving = json.loads((rep / "analysis_timing.json").read_text())["serving"]
     assert serving["drivers"] == 20 and serving["p99_ms"] > 0 and "serving" not in a

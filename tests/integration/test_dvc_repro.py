@@ -14,7 +14,7 @@ import pytest
 import yaml
 
 from cases.stages.paths import RUN_FILES, repo_path
-from tests.conftest import STAGE_SCRIPTS, copy_repo
+from tests.conftest import STAGE_SCRIPTS, TINY_KNOBS, copy_repo, set_knob
 
 pytestmark = pytest.mark.slow
 
@@ -30,39 +30,36 @@ def ran(output: str) -> set[str]:
     return set(re.findall(r"Running stage '([^']+)'", output))
 
 
-def set_knob(path: Path, pattern: str, value: str) -> None:
-    text = path.read_text()
-    new, n = re.subn(pattern, value, text, count=1, flags=re.MULTILINE)
-    assert n == 1, pattern
-    path.write_text(new)
-
-
-# small-sample knobs per case (patterns match the case config's own lines)
+# small-sample knobs (patterns match the case configs' own lines): the test is about what DVC
+# runs and reruns, so every case runs on a tiny sample, with `TINY_KNOBS`; the case tests check
+# what the stages compute on larger samples
 SMALL_KNOBS = {
-    "flights": [(r"^  sample_rows: null", "  sample_rows: 4000"),
-                (r"^    n_estimators: \d+", "    n_estimators: 30"),
-                (r"^  latency_samples: \d+", "  latency_samples: 20")],
-    "loans": [(r"^    rows: \d+", "    rows: 3000"),
-              (r"^  explain_rows: null", "  explain_rows: 30"),
-              (r"^    n_estimators: \d+", "    n_estimators: 40")],
-    "acceptance": [(r"^    offers: \d+", "    offers: 15000"),
-                   (r"^  requests: \d+", "  requests: 20")],
-    "housing": [(r"^    listings: \d+", "    listings: 3000"),
-                (r"^    n_estimators: \d+", "    n_estimators: 40")],
-    "eta": [(r"^    trips: \d+", "    trips: 15000"),
-            (r"^    n_estimators: \d+", "    n_estimators: 40")],
-    "airbnb": [(r"^    listings: \d+", "    listings: 2000"),
-               (r"^    n_estimators: \d+", "    n_estimators: 40"),
-               (r"^  shap_rows: \d+", "  shap_rows: 100")],
-    "fraud": [(r"^    customers: \d+", "    customers: 2000"),
-              (r"^    n_estimators: \d+", "    n_estimators: 40")],
+    "flights": [(r"^  sample_rows: null", "  sample_rows: 4000")],
+    "loans": [(r"^    rows: \d+", "    rows: 1500"),
+              (r"^  explain_rows: null", "  explain_rows: 10")],
+    "acceptance": [(r"^    offers: \d+", "    offers: 10000"),
+                   (r"^  requests: \d+", "  requests: 10"),
+                   (r"^  forest: {n_estimators: \d+", "  forest: {n_estimators: 10")],
+    "housing": [(r"^    listings: \d+", "    listings: 2000"),
+                (r"^  imputer_lgbm: {n_estimators: \d+", "  imputer_lgbm: {n_estimators: 20"),
+                (r"^  learning_curve: \[[\d, ]+\]", "  learning_curve: [500, 1000]"),
+                (r"^  timing_rows: \d+", "  timing_rows: 1000")],
+    "eta": [(r"^    trips: \d+", "    trips: 12000"),
+            (r"^  clusters: \d+", "  clusters: 12"),
+            (r"^  learning_curve: \[[\d, ]+\]", "  learning_curve: [2000]")],
+    "airbnb": [(r"^    listings: \d+", "    listings: 1500"),
+               (r"^  forest: {n_estimators: \d+", "  forest: {n_estimators: 10"),
+               (r"^  robustness_folds: \d+", "  robustness_folds: 2"),
+               (r"^  shap_rows: \d+", "  shap_rows: 50")],
+    "fraud": [(r"^    customers: \d+", "    customers: 1500"),
+              (r"^  shap_alerts: \d+", "  shap_alerts: 50")],
 }
 
 
 def test_dvc_repro_runs_once_and_reruns_only_what_changed(tmp_path):
     repo = copy_repo(tmp_path / "repo")
     for case, knobs in SMALL_KNOBS.items():
-        for pattern, value in knobs:
+        for pattern, value in [*TINY_KNOBS, *knobs]:
             set_knob(repo / f"conf/case/{case}.yaml", pattern, value)
     conf = repo / "conf/case/flights.yaml"
     env = {**os.environ, "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}",

@@ -3,24 +3,15 @@ seeded sample, with a temporary MLflow SQLite store."""
 
 import json
 import re
-from pathlib import Path
 
 import pandas as pd
 import pytest
 
-from cases.stages import NAMES as STAGES
+from tests.conftest import FLIGHTS_SAMPLE as SAMPLE
 from tests.conftest import run_cli
+from tests.conftest import run_flights_scripts as run_pipeline
 
 pytestmark = pytest.mark.slow
-SAMPLE = ["case.data.sample_rows=6000", "case.train.lgbm.n_estimators=40",
-          "case.evaluate.latency_samples=30"]
-
-
-def run_pipeline(root: Path, env: dict) -> None:
-    for stage in STAGES:
-        args = [] if stage == "portfolio" else ["case=flights", *SAMPLE]
-        res = run_cli(f"pipelines/{stage}.py", *args, f"paths.root={root}", env=env)
-        assert res.returncode == 0, f"{stage} failed:\n{res.stderr[-3000:]}"
 
 
 @pytest.fixture(scope="module")
@@ -124,12 +115,12 @@ def test_mlflow_parent_child_runs_and_registry(pipeline):
     assert len(model.predict(rows)) == 3
 
 
-def test_same_seed_gives_identical_metrics(pipeline, tmp_path):
-    root, env = pipeline
-    env = {**env, "MLFLOW_TRACKING_URI": f"sqlite:///{tmp_path}/mlflow.db"}
-    run_pipeline(tmp_path, env)
+def test_same_seed_gives_identical_metrics(pipeline, flights_in_one_process):
+    # a second run from scratch, in one process and with a store of its own, gives the same
+    # metrics as the stage scripts each in a process of their own
+    root, _ = pipeline
     first = (root / "reports/flights/metrics.json").read_text()
-    assert (tmp_path / "reports/flights/metrics.json").read_text() == first
+    assert (flights_in_one_process / "reports/flights/metrics.json").read_text() == first
 
 
 def test_failed_stage_publishes_nothing_and_marks_the_run_failed(pipeline, tmp_path):

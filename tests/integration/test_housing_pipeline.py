@@ -14,7 +14,8 @@ from tests.conftest import run_case as run_case_stages
 
 pytestmark = pytest.mark.slow
 SMALL = ["case.train.lgbm.n_estimators=40", "case.train.imputer_lgbm.n_estimators=40",
-         "case.evaluate.latency_samples=20", "case.analysis.learning_curve=[500,1000]"]
+         "case.evaluate.latency_samples=20", "case.analysis.learning_curve=[500,1000]",
+         "case.analysis.timing_rows=2000"]
 
 
 def run_case(tmp_path, *overrides):

@@ -1,11 +1,11 @@
-"""The loans case whole through the real stage scripts, on a small scenario world."""
+"""The loans case whole (`python -m cases all`) on a small scenario world."""
 
 import json
 
 import pandas as pd
 import pytest
 
-from tests.conftest import run_cli
+from tests.conftest import run_case, run_cli
 
 pytestmark = pytest.mark.slow
 SMALL = ["case.data.scenario.rows=3000", "case.analysis.explain_rows=40",
@@ -15,11 +15,8 @@ SMALL = ["case.data.scenario.rows=3000", "case.analysis.explain_rows=40",
 @pytest.fixture(scope="module")
 def loans(tmp_path_factory):
     root = tmp_path_factory.mktemp("loans")
-    env = {"MLFLOW_TRACKING_URI": f"sqlite:///{root}/mlflow.db"}
-    for stage in ("prepare", "eda", "features", "train", "evaluate", "analyze", "report"):
-        res = run_cli(f"pipelines/{stage}.py", "case=loans", *SMALL, f"paths.root={root}", env=env)
-        assert res.returncode == 0, f"{stage} failed:\n{res.stderr[-3000:]}"
-    return root, env
+    run_case(root, "loans", *SMALL)
+    return root, {"MLFLOW_TRACKING_URI": f"sqlite:///{root}/mlflow.db"}
 
 
 def test_metrics_and_reasons(loans):

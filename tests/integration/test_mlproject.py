@@ -8,13 +8,15 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import copy_repo
+from tests.conftest import TINY_KNOBS, copy_repo, set_knob
 
 pytestmark = pytest.mark.slow
 
 
 def test_mlflow_run_main_entry_point(tmp_path):
     repo = copy_repo(tmp_path / "repo")
+    for pattern, value in TINY_KNOBS:  # the test is about the entry point, not the figures
+        set_knob(repo / "conf/case/flights.yaml", pattern, value)
     uri = f"sqlite:///{tmp_path}/mlflow.db"
     env = {**os.environ, "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}",
            "MLFLOW_TRACKING_URI": uri, "PYTHONPATH": str(repo / "src")}

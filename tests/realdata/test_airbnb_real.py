@@ -42,5 +42,5 @@ def test_the_case_runs_on_seattle_2016(shared_data, tmp_path):
 def test_the_case_runs_on_new_york_2019(shared_data, tmp_path):
     m, a, rep = run_case(tmp_path, "case.data.source=real",
                          f"case.data.path={shared_data / 'AB_NYC_2019.csv.gz'}",
-                         "case.data.sample_rows=8000")
+                         "case.data.sample_rows=3000")
     assert m["source"] == "real" and a["extrapolation"] == {}  # no capacity column in 2019

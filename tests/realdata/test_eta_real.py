@@ -40,7 +40,8 @@ def test_tlc_green_files_load_with_zones(shared_data, tmp_path):
 
 @pytest.mark.slow
 def test_the_case_runs_on_the_kaggle_sample(kaggle, tmp_path):
-    m, a, rep = run_case(tmp_path, "case.data.source=real", f"case.data.path={kaggle}")
+    m, a, rep = run_case(tmp_path, "case.data.source=real", f"case.data.path={kaggle}",
+                         "case.data.sample_rows=20000")
     assert m["source"] == "real" and m["split"]["schema"] == "coords"
     test = m["tasks"]["duration"]["trip"]["test"]
     assert test[m["selected_model"]]["rmsle"] < test["baseline"]["rmsle"]
@@ -50,7 +51,8 @@ def test_the_case_runs_on_the_kaggle_sample(kaggle, tmp_path):
 @pytest.mark.slow
 def test_the_case_runs_on_two_tlc_months(shared_data, tmp_path):
     path = shared_data / "nyc_tlc_green" / "green_tripdata_2021-0[12].parquet"
-    m, a, rep = run_case(tmp_path, "case.data.source=real", f"case.data.path='{path}'")
+    m, a, rep = run_case(tmp_path, "case.data.source=real", f"case.data.path='{path}'",
+                         "case.data.sample_rows=20000")
     assert m["split"]["schema"] == "zones"
     assert {"pu_zone", "do_zone"} <= set(
         json.loads((tmp_path / "data/eta/features.json").read_text())["views"]["trip"])
