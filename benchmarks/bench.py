@@ -138,8 +138,8 @@ def main() -> int:
         for path in differ:
             print(f"all lock_differs {path}")
         if args.tests:
-            wall, _, _ = run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider"],
-                             clone, env)
+            wall, _, _ = run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
+                              "-n", "2", "--dist", "loadscope"], clone, env)  # as make test
             print(f"all make_test_s {verdict(wall, 'tests')}")
         sys.stdout.flush()
         if args.fresh_install:
