@@ -85,3 +85,29 @@ def gate_note(entry: Mapping) -> str:
             f"{x['metric']} ({'gate failed' if x['action'] == 'fail' else 'flagged'})"
             for x in breached)
     return out
+
+
+def run_description(title: str, question: str, info: Mapping, metrics: Mapping,
+                    models: Mapping, evaluation_run_id: str) -> str:
+    """The training run's description in MLflow (markdown): the question, the data, and per
+    task and view the selected model, its test figure with interval against the baseline and the
+    gate; each task's served model (the registered version) below."""
+    lines = [f"**{title}**: {question}", "", source_line(dict(info)), "",
+             "| task | view | selected | test | baseline | vs baseline | gate |",
+             "|---|---|---|---|---|---|---|"]
+    for task, views in metrics["tasks"].items():
+        for view, r in views.items():
+            g = r["gate"]
+            note = gate_note(r).rsplit(", gate ", 1)
+            lines.append(
+                f"| {task} | {view} | `{r['selected']}` | {g['metric']} {g['model']:.4g}"
+                f"{interval(r, r['selected'], g['metric'], 4)} | {g['baseline']:.4g} | "
+                f"{note[0]} | {'**passed**' if g['passed'] else '**FAILED**'} |")
+    lines += ["", "Served per task: " + "; ".join(
+        f"{t}: `{m['candidate']}` ({m['view']})"
+        + (f", registered `{m['registered_model']}` v{m['version']}" if m.get("registered_model")
+           else ", not registered (gate failed)") for t, m in models.items()) + ".",
+        "", f"Test metrics: this run's `<task>.<view>.test_*` metrics and the evaluation run "
+        f"`{evaluation_run_id}`. Every candidate per task: artifacts `comparison/<task>.csv` and "
+        f"`comparison/<task>.png`; the candidates are this run's child runs (group by `task`)."]
+    return "\n".join(lines)

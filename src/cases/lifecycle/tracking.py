@@ -157,6 +157,7 @@ class StageRun:
         run on `dataset` (name, digest), so each evaluation of the model stays on its page."""
         from mlflow.entities import Metric
 
+        _no_active_model()
         name, digest = dataset or (None, None)
         now = _now()
         items = [Metric(k, float(v), now, 0, model_id=model_id, dataset_name=name,
@@ -179,6 +180,7 @@ class StageRun:
         all_tags = {**inherited, **{k: str(v) for k, v in tags.items()},
                     "mlflow.parentRunId": self.run_id}
         run = self.client.create_run(self.experiment_id, run_name=name, tags=all_tags)
+        _no_active_model()
         now = _now()
         self.client.log_batch(
             run.info.run_id,
@@ -215,16 +217,69 @@ class StageRun:
             code_paths=code_paths, skops_trusted_types=trusted,
             pip_requirements=_requirements(), params=dict(params or {}) or None,
             pyfunc_predict_fn="predict_proba" if proba else "predict")
+        _no_active_model()
         return {"model_uri": info.model_uri, "model_id": getattr(info, "model_id", "") or ""}
 
     def register(self, model_uri: str, name: str, alias: str | None,
-                 tags: Mapping[str, str] | None = None) -> str:
+                 tags: Mapping[str, str] | None = None, description: str = "",
+                 model_description: str = "") -> str:
+        """A new version of registered model `name`, with its tags and description (the model
+        card of that version); the registered model itself gets `model_description` and the
+        tags every version shares (case, task)."""
         import mlflow
 
-        mv = mlflow.register_model(model_uri, name, tags=dict(tags or {}) or None)
+        tags = {k: str(v) for k, v in (tags or {}).items()}
+        mv = mlflow.register_model(model_uri, name, tags=tags or None)
+        if description:
+            self.client.update_model_version(name, mv.version, description=description)
+        if model_description:
+            self.client.update_registered_model(name, description=model_description)
+        for key in ("case", "task", "source"):
+            if key in tags:
+                self.client.set_registered_model_tag(name, key, tags[key])
         if alias:
             self.client.set_registered_model_alias(name, alias, mv.version)
         return str(mv.version)
+
+    def other(self, run_id: str) -> "StageRun":
+        """A handle on another run of the same experiment (the training run, from a later
+        stage), to add the results that belong on it."""
+        return StageRun(self.client, run_id, self.experiment_id)
+
+    def describe(self, text: str) -> None:
+        """The run's description (the markdown the run page shows on top)."""
+        self.set_tags({"mlflow.note.content": text})
+
+    def log_dataset(self, name: str, digest: str, source: str, rows: int, context: str) -> None:
+        """A dataset input of this run (the Dataset column): its name, the data hash as digest,
+        where it came from and its row count, without uploading or re-hashing the data."""
+        from mlflow.entities import Dataset, DatasetInput, InputTag
+
+        dataset = Dataset(name=name, digest=str(digest)[:36], source_type="local",
+                          source=json.dumps({"uri": str(source)}),
+                          profile=json.dumps({"num_rows": int(rows)}))
+        self.client.log_inputs(self.run_id, datasets=[DatasetInput(
+            dataset, tags=[InputTag("mlflow.data.context", context)])])
+
+    def log_files(self, files: Mapping[str, Any], artifact_path: str) -> None:
+        """Artifacts made in memory: text (str), PNG bytes, a matplotlib figure or a DataFrame
+        (CSV), each under `artifact_path/<name>`."""
+        with tempfile.TemporaryDirectory() as tmp:
+            folder = Path(tmp) / artifact_path
+            folder.mkdir(parents=True)
+            for fname, obj in files.items():
+                path = folder / fname
+                if isinstance(obj, str):
+                    path.write_text(obj, encoding="utf-8")
+                elif isinstance(obj, bytes):
+                    path.write_bytes(obj)
+                elif hasattr(obj, "to_csv"):
+                    obj.to_csv(path, index=False)
+                else:
+                    from cases.lifecycle.eda import save
+
+                    save(obj, path)
+            self.client.log_artifacts(self.run_id, str(folder), artifact_path=artifact_path)
 
 
 @contextmanager
@@ -239,16 +294,20 @@ def stage_run(uri: str, experiment: str, run_name: str, stage: str, tags: Mappin
     client = _client(uri)
     exp = client.get_experiment_by_name(experiment)
     exp_id = exp.experiment_id if exp else client.create_experiment(experiment)
-    if not exp or "mlflow.experimentKind" not in exp.tags:
+    exp_tags = exp.tags if exp else {}
+    if exp_tags.get("mlflow.experimentKind") != "custom_model_development":
         # MLflow 3's UI opens an experiment on what its kind says: training runs, not traces
         client.set_experiment_tag(exp_id, "mlflow.experimentKind", "custom_model_development")
-        if description:
-            client.set_experiment_tag(exp_id, "mlflow.note.content", description)
-    all_tags = {**tags, "stage": stage}
+    if description and exp_tags.get("mlflow.note.content") != description:
+        client.set_experiment_tag(exp_id, "mlflow.note.content", description)
+    all_tags = {**tags, "stage": stage, **_source_tags(stage, tags)}
     if _LAUNCHER:  # set by `mlflow run`: link it, never reuse it
         all_tags["launched_by_run"] = _LAUNCHER
     if parent_run_id:
         all_tags["mlflow.parentRunId"] = parent_run_id
+        _add_stage(client, parent_run_id, stage)
+    else:
+        all_tags[STAGES_TAG] = stage
     run = client.create_run(exp_id, run_name=run_name, tags={k: str(v) for k, v in
                                                              all_tags.items()})
     handle = StageRun(client, run.info.run_id, exp_id)
@@ -265,6 +324,42 @@ def stage_run(uri: str, experiment: str, run_name: str, stage: str, tags: Mappin
         _end(handle.run_id, "FAILED")
         raise
     _end(handle.run_id, "FINISHED")
+
+
+STAGES_TAG = "stages_ran"  # on the training run: the stages that have run on it, in order
+
+
+def _add_stage(client, run_id: str, stage: str) -> None:
+    """Append `stage` to the training run's `stages_ran` tag (once, in the order they ran)."""
+    from mlflow.entities import RunTag
+
+    ran = [s for s in client.get_run(run_id).data.tags.get(STAGES_TAG, "").split(",") if s]
+    if stage not in ran:
+        client.log_batch(run_id, tags=[RunTag(STAGES_TAG, ",".join([*ran, stage]))])
+
+
+def _source_tags(stage: str, tags: Mapping[str, str]) -> dict[str, str]:
+    """What MLflow's own Source, User and Version columns read."""
+    import getpass
+
+    try:
+        user = getpass.getuser()
+    except (KeyError, OSError):
+        user = "unknown"
+    out = {"mlflow.source.name": f"cases.stages.{stage}", "mlflow.source.type": "LOCAL",
+           "mlflow.user": user}
+    if tags.get("git_commit") and tags["git_commit"] != "unknown":
+        out["mlflow.source.git.commit"] = str(tags["git_commit"])
+    return out
+
+
+def _no_active_model() -> None:
+    """MLflow 3 links every metric logged without a model id to the process's active model,
+    which logging or loading a model sets: clear it, so a run's own metrics (CV, latency) stay
+    off the models and each model carries only the metrics logged for it."""
+    import mlflow
+
+    mlflow.clear_active_model()
 
 
 def _end(run_id: str, status: str) -> None:
@@ -295,7 +390,9 @@ def load_model(uri: str, model_uri: str):
 
     _client(uri)
     _trust_sklearn_experimental()
-    return mlflow.pyfunc.load_model(model_uri)
+    model = mlflow.pyfunc.load_model(model_uri)
+    _no_active_model()
+    return model
 
 
 def set_alias(uri: str, name: str, alias: str, version: str) -> None:

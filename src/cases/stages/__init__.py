@@ -47,7 +47,7 @@ STAGES: tuple[Stage, ...] = (
                       "reports/<case>/metrics.json (an MLflow run of its own per evaluation)",
           hooks=("tasks", "segments", "extra_metrics", "extra_statistics",
                  "evaluation_plots"),
-          params=("metrics", "evaluate", "primary"), global_params=("seed",),
+          params=("metrics", "evaluate", "primary"), global_params=("seed", "report.mlflow_ui"),
           reads=("features", "features_meta", "ingest", "models", "selection", "run"),
           writes=("metrics", "serving", "serving_md", "evaluation"),
           metrics=("metrics",), plots=("evaluation",), tracks=True),
@@ -65,10 +65,11 @@ STAGES: tuple[Stage, ...] = (
           params=("title", "question", "data", "metrics", "evaluate", "primary", "report"),
           global_params=("report.mlflow_ui",),
           reads=("ingest", "run", "eda_md", "eda_json", "metrics", "serving", "serving_md",
-                 "analysis_md", "analysis_json", "analysis_timing"),
+                 "evaluation", "analysis_md", "analysis_json", "analysis_timing"),
           writes=("rollout_md", "talking_md", "timing_md", "rollout_html", "talking_html",
                   "eda_html", "analysis_html", "card"), tracks=True),
     Stage("portfolio", "the portfolio page from every case's card: reports/index.html",
+          global_params=("report.mlflow_ui", "report.case_order"),
           reads=("cards",), writes=("index",), per_case=False),
 )
 

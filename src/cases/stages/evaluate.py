@@ -78,9 +78,12 @@ def run(cfg: DictConfig) -> dict:
             X = rows.frame[data.views[view]]
             res: dict = {}
             stats: dict = {}
+            predict_ms: dict = {}
             for name in entry["candidates"]:
                 model = joblib.load(p.models / tname / view / f"{name}.joblib")
+                t1 = time.perf_counter()
                 pred = predict_for(task.kind, model, X, len(task.classes) if task.classes else None)
+                predict_ms[name] = 1000 * (time.perf_counter() - t1) / max(len(X), 1) * 1000
                 res[name] = score(y, pred, X)
                 t1 = time.perf_counter()
                 stats[name] = _statistics_of(case.name, tname, statistics(y, pred, X), res[name])
@@ -94,7 +97,9 @@ def run(cfg: DictConfig) -> dict:
             results.setdefault(tname, {})[view] = {
                 "selected": entry["selected"], "gate": summary["gate"], "test": res,
                 "cv": entry["candidates"][entry["selected"]]["cv"], "bootstrap": bootstrap,
-                "intervals": summary["intervals"], "paired": summary["paired"], "y": y}
+                "intervals": summary["intervals"], "paired": summary["paired"], "y": y,
+                "predict_ms_per_1k": predict_ms,
+                "cv_all": {n: c["cv"] for n, c in entry["candidates"].items()}}
     _check_guardrails(case.name, guardrails, results)
     log.info("evaluate %s: test metrics and bootstrap in %.1f s, of which the bootstrap %.1f s",
              case.name, time.perf_counter() - t0, boot_seconds)
@@ -118,22 +123,22 @@ def run(cfg: DictConfig) -> dict:
               "primary": to_container(cfg.case.primary), "seed": cfg.seed}
     with common.open_run(cfg, info, "evaluate", parent=train_run["run_id"],
                          params=params) as mlrun:
+        mlrun.log_dataset(f"{case.name}-test", info["data_hash"], info["source"],
+                          len(data.rows("test")), "test")
         serving = _serve(cfg, mlrun, train_run, results, data, info)
-        mlrun.log_metrics({
-            **{f"{t}.{v}.test_{m}": x for t, views in results.items() for v, r in views.items()
-               for m, x in r["test"][r["selected"]].items()},
-            **{f"{t}.{v}.baseline_{m}": x for t, views in results.items()
-               for v, r in views.items() for m, x in r["test"]["baseline"].items()},
-            **{f"{t}.{v}.test_{m}_{end}": x for t, views in results.items()
-               for v, r in views.items() for m, ends in r["intervals"][r["selected"]].items()
-               for end, x in zip(("lo", "hi"), ends) if x is not None},
-            "latency_p50_ms": serving["latency_ms"]["p50"],
-            "latency_p99_ms": serving["latency_ms"]["p99"]})
-        mlrun.set_tags({"selected_model": head["selected"],
-                        "gate_passed": str(head["gate"]["passed"]).lower(),
-                        **{f"gate_passed.{t}": str(r["gate"]["passed"]).lower()
-                           for t, views in results.items() for v, r in views.items()
-                           if v == serving["models"][t]["view"]}})
+        test_metrics = headline_metrics(results)
+        mlrun.log_metrics({**test_metrics, "latency_p50_ms": serving["latency_ms"]["p50"],
+                           "latency_p99_ms": serving["latency_ms"]["p99"]})
+        result_tags = {
+            "selected_model": head["selected"], "gate_passed": str(head["gate"]["passed"]).lower(),
+            **{f"{key}.{t}": value for t, m in serving["models"].items()
+               for key, value in (("selected_model", m["candidate"]),
+                                  ("gate_passed", str(m["gate_passed"]).lower()))}}
+        mlrun.set_tags(result_tags)
+        _annotate_training_run(cfg, mlrun.other(train_run["run_id"]), results, tasks, train_run,
+                               serving, metrics, info, {**test_metrics, **{
+                                   f"latency_{q}_ms": serving["latency_ms"][q]
+                                   for q in ("p50", "p99")}}, result_tags)
         kill_point("evaluate:registered")
     kill_point("evaluate:run_closed")
     serving["alias_state"] = ("pending" if any(m["registered_model"]
@@ -142,10 +147,47 @@ def run(cfg: DictConfig) -> dict:
         write_figures(out.path(p.evaluation), plots)
         out.write_json(p.metrics, metrics)
         out.write_json(p.serving, serving)
-        out.write_text(p.serving_md, serving_markdown(serving, train_run))
+        out.write_text(p.serving_md, serving_markdown(serving, train_run, cfg.report.mlflow_ui))
     kill_point("evaluate:published")
     common.move_aliases(cfg, serving)
     return metrics
+
+
+def headline_metrics(results: dict) -> dict[str, float]:
+    """The test figures of every task and view: the selected model's, its interval and the
+    baseline's, named `<task>.<view>.test_<metric>` (`_lo`, `_hi`) and `...baseline_<metric>`."""
+    out: dict[str, float] = {}
+    for t, views in results.items():
+        for v, r in views.items():
+            sel = r["selected"]
+            out.update({f"{t}.{v}.test_{m}": x for m, x in r["test"][sel].items()})
+            out.update({f"{t}.{v}.baseline_{m}": x for m, x in r["test"]["baseline"].items()})
+            out.update({f"{t}.{v}.test_{m}_{end}": x
+                        for m, ends in r["intervals"][sel].items()
+                        for end, x in zip(("lo", "hi"), ends) if x is not None})
+    return out
+
+
+def _annotate_training_run(cfg: DictConfig, parent, results: dict, tasks: dict, train_run: dict,
+                           serving: dict, metrics: dict, info: dict, test_metrics: dict,
+                           tags: dict) -> None:
+    """What a reader of the training run (the case's run in MLflow) looks for first: the test
+    figures of every task and view, the selected model and gate per task as tags, a description
+    with the verdict per task, and a comparison of every candidate per task (table and plot)."""
+    from cases.lifecycle.plots import comparison_plot, comparison_table
+    from cases.lifecycle.report import run_description
+
+    parent.log_metrics(test_metrics)
+    parent.set_tags(tags)
+    parent.describe(run_description(cfg.case.title, cfg.case.question, info, metrics,
+                                    serving["models"], serving["evaluation_run_id"]))
+    fit = train_run.get("fit_seconds", {})
+    for tname, views in results.items():
+        table = comparison_table(views, fit.get(tname, {}))
+        parent.log_files({f"{tname}.csv": table,
+                          f"{tname}.png": comparison_plot(tname, tasks[tname].selection_metric,
+                                                          table)},
+                         "comparison")
 
 
 def _statistics_of(case: str, task: str, stats: dict, metrics: dict) -> dict:
@@ -190,9 +232,16 @@ def _serve(cfg: DictConfig, mlrun, train_run: dict, results: dict, data: Feature
         if r["gate"]["passed"]:
             entry["version"] = mlrun.register(  # the alias moves after publishing (docstring)
                 logged["model_uri"], name, None,
-                tags={"case": cfg.case.name, "task": tname, "candidate": logged["candidate"],
-                      "data_hash": info["data_hash"], "source": info["source"],
-                      "evaluation_run_id": mlrun.run_id})
+                tags={"case": cfg.case.name, "task": tname, "view": logged["view"],
+                      "candidate": logged["candidate"], "data_hash": info["data_hash"],
+                      "source": info["source"], "rows": info["rows"],
+                      "gate_passed": str(r["gate"]["passed"]).lower(),
+                      "gate_metric": r["gate"]["metric"], "training_run_id": train_run["run_id"],
+                      "evaluation_run_id": mlrun.run_id},
+                description=version_card(cfg.case.name, tname, logged, r, info),
+                model_description=(f"{cfg.case.title}, task `{tname}`: {cfg.case.question} "
+                                   f"Each version is the selected model of a training run "
+                                   f"that passed its gate against the baseline."))
             entry.update(registered_model=name, alias="champion")
         else:
             log.warning("%s: %s did not beat the baseline on %s; not registered", tname,
@@ -209,17 +258,40 @@ def _serve(cfg: DictConfig, mlrun, train_run: dict, results: dict, data: Feature
     return serving
 
 
-def serving_markdown(serving: dict, train_run: dict) -> str:
+def version_card(case: str, task: str, logged: dict, r: dict, info: dict) -> str:
+    """The model card of a registered version: what it is, the data, its test figure against
+    the baseline with the interval, and the gate."""
+    from cases.lifecycle.report import gate_note, interval
+
+    g = r["gate"]
+    sel = r["selected"]
+    return (f"`{logged['candidate']}` for {case}/{task} (view `{logged['view']}`), trained on "
+            f"{info['rows']:,} rows of `{info['source']}` (data hash `{info['data_hash']}`). "
+            f"Test {g['metric']}: {g['model']:.4g}{interval(r, sel, g['metric'], 4)} against the "
+            f"baseline's {g['baseline']:.4g}; {gate_note(r)}.")
+
+
+def serving_markdown(serving: dict, train_run: dict, ui: str | None = None) -> str:
     """The run-dependent part of the rollout: MLflow ids, registry versions and latency."""
     lat = serving["latency_ms"]
     registered = [f"`{m['registered_model']}` version {m['version']} @{m['alias']}"
                   for m in serving["models"].values() if m["registered_model"]]
     return "\n".join([
         "## This run in MLflow", "",
-        f"Training run `{train_run['run_id']}` in experiment `{train_run['experiment']}`; "
-        f"evaluation run `{serving['evaluation_run_id']}`.", "",
+        f"Training run {_run_link(ui, train_run, train_run['run_id'])} in experiment "
+        f"`{train_run['experiment']}`; evaluation run "
+        f"{_run_link(ui, train_run, serving['evaluation_run_id'])}.", "",
         "Registered: " + (", ".join(registered) if registered else "nothing (no model passed)."),
         "", "## Serving latency", "",
         f"Single-row prediction of the `{lat['model']}` model loaded back from MLflow "
         f"(`{serving['models'][lat['model']]['model_uri']}`), {lat['n']} calls: "
         f"p50 {lat['p50']:.2f} ms, p99 {lat['p99']:.2f} ms.", ""])
+
+
+def _run_link(ui: str | None, train_run: dict, run_id: str) -> str:
+    """The run id, linked to the run's page in the MLflow UI when its address is known."""
+    from cases.lifecycle.tracking import run_url
+
+    if not ui:
+        return f"`{run_id}`"
+    return f"[`{run_id}`]({run_url(ui, train_run['experiment_id'], run_id)})"

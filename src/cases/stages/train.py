@@ -38,6 +38,8 @@ def run(cfg: DictConfig) -> dict:
     n_folds = int(cfg.case.train.cv_folds)
     with common.open_run(cfg, info, "train", params=to_container(cfg),
                          run_name=f"{case.name}-{info['source']}") as mlrun:
+        mlrun.log_dataset(f"{case.name}-train", info["data_hash"], info["source"],
+                          len(data.rows("train")), "training")
         selection: dict = {}
         cv_metrics: dict[str, float] = {}
         logged: dict = {}
@@ -109,8 +111,12 @@ def _train_view(case: str, task: Task, view: str, X: pd.DataFrame, y, folds, sco
                     {**{f"cv_{m}": s["mean"] for m, s in summary.items()},
                      **{f"cv_{m}_std": s["std"] for m, s in summary.items()},
                      "fit_seconds": fit_seconds},
-                    {"task": task.name, "view": view, "candidate": cand.name,
-                     "selected": str(cand.name == chosen).lower()})
+                    {**{k: str(v) for k, v in cand.params.items()},  # model, encoding, ...
+                     "task": task.name, "view": view, "candidate": cand.name,
+                     "selected": str(cand.name == chosen).lower(),
+                     "mlflow.note.content": f"`{cand.name}` for task `{task.name}`, view "
+                                            f"`{view}`" + (" (selected)" if cand.name == chosen
+                                                           else "")})
         entry["candidates"][cand.name] = {"params": cand.params, "cv": summary}
         entry["fit_seconds"][cand.name] = fit_seconds
     best = entry["candidates"][chosen]["cv"][task.selection_metric]["mean"]
