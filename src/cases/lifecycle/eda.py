@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import numbers
+import re
+
 import matplotlib
 
 matplotlib.use("Agg")
@@ -20,18 +23,43 @@ def profile_table(frame: pd.DataFrame) -> pd.DataFrame:
     })
 
 
-def markdown_table(frame: pd.DataFrame, floatfmt: str = "{:,.3f}") -> str:
-    def fmt(v) -> str:
-        if isinstance(v, float):
-            return floatfmt.format(v)
-        if isinstance(v, int):
-            return f"{v:,}"
-        return str(v)
+# columns whose numbers are labels (years, ids, flight numbers, codes): no thousands separator
+_LABEL_COLUMN = re.compile(r"(^|[_ ])(year|id|flight|zip|zipcode|code|number)s?($|[_ ])", re.I)
+# columns that hold a percentage (or a share, as a fraction of 1 or already times 100)
+_PERCENT_COLUMN = re.compile(r"pct|percent|share|%", re.I)
 
+
+def _column_format(name, values: list, floatfmt: str):
+    """How one column's numbers print: labels as plain integers, whole numbers as integers,
+    percentages with one decimal and `%` (a share of at most 1 times 100), others `floatfmt`."""
+    nums = [float(v) for v in values
+            if isinstance(v, numbers.Real) and not isinstance(v, bool) and v == v]
+    integral = bool(nums) and all(v.is_integer() for v in nums)
+    label = bool(_LABEL_COLUMN.search(str(name)))
+    percent = bool(_PERCENT_COLUMN.search(str(name))) and not label
+    scale = 100.0 if percent and "share" in str(name).lower() and all(
+        abs(v) <= 1 for v in nums) else 1.0
+
+    def fmt(v) -> str:
+        if isinstance(v, bool) or not isinstance(v, numbers.Real):
+            return str(v)
+        if v != v:
+            return ""
+        if percent:
+            return f"{scale * float(v):.1f}%"
+        if integral:
+            return f"{int(v)}" if label else f"{int(v):,}"
+        return floatfmt.format(float(v))
+
+    return fmt
+
+
+def markdown_table(frame: pd.DataFrame, floatfmt: str = "{:,.3f}") -> str:
     cols = list(frame.columns)
+    fmts = [_column_format(c, frame.iloc[:, i].tolist(), floatfmt) for i, c in enumerate(cols)]
     lines = ["| " + " | ".join(map(str, cols)) + " |", "|" + "---|" * len(cols)]
     for row in frame.itertuples(index=False):
-        lines.append("| " + " | ".join(fmt(v) for v in row) + " |")
+        lines.append("| " + " | ".join(f(v) for f, v in zip(fmts, row)) + " |")
     return "\n".join(lines)
 
 

@@ -32,14 +32,37 @@ article table{border-collapse:collapse;font-size:.88rem}
 article td,article th{border:1px solid #dde1e6;padding:3px 6px}
 article img{max-width:100%}
 nav{font-size:.9rem;margin-bottom:10px}
+.summary{width:100%;border-collapse:collapse;background:#fff;font-size:.86rem;margin:0 0 22px;
+border:1px solid #dde1e6}
+.summary th,.summary td{border-bottom:1px solid #eceff2;padding:5px 6px;text-align:left;
+vertical-align:top}.summary th{background:#eef1f4}
+.dir{color:#8a96a3;font-size:.8rem}.unit{color:#48525e;font-size:.8rem}
+tr.loses td.model{color:#b42318;font-weight:600}
+.flag{color:#b42318;font-weight:700;font-size:.78rem;margin-left:4px}
+.extra{font-size:.85rem;color:#1d232b}
+a.zoom{cursor:zoom-in;display:block}
+#lightbox{display:none;position:fixed;inset:0;background:rgba(10,14,20,.86);z-index:10;
+cursor:zoom-out;align-items:center;justify-content:center}
+#lightbox.open{display:flex}#lightbox img{max-width:96vw;max-height:94vh;background:#fff;
+border-radius:6px}
 """
+
+# plots open full size: a link to the image (works without script) and, with script, an
+# overlay on the same page; Escape or a click closes it
+LIGHTBOX = ('<div id="lightbox" role="dialog" aria-label="plot, full size"><img alt=""></div>'
+            "<script>(function(){var b=document.getElementById('lightbox'),i=b.firstChild;"
+            "document.addEventListener('click',function(e){var a=e.target.closest&&"
+            "e.target.closest('a.zoom');if(a){e.preventDefault();i.src=a.getAttribute('href');"
+            "i.alt=a.title||'';b.classList.add('open');}else if(b.contains(e.target)){"
+            "b.classList.remove('open');}});document.addEventListener('keydown',function(e){"
+            "if(e.key==='Escape'){b.classList.remove('open');}});})();</script>")
 
 
 def page(title: str, body: str, nav: str = "") -> str:
     return (f"<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
             f"<meta name=\"viewport\" content=\"width=device-width,initial-scale=1\">"
             f"<title>{html.escape(title)}</title><style>{CSS}</style></head>"
-            f"<body><main>{nav}{body}</main></body></html>\n")
+            f"<body><main>{nav}{body}</main>{LIGHTBOX}</body></html>\n")
 
 
 def render_markdown(text: str) -> str:
@@ -54,12 +77,31 @@ def render_markdown(text: str) -> str:
 
 
 class _SafeUrls(markdown.treeprocessors.Treeprocessor):
+    """Unsafe addresses removed; web links open in a new tab; every image is a link to itself
+    (full size on click, `LIGHTBOX`)."""
+
     def run(self, root):
+        import xml.etree.ElementTree as ET
+
         for el in root.iter():
             for attr in ("href", "src"):
                 url = el.get(attr)
                 if url is not None and _UNSAFE.match(url):
                     el.set(attr, "#unsafe-url-removed")
+            if el.tag == "a" and re.match(r"^https?://", el.get("href", "")):
+                el.set("target", "_blank")
+                el.set("rel", "noopener")
+        for parent in list(root.iter()):
+            if parent.tag == "a":
+                continue
+            for i, child in enumerate(list(parent)):
+                if child.tag == "img" and not child.get("src", "").startswith("#"):
+                    link = ET.Element("a", {"class": "zoom", "href": child.get("src"),
+                                            "title": child.get("alt", "")})
+                    link.tail, child.tail = child.tail, None
+                    parent.remove(child)
+                    link.append(child)
+                    parent.insert(i, link)
 
 
 _UNSAFE = re.compile(r"^\s*(javascript|vbscript|data|file):", re.IGNORECASE)
@@ -72,12 +114,57 @@ def markdown_page(title: str, text: str, back: str = "../index.html") -> str:
                 nav=f'<nav><a href="{back}">&larr; portfolio</a></nav>')
 
 
-def fmt(value: float | None) -> str:
-    return "n/a" if value is None else f"{value:.3f}"
+def decimals(*values: float | None) -> int:
+    """Digits after the point for figures of this size: none from 100 up, one from 10, three
+    below (scores, probabilities)."""
+    size = max((abs(v) for v in values if v is not None), default=0.0)
+    return 0 if size >= 100 else 1 if size >= 10 else 3
 
 
-def fmt_interval(bounds) -> str:
-    return "" if not bounds or bounds[0] is None else f"[{bounds[0]:.3f}, {bounds[1]:.3f}]"
+def fmt(value: float | None, digits: int | None = None) -> str:
+    if value is None:
+        return "n/a"
+    d = decimals(value) if digits is None else digits
+    return f"{value:,.{d}f}"
+
+
+def fmt_interval(bounds, digits: int | None = None) -> str:
+    if not bounds or bounds[0] is None:
+        return ""
+    d = decimals(*bounds) if digits is None else digits
+    return f"[{bounds[0]:,.{d}f}, {bounds[1]:,.{d}f}]"
+
+
+# readable names of the metrics the cards show; a metric not listed shows its own name
+METRIC_LABELS = {
+    "mae": "MAE", "rmse": "RMSE", "tail_mae": "MAE on the tail", "tail_rmse": "RMSE on the tail",
+    "rmsle": "RMSLE", "r2": "R\u00b2", "mae_dollars": "MAE in dollars", "auc": "ROC AUC",
+    "auc_ovr": "ROC AUC (one vs rest)", "log_loss": "log loss", "brier": "Brier score",
+    "ece": "calibration error (ECE)", "accuracy": "accuracy",
+    "average_precision": "average precision", "ape_p50": "abs. % error, median",
+    "ape_p90": "abs. % error, p90", "recall_at_alert_rate": "recall at the alert rate",
+    "precision_at_recall": "precision at the target recall"}
+# units of metrics that have their own; MAE/RMSE-like ones take their task's (`report.units`)
+METRIC_UNITS = {"mae_dollars": "$", "ape_p50": "%", "ape_p90": "%"}
+TARGET_UNIT_METRICS = ("mae", "rmse", "tail_mae", "tail_rmse")
+
+
+def metric_label(task: str, metric: str, units: Mapping[str, str]) -> dict:
+    """{label, unit, higher_is_better} of a card figure."""
+    from cases.lifecycle.evaluate import greater_is_better
+
+    unit = METRIC_UNITS.get(metric) or (units.get(task, "") if metric in TARGET_UNIT_METRICS
+                                        else "")
+    return {"label": f"{task}: {METRIC_LABELS.get(metric, metric.replace('_', ' '))}",
+            "unit": unit, "higher_is_better": greater_is_better(metric)}
+
+
+def loses(row: Mapping) -> bool:
+    """The model's figure is worse than the baseline's (by the metric's direction)."""
+    m, b = row.get("model"), row.get("baseline")
+    if m is None or b is None:
+        return False
+    return m < b if row.get("higher_is_better") else m > b
 
 
 def _paired_cell(r: Mapping) -> str:
@@ -88,7 +175,9 @@ def _paired_cell(r: Mapping) -> str:
     if p["within_noise"]:
         return ('<td class="paired noise" title="the paired 95% interval of the difference '
                 'covers 0">&asymp; within noise</td>')
-    return f'<td class="paired">{p["diff"]:+.3f} [{p["lo"]:+.3f}, {p["hi"]:+.3f}]</td>'
+    d = decimals(p["diff"], p["lo"], p["hi"])
+    return (f'<td class="paired">{p["diff"]:+,.{d}f} [{p["lo"]:+,.{d}f}, {p["hi"]:+,.{d}f}]'
+            f'</td>')
 
 
 def _gate_text(gate: Mapping) -> str:
@@ -104,51 +193,119 @@ def _gate_text(gate: Mapping) -> str:
 _BREACH = ' class="breach"'  # a guardrail breach: the figure's row in red
 
 
+def _figure_row(r: Mapping) -> str:
+    e = html.escape
+    d = decimals(r["model"], r["baseline"])
+    up = r.get("higher_is_better")
+    direction = (f'<span class="dir" title="{"higher" if up else "lower"} is better">'
+                 f'{"&uarr;" if up else "&darr;"}</span>')
+    unit = f' <span class="unit">({e(r["unit"])})</span>' if r.get("unit") else ""
+    lose = loses(r)
+    flag = ('<span class="flag" title="the model is worse than the baseline on this figure">'
+            '&#9873; worse than baseline</span>' if lose else "")
+    classes = " ".join(c for c in ("breach" if r.get("breached") else "",
+                                   "loses" if lose else "") if c)
+    return (f'<tr data-metric="{e(r["metric"])}"{f" class={chr(34)}{classes}{chr(34)}" if classes else ""}>'
+            f'<td>{e(r["label"])}{unit} {direction}'
+            f'{" (guardrail breached)" if r.get("breached") else ""}</td>'
+            f'<td class="model">{fmt(r["model"], d)}{flag}</td>'
+            f'<td class="interval">{fmt_interval(r.get("model_interval"), d)}</td>'
+            f'<td class="baseline">{fmt(r["baseline"], d)}</td>{_paired_cell(r)}</tr>')
+
+
 def card_html(card: Mapping) -> str:
+    """One case's card. `card["extra"]`, when present, is a list of further figure lines (text,
+    already formatted by the stage that measured them) shown under the table."""
     e = html.escape
     gate = card["gate"]
-    rows = "".join(
-        f'<tr data-metric="{e(r["metric"])}"{_BREACH if r.get("breached") else ""}>'
-        f'<td>{e(r["label"])}{" (guardrail breached)" if r.get("breached") else ""}</td>'
-        f'<td class="model">{fmt(r["model"])}</td>'
-        f'<td class="interval">{fmt_interval(r.get("model_interval"))}</td>'
-        f'<td class="baseline">{fmt(r["baseline"])}</td>{_paired_cell(r)}</tr>'
-        for r in card["figures"])
+    rows = "".join(_figure_row(r) for r in card["figures"])
+    extra = "".join(f'<p class="extra">{e(line)}</p>' for line in card.get("extra") or [])
     breaches = "".join(
         f'<p class="fail">Guardrail {e(g["metric"])} breached ({e(g["action"])}): model '
-        f'{g["model"]:.3f} vs baseline {g["baseline"]:.3f}, difference 95% interval '
+        f'{fmt(g["model"])} vs baseline {fmt(g["baseline"])}, difference 95% interval '
         f'{fmt_interval(g["diff_interval"])}.</p>'
         for g in gate.get("guardrails", []) if g["breached"])
     gates = "; ".join(f'{e(g["task"])}/{e(g["view"])} {_gate_text(g["gate"])}'
                       for g in card.get("gates", []))
-    links = " ".join(f'<a href="{e(href)}">{e(text)}</a>' for text, href in card["links"])
-    plot = (f'<img src="{e(card["plot"])}" alt="{e(card["plot_title"])}">'
-            if card.get("plot") else "")
+    links = " ".join(
+        f'<a href="{e(href)}"'
+        + (' target="_blank" rel="noopener"' if href.startswith(("http://", "https://")) else "")
+        + f'>{e(text)}</a>' for text, href in card["links"])
+    plot = (f'<a class="zoom" href="{e(card["plot"])}" title="{e(card["plot_title"])} '
+            f'(click: full size)"><img src="{e(card["plot"])}" alt="{e(card["plot_title"])}">'
+            f'</a>' if card.get("plot") else "")
     return (
         f'<section class="card" id="case-{e(card["case"])}" data-case="{e(card["case"])}">'
         f'<h2>{e(card["title"])}</h2><p class="question">{e(card["question"])}</p>'
         f'<p class="source">Data: {e(card["description"])}, <span class="rows">{card["rows"]:,}'
         f'</span> rows (source <code>{e(card["source"])}</code>)</p>'
         f'<table class="figures"><tr><th>test figure</th><th>model</th><th>95% interval</th>'
-        f'<th>baseline</th><th>model &minus; baseline</th></tr>{rows}</table>'
+        f'<th>baseline</th><th>model &minus; baseline</th></tr>{rows}</table>{extra}'
         f'<p>Selected <code class="selected">{e(card["selected_model"])}</code>; gate against '
         f'the baseline on {e(gate["metric"])}: {_gate_text(gate)}.</p>{breaches}'
         + (f'<p class="gates">Every gate: {gates}.</p>' if gates else "")
         + f'{plot}<p class="links">{links}</p></section>')
 
 
-def index_html(cards: Iterable[Mapping]) -> str:
-    cards = list(cards)
+def summary_row(card: Mapping) -> str:
+    """One case in the summary table: the headline (the gate's metric on the primary task and
+    view) against the baseline, the improvement with its interval, the gate, the run."""
+    e = html.escape
+    g = card["gate"]
+    up = card.get("headline_higher_is_better", False)
+    lo_hi = g.get("improvement_interval")
+    interval = (f' <span class="interval">[{100 * lo_hi[0]:+.1f}%, {100 * lo_hi[1]:+.1f}%]'
+                f'</span>' if lo_hi and lo_hi[0] is not None else "")
+    d = decimals(g["model"], g["baseline"])
+    run = card.get("run") or {}
+    commit = run.get("commit", "")
+    lose = g["relative_improvement"] < 0
+    return (
+        f'<tr data-case="{e(card["case"])}"{" class=loses" if lose else ""}>'
+        f'<td><a href="#case-{e(card["case"])}">{e(card["title"])}</a></td>'
+        f'<td class="question">{e(card["question"])}</td>'
+        f'<td><code>{e(card["source"])}</code>, {card["rows"]:,} rows</td>'
+        f'<td><code>{e(card["selected_model"])}</code></td>'
+        f'<td class="headline">{e(g["metric"])} {"&uarr;" if up else "&darr;"} '
+        f'{fmt(g["model"], d)} vs {fmt(g["baseline"], d)}</td>'
+        f'<td class="delta">{100 * g["relative_improvement"]:+.1f}%{interval}'
+        + ('<span class="flag">&#9873; worse</span>' if lose else "") + '</td>'
+        f'<td>{"<span class=pass>passed</span>" if g["passed"] else "<span class=fail>failed</span>"}'
+        f'</td><td class="run">{e(run.get("date", ""))}<br><code>{e(commit[:10])}</code>'
+        f'{" (dirty)" if run.get("dirty") else ""}</td></tr>')
+
+
+def order_cards(cards: Iterable[Mapping], order: Iterable[str] = ()) -> list[Mapping]:
+    """The cases in the configured order (`report.case_order`), any others after, by name."""
+    rank = {c: i for i, c in enumerate(order)}
+    return sorted(cards, key=lambda c: (rank.get(c["case"], len(rank)), c["case"]))
+
+
+def index_html(cards: Iterable[Mapping], ui: str = "http://127.0.0.1:5000",
+               order: Iterable[str] = ()) -> str:
+    cards = order_cards(cards, order)
+    e = html.escape
+    summary = (
+        '<table class="summary" id="summary"><tr><th>case</th><th>question</th>'
+        '<th>data</th><th>selected model</th><th>headline: model vs baseline (test)</th>'
+        '<th>improvement over the baseline, 95% interval</th><th>gate</th>'
+        '<th>run (date, commit)</th></tr>'
+        + "".join(summary_row(c) for c in cards) + "</table>")
     body = ("<h1>casebook: the portfolio</h1><p>Every figure below was measured by the run that "
-            "wrote it; the MLflow links open the run in <code>make ui</code> "
-            "(http://127.0.0.1:5000).</p>"
+            "wrote it, on the test split; &uarr; higher is better, &darr; lower is better; "
+            "&#9873; marks a figure where the model is worse than the baseline. The MLflow links "
+            f'open the run in the MLflow UI at <a href="{e(ui)}" target="_blank" rel="noopener">'
+            f"{e(ui)}</a> (<code>make ui</code>; set <code>report.mlflow_ui</code> for another "
+            f"address). Click a plot to see it full size.</p>{summary}"
             f'<div class="cards">{"".join(card_html(c) for c in cards)}</div>')
     return page("casebook portfolio", body)
 
 
-def card(case_cfg: Mapping, metrics: Mapping, info: Mapping, train_run: Mapping, ui: str) -> dict:
+def card(case_cfg: Mapping, metrics: Mapping, info: Mapping, train_run: Mapping, ui: str,
+         run: Mapping | None = None) -> dict:
     """The case's card: its headline figures, straight from metrics.json (each task's figures
     from the primary view, or the task's own view when it has no primary one)."""
+    from cases.lifecycle.evaluate import greater_is_better
     from cases.lifecycle.tracking import run_url
 
     case = case_cfg["name"]
@@ -161,7 +318,8 @@ def card(case_cfg: Mapping, metrics: Mapping, info: Mapping, train_run: Mapping,
         sel = r["selected"]
         breached = [g for g in r["gate"].get("guardrails", [])
                     if g["metric"] == metric and g["breached"]]
-        figures.append({"label": f"{tname} {metric.replace('_', ' ')}", "metric": item,
+        figures.append({**metric_label(tname, metric, case_cfg["report"].get("units") or {}),
+                        "metric": item,
                         "model": r["test"][sel].get(metric),
                         "baseline": r["test"]["baseline"].get(metric),
                         "model_interval": r.get("intervals", {}).get(sel, {}).get(metric),
@@ -174,6 +332,8 @@ def card(case_cfg: Mapping, metrics: Mapping, info: Mapping, train_run: Mapping,
         "case": case, "title": case_cfg["title"], "question": case_cfg["question"],
         "source": info["source"], "description": info["description"], "rows": info["rows"],
         "selected_model": metrics["selected_model"], "gate": metrics["gate"],
+        "headline_higher_is_better": greater_is_better(metrics["gate"]["metric"]),
+        "run": dict(run or {}),
         "figures": figures, "view": view,
         "gates": [{"task": t, "view": v, "gate": r["gate"]}
                   for t, views in metrics["tasks"].items() for v, r in views.items()],

@@ -23,6 +23,7 @@ def run(cfg: DictConfig) -> dict:
                             f"(dvc repro)")
     cards = [json.loads(f.read_text(encoding="utf-8")) for f in files]
     with outputs() as out:
-        out.write_text(p.index, portfolio.index_html(cards))
+        out.write_text(p.index, portfolio.index_html(cards, str(cfg.report.mlflow_ui),
+                                                     list(cfg.report.case_order or [])))
     log.info("portfolio: %s with %d case(s)", p.index, len(cards))
     return {"cases": [c["case"] for c in cards]}

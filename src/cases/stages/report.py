@@ -43,7 +43,7 @@ def run(cfg: DictConfig) -> dict:
         "Serving latency, the registered versions and the MLflow runs: `serving.md` and "
         "`timing.md` (they depend on the machine and the tracking store, not only on the data "
         "and seed).", "",
-        *sections(story.rollout)]) + "\n"
+        *sections(story.rollout), *evaluation_gallery(p)]) + "\n"
     talking_md = "\n".join([f"# {cfg.case.title}: talking points", "", source_line(info), "",
                             *[f"- {t}" for t in story.talking_points]]) + "\n"
     timing_md = "\n".join(["## Measured on this machine", "",
@@ -55,7 +55,8 @@ def run(cfg: DictConfig) -> dict:
         "eda_html": ("eda", p.need("eda_md").read_text(encoding="utf-8")),
         "analysis_html": ("analysis", p.need("analysis_md").read_text(encoding="utf-8")),
     }
-    card = portfolio.card(cfg.case, metrics, info, train_run, cfg.report.mlflow_ui)
+    card = portfolio.card(cfg.case, metrics, info, train_run, cfg.report.mlflow_ui,
+                          run=run_stamp())
     claims.raise_if(check_claims(cfg, facts, {p.rollout_md.name: rollout_md,
                                               p.talking_md.name: talking_md}, card),
                     f"case {cfg.case.name!r} (reports in {p.rollout_md.parent})")
@@ -74,6 +75,29 @@ def run(cfg: DictConfig) -> dict:
                              p.timing_md],
                             artifact_path="reports")
     return {"rollout": str(p.rollout_md)}
+
+
+def evaluation_gallery(p: Paths) -> list[str]:
+    """The evaluate stage's plots, embedded at the end of the rollout report (click: full
+    size on the HTML page)."""
+    plots = sorted(p.need("evaluation").glob("*.png"))
+    if not plots:
+        return []
+    return ["## Evaluation plots", "",
+            *[f"![{f.stem.replace('_', ' ')}](evaluation/{f.name})" for f in plots], ""]
+
+
+def run_stamp() -> dict:
+    """When and from which commit this report was made (the card only: a run file, so it may
+    depend on the clock and the checkout)."""
+    from datetime import datetime, timezone
+
+    from cases.config import repo_root
+    from cases.lifecycle.tracking import git_info
+
+    git = git_info(repo_root())
+    return {"date": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+            "commit": git["git_commit"], "dirty": git["git_dirty"] == "true"}
 
 
 def _gate_row(task: str, view: str, r: dict) -> dict:
