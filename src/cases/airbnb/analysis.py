@@ -18,7 +18,7 @@ import pandas as pd
 
 from cases.airbnb.tasks import build_model
 from cases.lifecycle.contract import AnalysisContext, EdaResult
-from cases.lifecycle.eda import figure, markdown_table
+from cases.lifecycle.eda import figure, markdown_table, plt
 from cases.lifecycle.selection import group_folds
 
 
@@ -168,12 +168,23 @@ def interaction(ctx: AnalysisContext, test: pd.DataFrame, cols: list[str]) -> tu
     top = sorted(((strength[p, q], names[p], names[q]) for p in range(len(names))
                   for q in range(p + 1, len(names))), reverse=True)[:5]
     fig, ax = figure(f"SHAP interaction: {a} x {b}", a, f"interaction value ({a}, {b})")
-    sc = ax.scatter(codes[a], inter[:, i, j] * 2, c=codes[b], s=8, cmap="viridis")
-    bar = fig.colorbar(sc, ax=ax, label=b)
-    for col, axis in ((b, bar.ax.yaxis), (a, ax.xaxis)):
-        if isinstance(X[col].dtype, pd.CategoricalDtype) and len(X[col].cat.categories) <= 12:
-            cats = list(X[col].cat.categories)
-            axis.set_ticks(range(len(cats)), cats, fontsize=7)
+    few = {c for c in (a, b) if isinstance(X[c].dtype, pd.CategoricalDtype)
+           and len(X[c].cat.categories) <= 12}
+    if b in few:  # a category colours by a colour of its own each, named in a legend
+        palette = plt.get_cmap("tab10").colors
+        for k, cat in enumerate(X[b].cat.categories):
+            on = (codes[b] == k).to_numpy()
+            if on.any():
+                ax.scatter(codes[a][on], inter[on, i, j] * 2, s=8, color=palette[k % 10],
+                           label=str(cat))
+        ax.legend(fontsize=7, title=b, title_fontsize=7, loc="upper left",
+                  bbox_to_anchor=(1.01, 1), borderaxespad=0, markerscale=2)
+    else:
+        sc = ax.scatter(codes[a], inter[:, i, j] * 2, c=codes[b], s=8, cmap="viridis")
+        fig.colorbar(sc, ax=ax, label=b)
+    if a in few:
+        cats = list(X[a].cat.categories)
+        ax.xaxis.set_ticks(range(len(cats)), cats, fontsize=7)
     return ({"pair": [a, b], "strength": float(strength[i, j]),
              "top": [{"a": p, "b": q, "strength": float(s)} for s, p, q in top]},
             {"interaction": fig})

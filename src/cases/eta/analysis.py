@@ -10,6 +10,7 @@ import pandas as pd
 from cases.eta.tasks import duration_metrics, pair_of
 from cases.lifecycle.contract import AnalysisContext, EdaResult
 from cases.lifecycle.eda import figure, markdown_table
+from cases.lifecycle.plots import count_ticks
 
 
 def _rmsle(y, pred) -> float:
@@ -98,13 +99,16 @@ def analyze(ctx: AnalysisContext) -> EdaResult:
     fig, ax = figure("Learning curve: RMSLE by training trips", "training trips (log scale)",
                      "RMSLE")
     for name, part in curve.groupby("model"):
-        ax.plot(part["trips"], part["val_rmsle"], marker="o", label=f"{name} validation")
-        ax.plot(part["trips"], part["train_rmsle"], ls=":", marker=".", label=f"{name} train")
+        line, = ax.plot(part["trips"], part["val_rmsle"], marker="o", label=f"{name} validation")
+        ax.plot(part["trips"], part["train_rmsle"], ls=":", marker=".", color=line.get_color(),
+                label=f"{name} train")
         s = stop[name]["stops_paying_at"]
         if s:
-            ax.axvline(s, ls="--", lw=1, c="grey")
+            ax.axvline(s, ls="--", lw=1, color=line.get_color(),
+                       label=f"{name}: more trips stop paying at {s:,}")
     ax.set_xscale("log")
-    ax.legend(fontsize=7)
+    count_ticks(ax, curve["trips"])
+    ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1), borderaxespad=0)
     figures = {"learning_curve": fig, "learning_curve_data": curve.round(6)}
     lines = []
     for name, s in stop.items():

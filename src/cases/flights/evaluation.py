@@ -9,6 +9,7 @@ import numpy as np
 import pandas as pd
 
 from cases.lifecycle.eda import figure
+from cases.lifecycle.plots import labelled_points
 
 
 def segments(y_true: np.ndarray, rows: pd.DataFrame, cfg: Mapping) -> dict[str, np.ndarray]:
@@ -38,9 +39,9 @@ def evaluation_plots(results: Mapping, cfg: Mapping) -> dict:
                          "MAE on all test flights (min)",
                          f"MAE on flights {cfg['metrics']['tail_min']}+ min late (min)",
                          size=(8, 5))
-        for row in table.itertuples(index=False):
-            ax.scatter(row.mae, row.tail_mae, s=25)
-            ax.annotate(row.candidate, (row.mae, row.tail_mae), fontsize=7)
+        labelled_points(ax, table["mae"], table["tail_mae"], table["candidate"],
+                        {results["regression"][view]["selected"]: "selected",
+                         "baseline": "baseline"})
         out[f"strategies_{view}"] = fig
     out["strategies"] = pd.concat(frames, ignore_index=True).round(4)
     return out

@@ -24,7 +24,7 @@ def profile_table(frame: pd.DataFrame) -> pd.DataFrame:
 
 
 # columns whose numbers are labels (years, ids, flight numbers, codes): no thousands separator
-_LABEL_COLUMN = re.compile(r"(^|[_ ])(year|id|flight|zip|zipcode|code|number)s?($|[_ ])", re.I)
+_LABEL_COLUMN = re.compile(r"(^|[_ ])(year|id|flight|zip|zipcode|code|number)($|[_ ])", re.I)
 # columns that hold a percentage (or a share, as a fraction of 1 or already times 100)
 _PERCENT_COLUMN = re.compile(r"pct|percent|share|%", re.I)
 

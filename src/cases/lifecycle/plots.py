@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 
 from cases.lifecycle import evaluate as ev
-from cases.lifecycle.eda import figure
+from cases.lifecycle.eda import figure, plt
 
 
 def evaluation_plots(results: Mapping, predictions: Mapping, tasks: Mapping) -> dict:
@@ -119,3 +119,31 @@ def comparison_plot(task: str, metric: str, table: pd.DataFrame):
     ax.plot([], [], "o", mfc="none", color="#5b6b7c", label="CV mean")
     ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1), borderaxespad=0)
     return fig
+
+
+def labelled_points(ax, xs, ys, labels, marked: Mapping[str, str] | None = None) -> None:
+    """Points named in a legend beside the axes (a colour and marker each) instead of text next
+    to them, so close points never overlap their names; `marked` adds a role to a name
+    ("selected", "baseline"), drawn larger."""
+    marked = dict(marked or {})
+    colours = plt.get_cmap("tab20").colors
+    markers = "os^Dv<>pPX*h"
+    for k, (x, y, name) in enumerate(zip(xs, ys, labels)):
+        role = marked.get(name)
+        ax.scatter(x, y, s=70 if role else 35, color=colours[k % len(colours)],
+                   marker=markers[k % len(markers)], edgecolor="k" if role else "none",
+                   label=f"{name} ({role})" if role else str(name), zorder=3)
+    _legend_outside(ax)
+
+
+def count_ticks(ax, values, axis: str = "x") -> None:
+    """Ticks at the given counts only (a log axis' own minor labels collide), as 1,000 or 1.5k."""
+    from matplotlib.ticker import NullFormatter
+
+    values = sorted({int(v) for v in values})
+    target = ax.xaxis if axis == "x" else ax.yaxis
+    target.set_ticks(values, [f"{v / 1000:g}k" if v >= 10000 else f"{v:,}" for v in values],
+                     fontsize=8)
+    target.set_minor_formatter(NullFormatter())
+    if axis == "x" and len(values) > 4:
+        plt.setp(ax.get_xticklabels(), rotation=30, ha="right")

@@ -190,9 +190,6 @@ def _gate_text(gate: Mapping) -> str:
     return f'{status} ({100 * gate["relative_improvement"]:+.1f}%{interval})'
 
 
-_BREACH = ' class="breach"'  # a guardrail breach: the figure's row in red
-
-
 def _figure_row(r: Mapping) -> str:
     e = html.escape
     d = decimals(r["model"], r["baseline"])
@@ -205,7 +202,8 @@ def _figure_row(r: Mapping) -> str:
             '&#9873; worse than baseline</span>' if lose else "")
     classes = " ".join(c for c in ("breach" if r.get("breached") else "",
                                    "loses" if lose else "") if c)
-    return (f'<tr data-metric="{e(r["metric"])}"{f" class={chr(34)}{classes}{chr(34)}" if classes else ""}>'
+    cls = f' class="{classes}"' if classes else ""
+    return (f'<tr data-metric="{e(r["metric"])}"{cls}>'
             f'<td>{e(r["label"])}{unit} {direction}'
             f'{" (guardrail breached)" if r.get("breached") else ""}</td>'
             f'<td class="model">{fmt(r["model"], d)}{flag}</td>'
