@@ -359,7 +359,8 @@ def _no_active_model() -> None:
     off the models and each model carries only the metrics logged for it."""
     import mlflow
 
-    mlflow.clear_active_model()
+    if mlflow.get_active_model_id() is not None:
+        mlflow.clear_active_model()
 
 
 def _end(run_id: str, status: str) -> None:
