@@ -107,8 +107,9 @@ def comparison_plot(task: str, metric: str, table: pd.DataFrame):
         y = n - 1 - i
         c = colours[row.role]
         if row.test_lo is not None and pd.notna(row.test_lo):
-            ax.errorbar(row.test, y, xerr=[[row.test - row.test_lo], [row.test_hi - row.test]],
-                        fmt="o", color=c, capsize=3)
+            # a percentile interval need not contain the point: draw it as measured
+            ax.hlines(y, row.test_lo, row.test_hi, color=c, lw=1.5)
+            ax.plot(row.test, y, "o", color=c)
         else:
             ax.plot(row.test, y, "o", color=c)
         if row.cv_mean is not None and pd.notna(row.cv_mean):

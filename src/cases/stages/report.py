@@ -84,7 +84,7 @@ def evaluation_gallery(p: Paths) -> list[str]:
     if not plots:
         return []
     return ["## Evaluation plots", "",
-            *[f"![{f.stem.replace('_', ' ')}](evaluation/{f.name})" for f in plots], ""]
+            *[f"![{f.stem}](evaluation/{f.name})" for f in plots], ""]
 
 
 def run_stamp() -> dict:
