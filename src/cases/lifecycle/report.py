@@ -5,6 +5,13 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 
 
+def decimals(*values: float | None) -> int:
+    """Digits after the point for figures of this size: none from 100 up, one from 10, three
+    below (scores, probabilities)."""
+    size = max((abs(v) for v in values if v is not None), default=0.0)
+    return 0 if size >= 100 else 1 if size >= 10 else 3
+
+
 def source_line(info: dict) -> str:
     """Which data the run used: description, rows (and the sample), source and content hash."""
     sampled = (f" (a seeded sample of {info['rows']:,} from {info['rows_available']:,})"
@@ -99,9 +106,10 @@ def run_description(title: str, question: str, info: Mapping, metrics: Mapping,
         for view, r in views.items():
             g = r["gate"]
             note = gate_note(r).rsplit(", gate ", 1)
+            d = decimals(g["model"], g["baseline"])
             lines.append(
-                f"| {task} | {view} | `{r['selected']}` | {g['metric']} {g['model']:.4g}"
-                f"{interval(r, r['selected'], g['metric'], 4)} | {g['baseline']:.4g} | "
+                f"| {task} | {view} | `{r['selected']}` | {g['metric']} {g['model']:,.{d}f}"
+                f"{interval(r, r['selected'], g['metric'], d)} | {g['baseline']:,.{d}f} | "
                 f"{note[0]} | {'**passed**' if g['passed'] else '**FAILED**'} |")
     lines += ["", "Served per task: " + "; ".join(
         f"{t}: `{m['candidate']}` ({m['view']})"

@@ -410,5 +410,16 @@ def alias_version(uri: str, name: str, alias: str) -> str | None:
         return None
 
 
+# MLflow 3's UI shows an experiment as GenAI (traces) or model training (runs) by a switch whose
+# default is GenAI; the link's `workflowType` sets it, so a link opens on the training runs
+_TRAINING_VIEW = "?workflowType=machine_learning"
+
+
+def experiment_url(ui: str, experiment_id: str) -> str:
+    """The experiment's training runs in the MLflow UI at `ui`."""
+    return f"{ui.rstrip('/')}/#/experiments/{experiment_id}/runs{_TRAINING_VIEW}"
+
+
 def run_url(ui: str, experiment_id: str, run_id: str) -> str:
-    return f"{ui.rstrip('/')}/#/experiments/{experiment_id}/runs/{run_id}"
+    """A run's page in the MLflow UI at `ui`, in the training view."""
+    return f"{ui.rstrip('/')}/#/experiments/{experiment_id}/runs/{run_id}{_TRAINING_VIEW}"

@@ -261,14 +261,14 @@ def _serve(cfg: DictConfig, mlrun, train_run: dict, results: dict, data: Feature
 def version_card(case: str, task: str, logged: dict, r: dict, info: dict) -> str:
     """The model card of a registered version: what it is, the data, its test figure against
     the baseline with the interval, and the gate."""
-    from cases.lifecycle.report import gate_note, interval
+    from cases.lifecycle.report import decimals, gate_note, interval
 
     g = r["gate"]
-    sel = r["selected"]
+    d = decimals(g["model"], g["baseline"])
     return (f"`{logged['candidate']}` for {case}/{task} (view `{logged['view']}`), trained on "
             f"{info['rows']:,} rows of `{info['source']}` (data hash `{info['data_hash']}`). "
-            f"Test {g['metric']}: {g['model']:.4g}{interval(r, sel, g['metric'], 4)} against the "
-            f"baseline's {g['baseline']:.4g}; {gate_note(r)}.")
+            f"Test {g['metric']}: {g['model']:,.{d}f}{interval(r, r['selected'], g['metric'], d)} "
+            f"against the baseline's {g['baseline']:,.{d}f}; {gate_note(r)}.")
 
 
 def serving_markdown(serving: dict, train_run: dict, ui: str | None = None) -> str:
