@@ -233,7 +233,7 @@ def test_portfolio_summary_and_cards_match_metrics(browser, mlflow_server):
             assert _close(base, row.find_element(By.CSS_SELECTOR, ".baseline").text)
             worse = model < base if greater_is_better(metric) else model > base
             assert bool(row.find_elements(By.CSS_SELECTOR, ".model .flag")) == worse  # red flag
-            assert ("loses" in row.get_attribute("class")) == worse
+            assert ("loses" in (row.get_attribute("class") or "")) == worse
             lo_hi = r["intervals"][r["selected"]].get(metric)
             interval = row.find_element(By.CSS_SELECTOR, ".interval").text
             if lo_hi:  # the interval renders, around the figure
