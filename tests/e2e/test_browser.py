@@ -120,7 +120,12 @@ def test_child_runs_are_named_by_candidate_and_the_readme_filter_finds_them(brow
         assert r.info.run_name == r.data.tags["candidate"]
         assert r.data.tags["model"]  # the candidate's own params as tags (model, encoding...)
     # the README's recipe, typed into the search box as the URL carries it
-    query = 'tags.task = "regression" and tags.view = "pre_departure"'
+    from tests.conftest import ROOT
+
+    readme = (ROOT / "README.md").read_text()
+    recipe = readme[readme.index("To compare candidates"):]
+    query = re.search(r"`(tags\.task = [^`]+)`", recipe).group(1)
+    assert query == 'tags.task = "regression" and tags.view = "pre_departure"'
     browser.get(card_link(store["root"], "MLflow experiment").replace(DEFAULT_UI, store["url"])
                 + f"&searchFilter={urllib.parse.quote(query)}")
     # the candidates match, shown under their training run: expand it (the button before its
