@@ -132,6 +132,12 @@ def flatten(d: Mapping, prefix: str = "") -> dict[str, str]:
     return out
 
 
+def _shown(value: float) -> float:
+    """A metric as MLflow stores and shows it: six significant digits (the files keep every
+    digit), so the UI's tables do not print 17."""
+    return float(f"{float(value):.6g}")
+
+
 def _now() -> int:
     return int(time.time() * 1000)
 
@@ -160,7 +166,7 @@ class StageRun:
         _no_active_model()
         name, digest = dataset or (None, None)
         now = _now()
-        items = [Metric(k, float(v), now, 0, model_id=model_id, dataset_name=name,
+        items = [Metric(k, _shown(v), now, 0, model_id=model_id, dataset_name=name,
                         dataset_digest=digest) for k, v in metrics.items()]
         for i in range(0, len(items), 500):
             self.client.log_batch(self.run_id, metrics=items[i:i + 500])
@@ -184,7 +190,7 @@ class StageRun:
         now = _now()
         self.client.log_batch(
             run.info.run_id,
-            metrics=[Metric(k, float(v), now, 0) for k, v in metrics.items()],
+            metrics=[Metric(k, _shown(v), now, 0) for k, v in metrics.items()],
             params=[Param(k, str(v)[:PARAM_VALUE_LIMIT]) for k, v in params.items()])
         self.client.set_terminated(run.info.run_id, "FINISHED")
         return run.info.run_id
