@@ -137,3 +137,18 @@ def set_knob(path: Path, pattern: str, value: str) -> None:
 TINY_KNOBS = [(r"^  cv_folds: \d+", "  cv_folds: 2"),
               (r"^  latency_samples: \d+", "  latency_samples: 5"),
               (r"^    n_estimators: \d+", "    n_estimators: 20")]  # the first: LightGBM's
+
+
+_SESSION_START = __import__("time").time()
+
+
+def pytest_terminal_summary(terminalreporter):
+    """The browser tests' screenshots written by this session, by path (with pytest-xdist the
+    workers' prints are not shown, so the controller lists the folder)."""
+    folder = ROOT / "artifacts" / "screenshots"
+    shots = sorted(p for p in folder.glob("*.png") if p.stat().st_mtime >= _SESSION_START - 1) \
+        if folder.is_dir() else []
+    if shots:
+        terminalreporter.section("screenshots")
+        for p in shots:
+            terminalreporter.write_line(str(p))
