@@ -143,8 +143,9 @@ def count_ticks(ax, values, axis: str = "x") -> None:
 
     values = sorted({int(v) for v in values})
     target = ax.xaxis if axis == "x" else ax.yaxis
-    target.set_ticks(values, [f"{v / 1000:g}k" if v >= 10000 else f"{v:,}" for v in values],
-                     fontsize=8)
+    short = bool(values) and values[-1] >= 10000  # one style for the whole axis
+    target.set_ticks(values, [f"{v / 1000:g}k" if short and v >= 1000 else f"{v:,}"
+                              for v in values], fontsize=8)
     target.set_minor_formatter(NullFormatter())
     if axis == "x" and len(values) > 4:
         plt.setp(ax.get_xticklabels(), rotation=30, ha="right")
