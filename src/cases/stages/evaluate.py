@@ -33,6 +33,7 @@ from cases.config import to_container
 from cases.errors import CasebookError
 from cases.lifecycle import bootstrap as bs
 from cases.lifecycle import evaluate as ev
+from cases.lifecycle import floor as fl
 from cases.lifecycle.contract import get_case
 from cases.lifecycle.eda import write_figures
 from cases.lifecycle.features import FeatureData
@@ -71,6 +72,7 @@ def run(cfg: DictConfig) -> dict:
         unit, units = bs.unit_ids(rows, to_container(ecfg.bootstrap_unit))
         resamples = bs.Resamples(units, int(ecfg.bootstrap_resamples), int(cfg.seed),
                                  int(ecfg.bootstrap_rowwise_resamples))
+        truth = fl.truth_prediction(rows.frame, tname, cfg.case, info["source"])
         bootstrap = {"unit": unit, "units": resamples.n_units, "resamples": resamples.n,
                      "rowwise_resamples": resamples.n_rowwise, "seed": int(cfg.seed),
                      "level": bs.LEVEL}
@@ -87,14 +89,25 @@ def run(cfg: DictConfig) -> dict:
                 boot_seconds += time.perf_counter() - t1
                 if name in (entry["selected"], "baseline"):
                     predictions[(tname, view, name)] = pred
+            # the Bayes floor: the truth scored like a model, on the same resamples
+            floor_res = None
+            if truth is not None:
+                floor_res = score(y, truth, X)
+                stats["floor"] = _statistics_of(case.name, tname, statistics(y, truth, X),
+                                                floor_res)
             t1 = time.perf_counter()
-            summary = bs.evaluate_view(res, bs.resample_all(stats, resamples), entry["selected"],
-                                       entry["metric"], min_improvement, guardrails)
+            boot = bs.resample_all(stats, resamples)
+            summary = bs.evaluate_view(res, boot, entry["selected"], entry["metric"],
+                                       min_improvement, guardrails)
+            floor = fl.unavailable() if floor_res is None else fl.summarise(
+                res, floor_res, boot, entry["selected"], entry["metric"],
+                fl.truth_columns(cfg.case)[tname])
             boot_seconds += time.perf_counter() - t1
             results.setdefault(tname, {})[view] = {
                 "selected": entry["selected"], "gate": summary["gate"], "test": res,
                 "cv": entry["candidates"][entry["selected"]]["cv"], "bootstrap": bootstrap,
-                "intervals": summary["intervals"], "paired": summary["paired"], "y": y}
+                "intervals": summary["intervals"], "paired": summary["paired"], "floor": floor,
+                "y": y}
     _check_guardrails(case.name, guardrails, results)
     log.info("evaluate %s: test metrics and bootstrap in %.1f s, of which the bootstrap %.1f s",
              case.name, time.perf_counter() - t0, boot_seconds)
@@ -106,10 +119,13 @@ def run(cfg: DictConfig) -> dict:
         "split": {**data.meta["split"], "cv": selection_file["cv"]},
         "primary": {"task": pt, "view": pv, "metric": head["gate"]["metric"]},
         "selected_model": head["selected"], "baseline": head["test"]["baseline"],
-        "test": head["test"][head["selected"]], "cv": head["cv"], "gate": head["gate"],
+        "test": head["test"][head["selected"]],
+        "floor": head["floor"]["test"] if head["floor"]["available"] else None,
+        "gap_closed": head["floor"].get("gap_closed"),
+        "cv": head["cv"], "gate": head["gate"],
         "test_interval": head["intervals"][head["selected"]], "bootstrap": head["bootstrap"],
         "tasks": {t: {v: {k: r[k] for k in ("selected", "gate", "test", "cv", "bootstrap",
-                                            "intervals", "paired")}
+                                            "intervals", "paired", "floor")}
                       for v, r in views.items()} for t, views in results.items()},
     }
     plots = {**evaluation_plots(results, predictions, tasks),
@@ -124,6 +140,9 @@ def run(cfg: DictConfig) -> dict:
                for m, x in r["test"][r["selected"]].items()},
             **{f"{t}.{v}.baseline_{m}": x for t, views in results.items()
                for v, r in views.items() for m, x in r["test"]["baseline"].items()},
+            **{f"{t}.{v}.floor_{m}": x for t, views in results.items()
+               for v, r in views.items() if r["floor"]["available"]
+               for m, x in r["floor"]["test"].items()},
             **{f"{t}.{v}.test_{m}_{end}": x for t, views in results.items()
                for v, r in views.items() for m, ends in r["intervals"][r["selected"]].items()
                for end, x in zip(("lo", "hi"), ends) if x is not None},
