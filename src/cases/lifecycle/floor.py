@@ -115,3 +115,42 @@ def line(entry: Mapping | None, digits: int = 4) -> str:
     return (f"Bayes floor {m} {entry['test'][m]:.{digits}f} [{lo:.{digits}f}, {hi:.{digits}f}]; "
             f"the model is {entry['above_floor']:.1%} above it and closes {closed} of the gap "
             f"from the baseline")
+
+
+def rollout_section(metrics: dict) -> list[str]:
+    """The Bayes floor of every task and view (lifecycle/floor.py): how far the selected model
+    is from the best any model could do, or that the truth is unknown."""
+    import pandas as pd
+
+    from cases.lifecycle.eda import markdown_table
+
+    rows = []
+    for t, views in metrics["tasks"].items():
+        for v, r in views.items():
+            f = r.get("floor") or unavailable()
+            if not f["available"]:
+                rows.append({"task": t, "view": v, "floor": f["note"]})
+                continue
+            m = f["metric"]
+            rows.append({"task": t, "view": v, "metric": m, "model": f"{r['test'][r['selected']][m]:.4f}",
+                         "floor": f"{f['test'][m]:.4f} {_interval(f['interval'][m])}",
+                         "baseline": f"{r['test']['baseline'][m]:.4f}",
+                         "above floor": f"{f['above_floor']:.1%}",
+                         "gap closed": "n/a" if f["gap_closed"] is None else
+                         f"{f['gap_closed']:.1%} {_pct_interval(f['gap_closed_interval'])}"})
+    return ["## The Bayes floor", "",
+            "The best any model could do on the test rows: the simulator's truth scored like a "
+            "model (noise no feature carries counted as noise), on the same bootstrap draws; "
+            "'gap closed' is (baseline − model) / (baseline − floor). Within "
+            f"{NEAR_FLOOR:.0%} of the floor, more work on the model cannot pay much.", "",
+            markdown_table(pd.DataFrame(rows)), ""]
+
+
+def _interval(bounds) -> str:
+    lo, hi = bounds or (None, None)
+    return "" if lo is None else f"[{lo:.4f}, {hi:.4f}]"
+
+
+def _pct_interval(bounds) -> str:
+    lo, hi = bounds or (None, None)
+    return "" if lo is None else f"[{lo:.1%}, {hi:.1%}]"

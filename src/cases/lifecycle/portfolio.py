@@ -134,6 +134,7 @@ def card_html(card: Mapping) -> str:
         f'<p>Selected <code class="selected">{e(card["selected_model"])}</code>; gate against '
         f'the baseline on {e(gate["metric"])}: {_gate_text(gate)}.</p>{breaches}'
         + (f'<p class="gates">Every gate: {gates}.</p>' if gates else "")
+        + (f'<p class="floor">{e(card["floor"])}.</p>' if card.get("floor") else "")
         + f'{plot}<p class="links">{links}</p></section>')
 
 
@@ -149,6 +150,7 @@ def index_html(cards: Iterable[Mapping]) -> str:
 def card(case_cfg: Mapping, metrics: Mapping, info: Mapping, train_run: Mapping, ui: str) -> dict:
     """The case's card: its headline figures, straight from metrics.json (each task's figures
     from the primary view, or the task's own view when it has no primary one)."""
+    from cases.lifecycle.floor import line as floor_line
     from cases.lifecycle.tracking import run_url
 
     case = case_cfg["name"]
@@ -175,6 +177,8 @@ def card(case_cfg: Mapping, metrics: Mapping, info: Mapping, train_run: Mapping,
         "source": info["source"], "description": info["description"], "rows": info["rows"],
         "selected_model": metrics["selected_model"], "gate": metrics["gate"],
         "figures": figures, "view": view,
+        # the Bayes floor of the primary task and view (lifecycle/floor.py), one line
+        "floor": floor_line(metrics["tasks"][metrics["primary"]["task"]][view].get("floor")),
         "gates": [{"task": t, "view": v, "gate": r["gate"]}
                   for t, views in metrics["tasks"].items() for v, r in views.items()],
         "plot": f"{case}/{case_cfg['report']['key_plot']}",
