@@ -116,3 +116,49 @@ def test_one_dispatcher_gives_metrics_and_statistics_the_same_names():
             assert stats[m].point() == pytest.approx(value)
     with pytest.raises(ValueError, match="ordinal"):
         ev.scorer("ordinal", None, seg, extra, {})
+
+
+@pytest.mark.parametrize("case", ["acceptance", "airbnb", "eta", "housing", "loans"])
+def test_every_simulated_world_declares_a_truth_that_no_view_lists(case):
+    from cases.config import compose
+
+    cfg = compose([f"case={case}"]).case
+    truth = fl.truth_columns(cfg)
+    assert truth, f"{case}: no floor declared"
+    declared = {c for cols in cfg.features.views.values() for c in cols}
+    assert not set(truth.values()) & declared
+
+
+def test_each_simulator_truth_leaves_exactly_its_noise():
+    """The target minus the truth is the noise the world draws: its spread is the configured
+    one (housing: the sale's noise; airbnb: the listing's noise and the host's taste; eta: the
+    log-normal noise and the tail)."""
+    import yaml
+
+    from cases.airbnb.data import simulate as airbnb
+    from cases.eta.data import simulate as eta
+    from cases.housing.data import simulate as housing
+
+    def world(case, key, n):
+        w = yaml.safe_load(open(f"conf/case/{case}.yaml"))["data"]["world"]
+        return {**w, key: n}
+
+    w = world("housing", "listings", 20000)
+    h = housing(w)
+    resid = np.log(h["price"]) - h["truth_log_price"]
+    assert resid.std() == pytest.approx(float(w["noise_sd"]), rel=0.05)
+    assert abs(resid.mean()) < 0.01
+    w = world("airbnb", "listings", 20000)
+    b = airbnb(w)
+    resid = np.log(b["price"].str.replace(r"[$,]", "", regex=True).astype(float)) - b[
+        "truth_log_price"]
+    assert resid.std() == pytest.approx(np.hypot(float(w["noise_sd"]), float(w["host_sd"])),
+                                        rel=0.05)
+    w = world("eta", "trips", 50000)
+    t = eta(w)
+    clean = t["trip_duration"].between(120, 4 * 3600)  # the dirty records are not noise
+    resid = np.log1p(t.loc[clean, "trip_duration"]) - np.log1p(t.loc[clean, "truth_trip_duration"])
+    assert abs(resid.mean()) < 0.02  # the truth is the RMSLE-optimal (mean log) prediction
+    sd, share, scale = (float(w[k]) for k in ("noise_sd", "tail_share", "tail_scale"))
+    expected = np.sqrt(sd ** 2 + share * 2 * scale ** 2 - (share * scale) ** 2)
+    assert resid.std() == pytest.approx(expected, rel=0.1)

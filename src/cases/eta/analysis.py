@@ -181,7 +181,7 @@ def analyze(ctx: AnalysisContext) -> EdaResult:
                      "trips_per_input": train_rows / max(n_inputs, 1),
                      "unavailable": ctx.meta["split"].get("unavailable_features", [])},
         "routes": route_rarity(ctx),
-        "curve_summary": summary.to_dict("records"),
+        "curve_summary": summary.astype(object).where(summary.notna(), None).to_dict("records"),
         "importance": {"features": feats.to_dict("records"),
                        "by_source": by_source.to_dict("records"),
                        "rows": int(ctx.cfg["analysis"]["importance_rows"])},

@@ -132,7 +132,8 @@ def analyze(ctx: AnalysisContext) -> EdaResult:
     n_timing = min(int(ctx.cfg["analysis"]["timing_rows"]), len(train) + len(ctx.test))
     figures: dict = {"strategies": table.round(6), "learning_curve": curve.round(6)}
     facts: dict = {"strategies": table.to_dict(orient="records"),
-                   "learning_curve": curve.to_dict(orient="records"), "by_mechanism": {}}
+                   "learning_curve": curve.astype(object).where(curve.notna(), None).to_dict(
+                       orient="records"), "by_mechanism": {}}
     for mech, part in table.groupby("mechanism", sort=False):
         strategies = part[part["strategy"] != "oracle"].sort_values("rmse")
         oracle = float(part.loc[part["strategy"] == "oracle", "rmse"].iloc[0])
