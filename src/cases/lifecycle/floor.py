@@ -94,6 +94,7 @@ def summarise(points: Mapping[str, Mapping[str, float]], floor: Mapping[str, flo
         "gap_closed_interval": bs.interval(share, level),
         "above_floor": above_floor(model[metric], floor[metric], metric),
         "near_floor": bool(above_floor(model[metric], floor[metric], metric) <= NEAR_FLOOR),
+        "near_floor_threshold": NEAR_FLOOR,
     }
 
 
@@ -132,12 +133,15 @@ def rollout_section(metrics: dict) -> list[str]:
                 rows.append({"task": t, "view": v, "floor": f["note"]})
                 continue
             m = f["metric"]
-            rows.append({"task": t, "view": v, "metric": m, "model": f"{r['test'][r['selected']][m]:.4f}",
+            rows.append({"task": t, "view": v, "metric": m,
+                         "model": f"{r['test'][r['selected']][m]:.4f}",
                          "floor": f"{f['test'][m]:.4f} {_interval(f['interval'][m])}",
                          "baseline": f"{r['test']['baseline'][m]:.4f}",
                          "above floor": f"{f['above_floor']:.1%}",
                          "gap closed": "n/a" if f["gap_closed"] is None else
                          f"{f['gap_closed']:.1%} {_pct_interval(f['gap_closed_interval'])}"})
+    if not any(r.get("model") for r in rows):
+        return ["## The Bayes floor", "", f"Every task: {NO_FLOOR}.", ""]
     return ["## The Bayes floor", "",
             "The best any model could do on the test rows: the simulator's truth scored like a "
             "model (noise no feature carries counted as noise), on the same bootstrap draws; "
