@@ -178,7 +178,8 @@ def card(case_cfg: Mapping, metrics: Mapping, info: Mapping, train_run: Mapping,
         "selected_model": metrics["selected_model"], "gate": metrics["gate"],
         "figures": figures, "view": view,
         # the Bayes floor of the primary task and view (lifecycle/floor.py), one line
-        "floor": floor_line(metrics["tasks"][metrics["primary"]["task"]][view].get("floor")),
+        "floor": floor_line(((metrics["tasks"].get(metrics["primary"].get("task")) or {})
+                             .get(view) or {}).get("floor")),
         "gates": [{"task": t, "view": v, "gate": r["gate"]}
                   for t, views in metrics["tasks"].items() for v, r in views.items()],
         "plot": f"{case}/{case_cfg['report']['key_plot']}",
