@@ -38,7 +38,9 @@ def test_eta_pipeline_on_the_simulator(tmp_path):
     floor = m["tasks"]["duration"]["trip"]["floor"]
     assert floor["available"] and m["floor"]["rmsle"] == floor["test"]["rmsle"]
     lo, hi = floor["interval"]["rmsle"]
-    assert 0 < lo <= floor["test"]["rmsle"] <= hi < test[m["selected_model"]]["rmsle"]
+    assert 0 < lo <= floor["test"]["rmsle"] <= hi
+    assert floor["test"]["rmsle"] < test[m["selected_model"]]["rmsle"]
+    assert floor["model_minus_floor"]["rmsle"]["lo"] > 0  # the model is above it, beyond noise
     assert m["gap_closed"] == floor["gap_closed"] and 0 < m["gap_closed"] < 1
     assert 0 < a["curve"]["floor_val_rmsle"] < min(r["val_rmsle"] for r in a["learning_curve"])
     seeds = {r["seed"] for r in a["learning_curve"] if r["trips"] == 2000}
