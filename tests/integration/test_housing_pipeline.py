@@ -45,6 +45,14 @@ def test_housing_pipeline_on_the_simulator(tmp_path):
         m["tasks"]["price"]["mar"]["test"]["knn"])
     assert [r["listings"] for r in a["learning_curve"]][-1] == m["split"]["train_rows"]
     assert (rep / "eda/mask_by_size.png").exists()
+    # the Bayes floor: the noise-free log price, never a feature, below every model
+    meta = json.loads((tmp_path / "data/housing/features.json").read_text())
+    assert all("truth_log_price" not in cols for cols in meta["views"].values())
+    floor = m["tasks"]["price"]["mar"]["floor"]
+    assert floor["available"] and floor["test"]["rmse"] < m["test"]["rmse"] < m["baseline"]["rmse"]
+    assert m["gap_closed"] == floor["gap_closed"] and 0 < m["gap_closed"] < 1
+    assert a["floor_test_rmse"] < min(r["test_rmse"] for r in a["learning_curve"])
+    assert [r["seeds"] for r in a["learning_curve"]] == [3, 3, 1]
     talk = (rep / "talking_points.md").read_text()
     assert "oracle" in talk and "mnar" in talk
     assert "When the missing rate drifts" in (rep / "rollout.md").read_text()

@@ -117,8 +117,10 @@ def parse_name_counts(names: pd.Series) -> pd.DataFrame:
                          "bathrooms": baths.where(~(half & baths.isna()), 0.5)})
 
 
+# the simulator's noise-free log price for the Bayes floor (lifecycle/floor.py), never a feature
+TRUTH = "truth_log_price"
 # columns every later stage needs, whatever the file: never dropped as unusable
-KEPT = ("listing_id", "host_id", "neighbourhood", "room_type", "price")
+KEPT = ("listing_id", "host_id", "neighbourhood", "room_type", "price", TRUTH)
 
 
 def unusable_columns(table: pd.DataFrame) -> dict[str, str]:
@@ -209,6 +211,7 @@ def canonical(raw: pd.DataFrame, origin: str) -> tuple[pd.DataFrame, str, list[s
     if "price" not in raw:
         raise CasebookError(f"{origin}: no price column")
     out["price"] = parse_price(raw["price"])
+    take(TRUTH, fn=lambda s: s.astype(float))  # the simulator's only
     missing = [c for c in CANONICAL if c not in out]
     return out.reset_index(drop=True), schema, missing
 
@@ -335,6 +338,7 @@ def simulate(w: Mapping) -> pd.DataFrame:
     min_nights = rng.choice([1, 1, 2, 2, 3, 7, 30], n)
     availability = rng.integers(0, 366, n)
     hot_tub = has[:, amen_names.index("Hot Tub")]
+    noise = rng.normal(0, float(w["noise_sd"]), n)  # drawn where the sum below used to draw it
     log_price = (
         np.select([entire, private], [float(w["base"][0]), float(w["base"][1])],
                   float(w["base"][2]))
@@ -350,7 +354,10 @@ def simulate(w: Mapping) -> pd.DataFrame:
         + 0.12 * (hot_tub & entire)
         - float(w["monthly_discount"]) * (min_nights >= 30)
         + 0.15 * ((availability < 60) & entire)
-        + rng.normal(0, float(w["noise_sd"]), n))
+        + noise)
+    # the Bayes floor's prediction (lifecycle/floor.py): the log price without what no model can
+    # know of a test listing, its own noise and its host's taste (test hosts are never in training)
+    truth = log_price - noise - host_taste[host]
     price = np.round(np.exp(log_price))
     amenities = ["{" + ",".join(f'"{a}"' if " " in a or "/" in a else a
                                 for a, h in zip(amen_names, row) if h) + "}" for row in has]
@@ -378,4 +385,5 @@ def simulate(w: Mapping) -> pd.DataFrame:
         "instant_bookable": np.where(rng.uniform(size=n) < 0.15, "t", "f"),
         "reviews_per_month": np.where(no_reviews, np.nan, np.round(n_reviews / np.maximum(
             years * 12, 1), 2)),
+        TRUTH: truth,
     })

@@ -11,7 +11,7 @@ from typing import Mapping
 import numpy as np
 import pandas as pd
 
-from cases.airbnb.data import slug
+from cases.airbnb.data import TRUTH, slug
 from cases.lifecycle.contract import FeatureTable
 
 
@@ -42,6 +42,8 @@ def build(tables: dict[str, pd.DataFrame], cfg: Mapping) -> FeatureTable:
         amen_cols = [slug(a) for a in vocab]
     frame["log_price"] = np.log(t["price"].astype(float))
     frame["price"] = t["price"].astype(float)
+    if TRUTH in t:  # the simulator's truth, for the Bayes floor only (never in a view)
+        frame[TRUTH] = t[TRUTH].astype(float)
     views = {k: [c for c in v if c in frame.columns] + (amen_cols if "amenities" in v else [])
              for k, v in f["views"].items()}
     unavailable = sorted({c for c in declared if c not in frame.columns and c != "amenities"}

@@ -19,9 +19,10 @@ def _rmsle(y, pred) -> float:
 
 def plateau(curve: pd.DataFrame, model: str, gain_pct: float) -> dict:
     """The size from which every further doubling of the trips improves validation RMSLE by
-    less than `gain_pct` percent (None: the last step still paid)."""
-    c = curve[curve["model"] == model].sort_values("trips")
-    n, v = c["trips"].to_numpy(float), c["val_rmsle"].to_numpy(float)
+    less than `gain_pct` percent (None: the last step still paid). On the mean over the seeded
+    subsets of each size."""
+    c = curve[curve["model"] == model].groupby("trips")["val_rmsle"].mean().sort_index()
+    n, v = c.index.to_numpy(float), c.to_numpy(float)
     gains = [100 * (v[i] - v[i + 1]) / v[i] / np.log2(n[i + 1] / n[i]) for i in range(len(n) - 1)]
     paying = [i for i, g in enumerate(gains) if g >= gain_pct]
     stop = None if paying and paying[-1] == len(gains) - 1 else (paying[-1] + 1 if paying else 0)
@@ -32,24 +33,107 @@ def plateau(curve: pd.DataFrame, model: str, gain_pct: float) -> dict:
 
 
 def learning_curve(ctx: AnalysisContext) -> tuple[pd.DataFrame, dict]:
+    """Validation RMSLE by training trips. Sizes up to `curve_seeds_up_to` are fitted on
+    `curve_seeds` seeded subsets (a flat stretch must be more than one draw's luck); the larger
+    ones, which barely vary from subset to subset, once (run time)."""
     a = ctx.cfg["analysis"]
     cols = ctx.meta["views"][ctx.cfg["primary"]["view"]]
     pool_rows, val_rows = ctx.validation(int(a["validation_weeks"]))
     pool, val, val_from = pool_rows.frame, val_rows.frame, val_rows.period.min()
     sizes = sorted({int(s) for s in a["learning_curve"] if int(s) < len(pool)} | {len(pool)})
+    n_seeds, up_to = int(a["curve_seeds"]), int(a["curve_seeds_up_to"])
     task = ctx.tasks["duration"]
     rows = []
     for cand in task.candidates(ctx.cfg["primary"]["view"], cols):
         for n in sizes:
-            sub = pool.sample(n, random_state=ctx.seed) if n < len(pool) else pool
-            model = cand.build().fit(sub[cols], sub["trip_duration"])
-            probe = sub.sample(min(len(sub), 50_000), random_state=ctx.seed)
-            rows.append({"model": cand.name, "trips": n,
-                         "train_rmsle": _rmsle(probe["trip_duration"], model.predict(probe[cols])),
-                         "val_rmsle": _rmsle(val["trip_duration"], model.predict(val[cols]))})
+            seeds = range(n_seeds) if n < len(pool) and n <= up_to else range(1)
+            for k in seeds:
+                sub = pool.sample(n, random_state=ctx.seed + k) if n < len(pool) else pool
+                model = cand.build().fit(sub[cols], sub["trip_duration"])
+                probe = sub.sample(min(len(sub), 50_000), random_state=ctx.seed)
+                rows.append({"model": cand.name, "trips": n, "seed": ctx.seed + k,
+                             "train_rmsle": _rmsle(probe["trip_duration"],
+                                                   model.predict(probe[cols])),
+                             "val_rmsle": _rmsle(val["trip_duration"], model.predict(val[cols]))})
     info = {"validation_trips": int(len(val)), "pool_trips": int(len(pool)),
-            "validation_from_week": int(val_from)}
+            "validation_from_week": int(val_from), "seeds": n_seeds, "seeds_up_to": up_to}
+    floor = _floor(val, ctx.cfg)
+    if floor is not None:
+        info["floor_val_rmsle"] = floor
     return pd.DataFrame(rows), info
+
+
+def _floor(rows: pd.DataFrame, cfg) -> float | None:
+    """The Bayes floor's RMSLE on these rows (the simulator's truth), None on real data."""
+    from cases.lifecycle.floor import truth_columns
+
+    column = truth_columns(cfg).get("duration")
+    if column is None or column not in rows:
+        return None
+    return _rmsle(rows["trip_duration"], rows[column])
+
+
+def curve_summary(curve: pd.DataFrame, floor: float | None) -> pd.DataFrame:
+    """Per model and size: the mean validation RMSLE over the seeds, its spread (sd, None with
+    one seed), and the gap to the floor with the share of it each doubling closes."""
+    g = curve.groupby(["model", "trips"])["val_rmsle"]
+    out = pd.DataFrame({"val_rmsle_mean": g.mean(), "val_rmsle_sd": g.std(ddof=1),
+                        "seeds": g.size()}).reset_index()
+    if floor is not None:
+        out["gap_to_floor"] = out["val_rmsle_mean"] - floor
+        prev = out.groupby("model")["gap_to_floor"].shift(1)
+        doublings = np.log2(out["trips"] / out.groupby("model")["trips"].shift(1))
+        out["gap_closed_per_doubling_pct"] = 100 * (prev - out["gap_to_floor"]) / prev / doublings
+    return out
+
+
+# where each input comes from: what an interviewer asks of "which features"
+SOURCES = {
+    "distance and direction": ("gc_km", "manhattan_km", "log_gc_km", "bearing",
+                               "trip_distance_km"),
+    "places": ("pickup_latitude", "pickup_longitude", "dropoff_latitude", "dropoff_longitude",
+               "pickup_cluster", "dropoff_cluster", "pu_zone", "do_zone", "pu_borough",
+               "do_borough"),
+    "time": ("hour", "weekday", "minute_of_day", "holiday"),
+    "weather": ("precip_mm",),
+    "the booking": ("passenger_count", "vendor_id"),
+}
+
+
+def importance(ctx: AnalysisContext) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Permutation importance of the selected model on a seeded sample of test trips: how much
+    RMSLE rises when one input (or one source's inputs together, shuffled by the same row
+    order) no longer matches its trip. The zone-pair statistics are computed inside the model
+    from the pickup and dropoff places, so they move with "places"."""
+    view = ctx.cfg["primary"]["view"]
+    cols = ctx.meta["views"][view]
+    test = ctx.test
+    sample = test.sample(min(len(test), int(ctx.cfg["analysis"]["importance_rows"])),
+                         random_state=ctx.seed).reset_index(drop=True)
+    model = ctx.model("duration", view)
+    y = sample["trip_duration"]
+    X = sample[cols]
+    base = _rmsle(y, model.predict(X))
+    order = np.random.default_rng(ctx.seed).permutation(len(X))
+
+    def rise(columns) -> float:
+        shuffled = X.copy()
+        shuffled[list(columns)] = X[list(columns)].iloc[order].to_numpy()
+        return _rmsle(y, model.predict(shuffled)) - base
+
+    source_of = {c: s for s, members in SOURCES.items() for c in members}
+    unknown = [c for c in cols if c not in source_of]
+    features = pd.DataFrame([{"feature": c, "source": source_of.get(c, "other"),
+                              "rmsle_rise": rise([c])} for c in cols])
+    groups = {s: [c for c in cols if source_of.get(c) == s] for s in SOURCES}
+    if unknown:
+        groups["other"] = unknown
+    by_source = pd.DataFrame([{"source": s, "inputs": len(members), "rmsle_rise": rise(members),
+                               "sum_of_single_rises": float(features.loc[
+                                   features["source"] == s, "rmsle_rise"].sum())}
+                              for s, members in groups.items() if members])
+    return (features.sort_values("rmsle_rise", ascending=False).reset_index(drop=True),
+            by_source.sort_values("rmsle_rise", ascending=False).reset_index(drop=True))
 
 
 def route_rarity(ctx: AnalysisContext) -> dict:
@@ -81,6 +165,9 @@ def analyze(ctx: AnalysisContext) -> EdaResult:
     cols = ctx.meta["views"][view]
     selected = ctx.selection["duration"][view]["selected"]
     stop = {m: plateau(curve, m, float(a["plateau_gain_pct"])) for m in curve["model"].unique()}
+    floor = info.get("floor_val_rmsle")
+    summary = curve_summary(curve, floor)
+    feats, by_source = importance(ctx)
     train_rows = len(ctx.rows("train"))
     cat = [c for c in ctx.cfg["features"]["categorical"] if c in cols]
     levels = int(sum(pd.concat([ctx.train[c], ctx.test[c]]).nunique() for c in cat))
@@ -95,21 +182,32 @@ def analyze(ctx: AnalysisContext) -> EdaResult:
                      "trips_per_input": train_rows / max(n_inputs, 1),
                      "unavailable": ctx.meta["split"].get("unavailable_features", [])},
         "routes": route_rarity(ctx),
+        "curve_summary": summary.astype(object).where(summary.notna(), None).to_dict("records"),
+        "importance": {"features": feats.to_dict("records"),
+                       "by_source": by_source.to_dict("records"),
+                       "rows": int(ctx.cfg["analysis"]["importance_rows"])},
     }
     fig, ax = figure("Learning curve: RMSLE by training trips", "training trips (log scale)",
                      "RMSLE")
-    for name, part in curve.groupby("model"):
-        line, = ax.plot(part["trips"], part["val_rmsle"], marker="o", label=f"{name} validation")
-        ax.plot(part["trips"], part["train_rmsle"], ls=":", marker=".", color=line.get_color(),
+    for name, part in summary.groupby("model"):
+        line, = ax.plot(part["trips"], part["val_rmsle_mean"], marker="o",
+                        label=f"{name} validation (mean of seeds)")
+        ax.errorbar(part["trips"], part["val_rmsle_mean"], yerr=part["val_rmsle_sd"].fillna(0),
+                    fmt="none", ecolor=line.get_color(), capsize=3)
+        train = curve[curve["model"] == name].groupby("trips")["train_rmsle"].mean()
+        ax.plot(train.index, train.to_numpy(), ls=":", marker=".", c=line.get_color(),
                 label=f"{name} train")
         s = stop[name]["stops_paying_at"]
         if s:
             ax.axvline(s, ls="--", lw=1, color=line.get_color(),
                        label=f"{name}: more trips stop paying at {s:,}")
+    if floor is not None:
+        ax.axhline(floor, c="black", lw=1.2, label="Bayes floor (validation trips)")
     ax.set_xscale("log")
     count_ticks(ax, curve["trips"])
     ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1), borderaxespad=0)
-    figures = {"learning_curve": fig, "learning_curve_data": curve.round(6)}
+    figures = {"learning_curve": fig, "learning_curve_data": curve.round(6),
+               "feature_importance": feats.round(6), "importance_by_source": by_source.round(6)}
     lines = []
     for name, s in stop.items():
         where = (f"stops paying at about {s['stops_paying_at']:,} trips" if s["stops_paying_at"]
@@ -128,8 +226,18 @@ def analyze(ctx: AnalysisContext) -> EdaResult:
             f"Trained on seeded subsets of the training weeks before week "
             f"{info['validation_from_week']} ({info['pool_trips']:,} trips), validated on the "
             f"last {int(a['validation_weeks'])} training weeks ({info['validation_trips']:,} "
-            f"trips); the test weeks stay untouched.\n\n" + markdown_table(curve.round(4))
-            + "\n\n" + "\n".join(lines) + "\n\n![learning curve](analysis/learning_curve.png)")),
+            f"trips); the test weeks stay untouched. Sizes up to {info['seeds_up_to']:,} trips "
+            f"are fitted on {info['seeds']} seeded subsets (mean and sd below)"
+            + (f"; the Bayes floor, the RMSLE of the simulator's noise-free duration on the "
+               f"validation trips, is {floor:.4f}: 'enough data' means the gap to it stops "
+               f"closing." if floor is not None else "; no floor (truth unknown).")
+            + "\n\n" + markdown_table(summary.round(4)) + "\n\n" + "\n".join(lines)
+            + "\n\n![learning curve](analysis/learning_curve.png)")),
+        ("Which features, from where", (
+            f"Permutation importance of `{selected}` on a seeded sample of test trips: the rise "
+            f"in RMSLE when an input (or all of one source's inputs at once) is shuffled across "
+            f"trips. The zone-pair statistics are computed from the places inside the model.\n\n"
+            + markdown_table(by_source.round(4)) + "\n\n" + markdown_table(feats.round(4)))),
         ("Features against samples", (
             f"{f['inputs']} model inputs ({f['categorical_levels']} categorical levels; about "
             f"{f['linear_columns']} columns once one-hot encoded for the linear model) against "

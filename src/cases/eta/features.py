@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 
 from cases.errors import CasebookError
-from cases.eta.data import bearing_deg, haversine_km, manhattan_km, us_holidays
+from cases.eta.data import TRUTH, bearing_deg, haversine_km, manhattan_km, us_holidays
 from cases.lifecycle.contract import FeatureTable
 
 
@@ -100,6 +100,8 @@ def build(tables: dict[str, pd.DataFrame], cfg: Mapping) -> FeatureTable:
             parts.append(pd.DataFrame({c: t[c].astype(float)}))
     frame = pd.concat(parts, axis=1)
     frame["trip_duration"] = t["trip_duration"].astype(float)
+    if TRUTH in t:  # the simulator's truth, for the Bayes floor only (never in a view)
+        frame[TRUTH] = t[TRUTH].astype(float)
     declared = {k: list(v) for k, v in f["views"].items()}
     views = {k: [c for c in v if c in frame.columns] for k, v in declared.items()}
     unavailable = sorted({c for v in declared.values() for c in v} - set(frame.columns))

@@ -44,6 +44,23 @@ def story(measured: Mapping, cfg: Mapping) -> Story:
         f"Cleaning removed {e['removed_trips']:,} of {e['raw_trips']:,} trips: "
         + ", ".join(f"{k.replace('_', ' ')} {v:,}" for k, v in e["removed"].items()) + ".",
     ]
+    floor = a["curve"].get("floor_val_rmsle")
+    last = [c for c in a.get("curve_summary", []) if c["model"] == a["selected"]][-1:]
+    if floor is not None and last and last[0].get("gap_closed_per_doubling_pct") is not None:
+        c = last[0]
+        points.append(
+            f"The floor: the best RMSLE any model could reach on the validation trips (the "
+            f"simulator's noise-free durations) is {floor:.4f}; `{a['selected']}` with "
+            f"{c['trips']:,} trips is {c['gap_to_floor']:.4f} above it, and the last step "
+            f"closed {c['gap_closed_per_doubling_pct']:.1f}% of the remaining gap per doubling. "
+            "Enough data means that gap stops closing; what is left above the floor is then "
+            "the model and its features, not the number of trips.")
+    by_source = a.get("importance", {}).get("by_source", [])
+    if by_source:
+        points.append(
+            f"What the model uses (RMSLE rise when a source's inputs are shuffled, "
+            f"`{a['selected']}` on test trips): "
+            + ", ".join(f"{g['source']} +{g['rmsle_rise']:.4f}" for g in by_source) + ".")
     if routes.get("rmsle_rare") is not None and routes.get("rmsle_common") is not None:
         worse = routes["rmsle_rare"] > routes["rmsle_common"]
         points.append(

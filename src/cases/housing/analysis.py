@@ -81,8 +81,10 @@ def strategy_table(ctx: AnalysisContext) -> pd.DataFrame:
 
 
 def learning_curve(ctx: AnalysisContext) -> pd.DataFrame:
-    """The oracle model trained on n complete training listings (seeded subsets), scored on the
-    full test set: where adding listings stops paying."""
+    """The oracle model trained on n complete training listings, scored on the full test set:
+    where adding listings stops paying. Each size below all of them is fitted on `curve_seeds`
+    seeded subsets (mean and sd), so a bump is told from the draw's luck; `monotone` says
+    whether each step's mean stays within two standard errors of the last (or improves)."""
     cols = ctx.meta["views"]["oracle"]
     train, test = ctx.train, ctx.test
     sizes = sorted({int(s) for s in ctx.cfg["analysis"]["learning_curve"] if int(s) < len(train)}
@@ -90,12 +92,35 @@ def learning_curve(ctx: AnalysisContext) -> pd.DataFrame:
     t = ctx.cfg["train"]
     rows = []
     for n in sizes:
-        sub = train.sample(n, random_state=ctx.seed) if n < len(train) else train
-        model = lgbm_pipeline("regression", list(ctx.cfg["features"]["categorical"]),
-                              params=dict(t["lgbm"]), seed=ctx.seed).fit(sub[cols], sub["log_price"])
-        rows.append({"listings": n, "train_rmse": _rmse(sub["log_price"], model.predict(sub[cols])),
-                     "test_rmse": _rmse(test["log_price"], model.predict(test[cols]))})
-    return pd.DataFrame(rows)
+        for k in range(int(ctx.cfg["analysis"]["curve_seeds"]) if n < len(train) else 1):
+            sub = train.sample(n, random_state=ctx.seed + k) if n < len(train) else train
+            model = lgbm_pipeline("regression", list(ctx.cfg["features"]["categorical"]),
+                                  params=dict(t["lgbm"]), seed=ctx.seed).fit(sub[cols],
+                                                                             sub["log_price"])
+            rows.append({"listings": n, "train_rmse": _rmse(sub["log_price"],
+                                                            model.predict(sub[cols])),
+                         "test_rmse": _rmse(test["log_price"], model.predict(test[cols]))})
+    g = pd.DataFrame(rows).groupby("listings")
+    curve = pd.DataFrame({"train_rmse": g["train_rmse"].mean(), "test_rmse": g["test_rmse"].mean(),
+                          "test_rmse_sd": g["test_rmse"].std(ddof=1), "seeds": g.size()}
+                         ).reset_index()
+    se = (curve["test_rmse_sd"].fillna(0) ** 2 / curve["seeds"]) ** 0.5
+    step_se = (se ** 2 + se.shift(1) ** 2) ** 0.5
+    curve["monotone"] = (curve["test_rmse"] <= curve["test_rmse"].shift(1) + 2 * step_se) | (
+        curve.index == 0)
+    return curve
+
+
+def floor_rmse(ctx: AnalysisContext) -> float | None:
+    """The Bayes floor on the test homes (the simulator's noise-free log price), None on real
+    data: the line the learning curve can approach and never cross."""
+    from cases.lifecycle.floor import truth_columns
+
+    column = truth_columns(ctx.cfg).get("price")
+    test = ctx.test
+    if column is None or column not in test:
+        return None
+    return _rmse(test["log_price"], test[column])
 
 
 def analyze(ctx: AnalysisContext) -> EdaResult:
@@ -108,7 +133,8 @@ def analyze(ctx: AnalysisContext) -> EdaResult:
     n_timing = min(int(ctx.cfg["analysis"]["timing_rows"]), len(train) + len(ctx.test))
     figures: dict = {"strategies": table.round(6), "learning_curve": curve.round(6)}
     facts: dict = {"strategies": table.to_dict(orient="records"),
-                   "learning_curve": curve.to_dict(orient="records"), "by_mechanism": {}}
+                   "learning_curve": curve.astype(object).where(curve.notna(), None).to_dict(
+                       orient="records"), "by_mechanism": {}}
     for mech, part in table.groupby("mechanism", sort=False):
         strategies = part[part["strategy"] != "oracle"].sort_values("rmse")
         oracle = float(part.loc[part["strategy"] == "oracle", "rmse"].iloc[0])
@@ -143,6 +169,9 @@ def analyze(ctx: AnalysisContext) -> EdaResult:
     at_complete = float(np.interp(np.log(complete), np.log(curve["listings"]), curve["test_rmse"]))
     half = curve[curve["listings"] <= len(train) / 2].iloc[-1] if (
         curve["listings"] <= len(train) / 2).any() else curve.iloc[0]
+    floor = floor_rmse(ctx)
+    facts["curve_monotone_within_noise"] = bool(curve["monotone"].all())
+    facts["floor_test_rmse"] = floor
     facts["plateau"] = {"all_listings": int(full["listings"]), "all_rmse": float(full["test_rmse"]),
                         "complete_listings": complete, "complete_rmse": at_complete,
                         "cost_of_dropping_pct": 100 * (at_complete / float(full["test_rmse"]) - 1),
@@ -150,9 +179,12 @@ def analyze(ctx: AnalysisContext) -> EdaResult:
                         "half_rmse": float(half["test_rmse"])}
     fig, ax = figure("Learning curve: the oracle price model by training listings",
                      "complete training listings (log scale)", "RMSE of log price")
-    ax.plot(curve["listings"], curve["test_rmse"], marker="o", label="test")
+    ax.errorbar(curve["listings"], curve["test_rmse"], yerr=curve["test_rmse_sd"].fillna(0),
+                marker="o", capsize=3, label="test (mean of seeds, sd)")
     ax.plot(curve["listings"], curve["train_rmse"], marker="o", ls=":", label="train")
     ax.axvline(complete, c="grey", ls="--", lw=1, label=f"{complete:,} complete (after a mask)")
+    if floor is not None:
+        ax.axhline(floor, c="black", lw=1.2, label="Bayes floor (test homes)")
     ax.set_xscale("log")
     count_ticks(ax, curve["listings"])
     ax.legend(fontsize=8)
@@ -181,7 +213,15 @@ def analyze(ctx: AnalysisContext) -> EdaResult:
               f", and with {p['half_listings']:,} {p['half_rmse']:.4f}. That is the cost of "
               f"fewer rows alone; under a mechanism that is not completely at random, dropping "
               f"also trains on a biased sample (see `drop` above).\n\n"
-              f"![learning curve](analysis/learning_curve_plot.png)")),
+              f"Each size below all listings is the mean of "
+              f"{int(ctx.cfg['analysis']['curve_seeds'])} seeded subsets; the curve is "
+              + ("monotone within noise (no step rises by more than two standard errors)"
+                 if facts["curve_monotone_within_noise"] else
+                 "not monotone within noise at some step (see `monotone`)")
+              + (f". The Bayes floor, the RMSE of the simulator's noise-free log price on the "
+                 f"test homes, is {floor:.4f}." if floor is not None else
+                 ". No floor (truth unknown).")
+              + "\n\n![learning curve](analysis/learning_curve_plot.png)")),
     ]
     return EdaResult(sections=sections, figures=figures, facts=facts,
                      timings={"fill_seconds": fill_seconds})

@@ -24,6 +24,11 @@ import pandas as pd
 from cases.errors import CasebookError
 from cases.lifecycle.ingest import Column, Dataset, Schema, read_table, required_path, validate
 
+# the noise-free log price (simulator only): the Bayes floor's prediction (lifecycle/floor.py),
+# never a feature. The sale's own noise is all a model cannot know; the sale day, zipcode, size
+# and the rest are in every view (on a masked view the hidden size is not, so there the floor of
+# a model that saw the size is a lower bound)
+TRUTH = "truth_log_price"
 SQFT = ("sqft_living", "sqft_above", "sqft_basement")
 MECHANISMS = ("mcar", "mar", "mnar")
 KC = Schema((
@@ -136,13 +141,13 @@ def simulate(w: Mapping) -> pd.DataFrame:
     start = pd.Timestamp(w["start"])
     sale = start + pd.to_timedelta(np.floor(days), unit="D")
     age = 2015 - yr
-    log_price = (
+    truth = (  # the noise-free log price: what every listed feature fixes (the Bayes floor)
         float(w["intercept"]) + float(w["elasticity"]) * np.log(sqft) + float(w["grade_coef"]) * grade
         + z_effect[zone] + 0.05 * np.log(lot / 7600) + 0.00012 * (age - 45) ** 2
         + 0.04 * (basement > 0) + float(w["trend_per_year"]) * days / 365.25
         + 0.12 * np.maximum(grade - 10, 0) * np.log(sqft / 3000).clip(0)  # big, fine homes
-        + rng.normal(0, float(w["noise_sd"]), n)
     )
+    log_price = truth + rng.normal(0, float(w["noise_sd"]), n)
     frame = pd.DataFrame({
         "id": [f"{i:010d}" for i in rng.choice(10**10, n, replace=False)],
         "sale_date": sale, "price": np.round(np.exp(log_price), -2),
@@ -151,6 +156,7 @@ def simulate(w: Mapping) -> pd.DataFrame:
         "yr_built": yr, "zipcode": (98001 + np.argsort(np.argsort(zlat))[zone] * 2).astype(str),
         "lat": np.round(zlat[zone] + rng.normal(0, 0.02, n), 4),
         "long": np.round(zlon[zone] + rng.normal(0, 0.025, n), 3),
+        TRUTH: truth,
     })
     return frame.sort_values("sale_date", kind="stable").reset_index(drop=True)
 

@@ -520,20 +520,17 @@ def multiclass_statistics(y, proba, labels) -> dict:
     return out
 
 
+STATISTICS = {"regression": regression_statistics, "binary": binary_statistics,
+              "multiclass": multiclass_statistics}
+
+
 def statistics(kind: str, classes, segments: Callable, extra: Callable, cfg) -> Callable:
-    """`stats(y_true, prediction, rows) -> {metric: Stat}` for one task: the twin of
-    `evaluate.scorer`, with the case's extra statistics for its extra metrics."""
+    """`stats(y_true, prediction, rows) -> {metric: Stat}` for one task: `evaluate.scorer`'s
+    dispatch (`evaluate.by_kind`) with the statistics, and the case's extra statistics for its
+    extra metrics."""
+    from cases.lifecycle.evaluate import by_kind
 
-    def stats(y_true, pred, rows) -> dict:
-        if kind == "regression":
-            out = regression_statistics(y_true, pred, segments(y_true, rows, cfg))
-        elif kind == "binary":
-            out = binary_statistics(y_true, pred)
-        else:
-            out = multiclass_statistics(y_true, pred, classes)
-        return {**out, **extra(y_true, pred, rows, cfg)}
-
-    return stats
+    return by_kind(kind, classes, segments, extra, cfg, STATISTICS)
 
 
 # ---- the bootstrap of a task and view -----------------------------------------------------------

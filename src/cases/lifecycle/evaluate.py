@@ -161,17 +161,32 @@ def gate(model_value: float, baseline_value: float, metric: str, min_improvement
     return out
 
 
-def scorer(kind: str, classes, segments: Callable, extra: Callable, cfg) -> Callable:
-    """`score(y_true, prediction, rows) -> metrics` for one task: the metrics of its kind, the
-    case's segments (e.g. the tail) and its extra metrics (e.g. dollars from a log target)."""
+def by_kind(kind: str, classes, segments: Callable, extra: Callable, cfg,
+            family: Mapping[str, Callable]) -> Callable:
+    """`f(y_true, prediction, rows) -> {metric: ...}` for one task: `family[kind]` (regression:
+    `(y, pred, segments)`, binary: `(y, proba)`, multiclass: `(y, proba, classes)`) with the
+    case's segments (e.g. the tail) and its extra metrics (e.g. dollars from a log target). The
+    one dispatch both the test metrics (`scorer`) and their bootstrap statistics
+    (`bootstrap.statistics`) go through, so the two cannot disagree on which metrics a task has."""
+    if kind not in ("regression", "binary", "multiclass"):
+        raise ValueError(f"unknown task kind {kind!r}; expected regression, binary or multiclass")
 
     def score(y_true, pred, rows) -> dict:
         if kind == "regression":
-            out = regression_metrics(y_true, pred, segments(y_true, rows, cfg))
+            out = family["regression"](y_true, pred, segments(y_true, rows, cfg))
         elif kind == "binary":
-            out = binary_metrics(y_true, pred)
+            out = family["binary"](y_true, pred)
         else:
-            out = multiclass_metrics(y_true, pred, classes)
+            out = family["multiclass"](y_true, pred, classes)
         return {**out, **extra(y_true, pred, rows, cfg)}
 
     return score
+
+
+METRICS = {"regression": regression_metrics, "binary": binary_metrics,
+           "multiclass": multiclass_metrics}
+
+
+def scorer(kind: str, classes, segments: Callable, extra: Callable, cfg) -> Callable:
+    """`score(y_true, prediction, rows) -> metrics` for one task (`by_kind` with the metrics)."""
+    return by_kind(kind, classes, segments, extra, cfg, METRICS)

@@ -237,6 +237,7 @@ def card_html(card: Mapping) -> str:
         f'<p>Selected <code class="selected">{e(card["selected_model"])}</code>; gate against '
         f'the baseline on {e(gate["metric"])}: {_gate_text(gate)}.</p>{breaches}'
         + (f'<p class="gates">Every gate: {gates}.</p>' if gates else "")
+        + (f'<p class="floor">{e(card["floor"])}.</p>' if card.get("floor") else "")
         + f'{plot}<p class="links">{links}</p></section>')
 
 
@@ -299,6 +300,7 @@ def card(case_cfg: Mapping, metrics: Mapping, info: Mapping, train_run: Mapping,
     """The case's card: its headline figures, straight from metrics.json (each task's figures
     from the primary view, or the task's own view when it has no primary one)."""
     from cases.lifecycle.evaluate import greater_is_better
+    from cases.lifecycle.floor import line as floor_line
     from cases.lifecycle.tracking import experiment_url, run_url
 
     case = case_cfg["name"]
@@ -328,6 +330,9 @@ def card(case_cfg: Mapping, metrics: Mapping, info: Mapping, train_run: Mapping,
         "headline_higher_is_better": greater_is_better(metrics["gate"]["metric"]),
         "run": dict(run or {}),
         "figures": figures, "view": view,
+        # the Bayes floor of the primary task and view (lifecycle/floor.py), one line
+        "floor": floor_line(((metrics["tasks"].get(metrics["primary"].get("task")) or {})
+                             .get(view) or {}).get("floor")),
         "gates": [{"task": t, "view": v, "gate": r["gate"]}
                   for t, views in metrics["tasks"].items() for v, r in views.items()],
         "plot": f"{case}/{case_cfg['report']['key_plot']}",

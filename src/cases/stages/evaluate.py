@@ -33,6 +33,7 @@ from cases.config import to_container
 from cases.errors import CasebookError
 from cases.lifecycle import bootstrap as bs
 from cases.lifecycle import evaluate as ev
+from cases.lifecycle import floor as fl
 from cases.lifecycle.contract import get_case
 from cases.lifecycle.eda import write_figures
 from cases.lifecycle.features import FeatureData
@@ -71,6 +72,7 @@ def run(cfg: DictConfig) -> dict:
         unit, units = bs.unit_ids(rows, to_container(ecfg.bootstrap_unit))
         resamples = bs.Resamples(units, int(ecfg.bootstrap_resamples), int(cfg.seed),
                                  int(ecfg.bootstrap_rowwise_resamples))
+        truth = fl.truth_prediction(rows.frame, tname, cfg.case, info["source"])
         bootstrap = {"unit": unit, "units": resamples.n_units, "resamples": resamples.n,
                      "rowwise_resamples": resamples.n_rowwise, "seed": int(cfg.seed),
                      "level": bs.LEVEL}
@@ -90,14 +92,25 @@ def run(cfg: DictConfig) -> dict:
                 boot_seconds += time.perf_counter() - t1
                 if name in (entry["selected"], "baseline"):
                     predictions[(tname, view, name)] = pred
+            # the Bayes floor: the truth scored like a model, on the same resamples
+            floor_res = None
+            if truth is not None:
+                floor_res = score(y, truth, X)
+                stats["floor"] = _statistics_of(case.name, tname, statistics(y, truth, X),
+                                                floor_res)
             t1 = time.perf_counter()
-            summary = bs.evaluate_view(res, bs.resample_all(stats, resamples), entry["selected"],
-                                       entry["metric"], min_improvement, guardrails)
+            boot = bs.resample_all(stats, resamples)
+            summary = bs.evaluate_view(res, boot, entry["selected"], entry["metric"],
+                                       min_improvement, guardrails)
+            floor = fl.unavailable() if floor_res is None else fl.summarise(
+                res, floor_res, boot, entry["selected"], entry["metric"],
+                fl.truth_columns(cfg.case)[tname])
             boot_seconds += time.perf_counter() - t1
             results.setdefault(tname, {})[view] = {
                 "selected": entry["selected"], "gate": summary["gate"], "test": res,
                 "cv": entry["candidates"][entry["selected"]]["cv"], "bootstrap": bootstrap,
-                "intervals": summary["intervals"], "paired": summary["paired"], "y": y,
+                "intervals": summary["intervals"], "paired": summary["paired"], "floor": floor,
+                "y": y,
                 "predict_ms_per_1k": predict_ms,
                 "cv_all": {n: c["cv"] for n, c in entry["candidates"].items()}}
     _check_guardrails(case.name, guardrails, results)
@@ -111,10 +124,13 @@ def run(cfg: DictConfig) -> dict:
         "split": {**data.meta["split"], "cv": selection_file["cv"]},
         "primary": {"task": pt, "view": pv, "metric": head["gate"]["metric"]},
         "selected_model": head["selected"], "baseline": head["test"]["baseline"],
-        "test": head["test"][head["selected"]], "cv": head["cv"], "gate": head["gate"],
+        "test": head["test"][head["selected"]],
+        "floor": head["floor"]["test"] if head["floor"]["available"] else None,
+        "gap_closed": head["floor"].get("gap_closed"),
+        "cv": head["cv"], "gate": head["gate"],
         "test_interval": head["intervals"][head["selected"]], "bootstrap": head["bootstrap"],
         "tasks": {t: {v: {k: r[k] for k in ("selected", "gate", "test", "cv", "bootstrap",
-                                            "intervals", "paired")}
+                                            "intervals", "paired", "floor")}
                       for v, r in views.items()} for t, views in results.items()},
     }
     plots = {**evaluation_plots(results, predictions, tasks),
@@ -155,7 +171,8 @@ def run(cfg: DictConfig) -> dict:
 
 def headline_metrics(results: dict) -> dict[str, float]:
     """The test figures of every task and view: the selected model's, its interval and the
-    baseline's, named `<task>.<view>.test_<metric>` (`_lo`, `_hi`) and `...baseline_<metric>`."""
+    baseline's and the Bayes floor's, named `<task>.<view>.test_<metric>` (`_lo`, `_hi`),
+    `...baseline_<metric>` and `...floor_<metric>`."""
     out: dict[str, float] = {}
     for t, views in results.items():
         for v, r in views.items():
@@ -165,6 +182,8 @@ def headline_metrics(results: dict) -> dict[str, float]:
             out.update({f"{t}.{v}.test_{m}_{end}": x
                         for m, ends in r["intervals"][sel].items()
                         for end, x in zip(("lo", "hi"), ends) if x is not None})
+            if r["floor"]["available"]:
+                out.update({f"{t}.{v}.floor_{m}": x for m, x in r["floor"]["test"].items()})
     return out
 
 

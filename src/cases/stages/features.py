@@ -8,6 +8,7 @@ from omegaconf import DictConfig
 from cases.errors import CasebookError
 from cases.lifecycle.contract import get_case
 from cases.lifecycle.features import INTERNAL, check_views
+from cases.lifecycle.floor import truth_columns
 from cases.lifecycle.io import outputs
 from cases.stages.paths import Paths
 
@@ -33,7 +34,9 @@ def run(cfg: DictConfig) -> dict:
     case = get_case(cfg.case.name)
     p = Paths(cfg)
     ft = case.features(p.tables(), cfg.case)
-    check_views(ft.frame, ft.views, ft.targets, cfg.case.features.get("forbidden", []))
+    # the truth a simulator writes for the Bayes floor is never a feature
+    check_views(ft.frame, ft.views, ft.targets, list(cfg.case.features.get("forbidden", []))
+                + list(truth_columns(cfg.case).values()))
     check_targets(case.name, ft.frame, ft.targets, ft.split)
     frame = ft.frame.copy()
     frame[INTERNAL["split"]] = ft.split.to_numpy()

@@ -8,7 +8,7 @@ import pandas as pd
 from omegaconf import DictConfig
 
 from cases.config import to_container
-from cases.lifecycle import claims, portfolio
+from cases.lifecycle import claims, floor, portfolio
 from cases.lifecycle.contract import get_case
 from cases.lifecycle.eda import markdown_table
 from cases.lifecycle.io import outputs
@@ -40,6 +40,7 @@ def run(cfg: DictConfig) -> dict:
         f"{100 * float(cfg.case.evaluate.gate_min_improvement):.1f}% on its selection metric"
         + (", and no guardrail marked `fail` is breached." if level else "."), "",
         markdown_table(pd.DataFrame(gate_rows)), "",
+        *floor.rollout_section(metrics),
         "Serving latency, the registered versions and the MLflow runs: `serving.md` and "
         "`timing.md` (they depend on the machine and the tracking store, not only on the data "
         "and seed).", "",
