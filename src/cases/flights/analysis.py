@@ -172,7 +172,7 @@ def buckets_analysis(ctx: AnalysisContext, view: str, draws):
     for cap in acfg["alerts_per_day"]:
         share = min(float(cap) * days_val / len(p_val), 1.0)
         t = float(np.quantile(p_val, 1 - share)) if share > 0 else np.inf
-        alerts.append({"rule": f"capacity {cap:g}/day", "threshold": t,
+        alerts.append({"rule": f"capacity {cap:g}/day", "capacity": float(cap), "threshold": t,
                        **_alert(is_long, p_long, t, days_test)})
     for t in acfg["alert_thresholds"]:
         alerts.append({"rule": f"P >= {t:g}", "threshold": float(t),
@@ -219,11 +219,13 @@ def buckets_analysis(ctx: AnalysisContext, view: str, draws):
             "the test months); fixed thresholds are shown for comparison only (read on test, "
             "not chosen on it). `argmax bucket` is the classifier's label:\n\n"
             + markdown_table(alerts.round(4))
-            + ("\n\nAt a capacity of " + ", ".join(
-                f"{r['rule'].split()[1]} flights a day the desk catches "
-                f"{100 * r['recall']:.0f}% of the {tail_min / 60:g} h+ flights with "
-                f"{100 * r['precision']:.0f}% of its alerts right" for r in
-                cap_rows.to_dict("records")) + "." if len(cap_rows) else "")))]
+            + ("\n\n" + " ".join(
+                f"Sized for {r['capacity']:g} alerts a day, the desk gets {r['flagged_per_day']:.1f} "
+                f"a day on the test months (winter scores run higher than the last training "
+                f"month's) and catches {100 * r['recall']:.0f}% of the {tail_min / 60:g} h+ "
+                f"flights, {r['caught_per_day']:.1f} a day, with {100 * r['precision']:.0f}% of "
+                f"its alerts right." for r in cap_rows.to_dict("records")) if len(cap_rows)
+               else "")))]
     return facts, sections, figs
 
 
@@ -285,7 +287,10 @@ def tail_analysis(ctx: AnalysisContext, view: str, draws, buckets: Mapping | Non
     sample = train.sample(n, random_state=ctx.seed) if n < len(train) else train
     q = float(acfg["tail_quantile"])
     cats = [c for c in cols if c in cfg["features"]["categorical"]]
-    quant = lgbm_pipeline("regression", cats, loss="quantile", params=dict(cfg["train"]["lgbm"]),
+    # one thread: a small fit, and LightGBM's threads stall on a busy machine (the quantile
+    # objective most: 0.5 s on one thread, over a minute on two at a load of 17)
+    quant = lgbm_pipeline("regression", cats, loss="quantile",
+                          params={**dict(cfg["train"]["lgbm"]), "n_jobs": 1},
                           quantile_alpha=q, seed=ctx.seed).fit(sample[cols], sample["arr_delay"])
     preds[f"quantile {q:g}"] = predict_for("regression", quant, test[cols])
     # (b) two-stage: P(2 h+) from the buckets model x the training tail's mean delay, plus
@@ -332,7 +337,7 @@ def tail_analysis(ctx: AnalysisContext, view: str, draws, buckets: Mapping | Non
         ax.annotate(r.model, (r.mae, r.tail_mae), fontsize=7)
     figs = {"tail_candidates": table.round(4), "tail_moves": moves.round(4), "tail_moves_plot": fig}
     sections = [("The tail: no candidate predicts it", (
-        f"On the {facts['tail_flights']:,} test flights {tail_min:g}+ min late, every candidate's "
+        f"On the test flights {tail_min:g}+ min late ({facts['tail_flights']:,}), every candidate's "
         f"tail bias is close to minus its tail MAE: at least "
         f"{100 * facts['min_under_share_bound']:.0f}% of the tail error is under-prediction for "
         f"every candidate (`under_share_bound` = -bias / MAE; 1 means every tail flight is "

@@ -13,10 +13,11 @@ import pandas as pd
 
 def attributes(frame: pd.DataFrame) -> dict[str, pd.Series]:
     """The audited groups of the applicants in `frame`, from the protected columns it has (an
-    attribute is left out when its columns are absent or missing for any applicant): HMDA race,
-    sex, marital status and age; the scenario's sex and age band."""
+    attribute is left out when its columns are absent or never recorded; an applicant whose
+    value is missing is in no group of it): HMDA race, sex, marital status and age; the
+    scenario's sex and age band."""
     def have(*cols: str) -> bool:
-        return all(c in frame and frame[c].notna().all() for c in cols)
+        return all(c in frame and frame[c].notna().any() for c in cols)
 
     out: dict[str, pd.Series] = {}
     if have("black", "hispan", "white"):
@@ -41,8 +42,9 @@ def metric_name(attribute: str) -> str:
 
 
 def _groups(values: pd.Series) -> list[np.ndarray]:
-    g = np.asarray(values)
-    return [g == v for v in sorted(pd.unique(g), key=str)]
+    """One mask per recorded group (the audit's groups: missing values belong to none)."""
+    g = pd.Series(values).reset_index(drop=True)
+    return [(g == v).to_numpy() for v in sorted(g.dropna().unique(), key=str)]
 
 
 def fairness_metrics(y, score, rows: pd.DataFrame, cfg: Mapping) -> dict:
