@@ -210,9 +210,9 @@ def _tail(t: Mapping) -> str:
     moved = [m for m in t["moves"] if m["model"] != t["selected"]]
     return (f"No candidate predicts the tail: on the {t['tail_flights']:,} test flights "
             f"{t['tail_min']:.0f}+ min late the best tail MAE is {_fmt(t['best_tail_mae'])} min "
-            f"and every candidate's tail bias is at least "
-            f"{100 * t['min_under_share_bound']:.0f}% of minus its tail MAE (the tail is "
-            f"predicted too early, flight after flight); `{t['selected']}` has tail MAE "
+            f"and every candidate's tail bias is minus its tail MAE to at least "
+            f"{100 * t['min_under_share_bound']:.0f}% (the tail is predicted too early, flight "
+            f"after flight); `{t['selected']}` has tail MAE "
             f"{_fmt(sel['tail_mae'])}, bias {_fmt(sel['tail_bias'])} min. What moves it on the "
             f"same split: " + "; ".join(
                 f"{m['model']} tail MAE {_fmt(m['tail_mae'])} (paired difference "
@@ -226,7 +226,8 @@ def _buckets(bk: Mapping, cfg: Mapping) -> str:
     """P(2 h+) from the bucket probabilities: ranking, calibration (analysis)."""
     lg = bk["long"]
     best = max(bk["per_bucket"], key=lambda r: r["lift"])
-    return (f"The buckets as probabilities, not labels: P({bk['long_label'].replace('_', ' ')}) "
+    return (f"The buckets as probabilities, not labels: P({cfg['metrics']['tail_min'] / 60:g} h "
+            f"or more late) "
             f"(the sum of {', '.join(bk['long_buckets'])}) has PR-AUC "
             f"{lg['average_precision']['value']:.3f} against a base rate of "
             f"{100 * bk['long_share']:.2f}%, AUC {lg['auc']['value']:.3f}, calibration error "
