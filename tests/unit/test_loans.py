@@ -162,3 +162,28 @@ def test_reasons_against_the_nearest_approved_are_what_differs_and_stable(cfg, w
                                    pool.iloc[r].reset_index(drop=True), 0, max_exact=0)
     np.testing.assert_allclose(sampled.sum(axis=1), gap, atol=1e-9)
     assert np.corrcoef(sampled.ravel(), c1.ravel())[0, 1] > 0.9  # a linear-ish model: close
+
+
+def test_adverse_impact_ratio_metric_and_its_bootstrap_twin_agree(cfg):
+    from cases.lifecycle import bootstrap as bs
+    from cases.loans.fairness import fairness_metrics, fairness_statistics
+
+    rng = np.random.default_rng(0)
+    n = 400
+    rows = pd.DataFrame({"black": (rng.random(n) < 0.2).astype(float), "hispan": 0.0,
+                         "white": 0.0, "male": np.where(rng.random(n) < 0.05, np.nan, 1.0)})
+    rows["white"] = 1.0 - rows["black"]
+    rows.loc[rows.index[:3], "male"] = 0.0
+    score = rng.random(n) * np.where(rows["black"] == 1, 0.8, 1.0)
+    m = fairness_metrics(None, score, rows, cfg)
+    decided = score >= float(cfg.analysis.threshold)
+    b, w = decided[rows["black"] == 1].mean(), decided[rows["white"] == 1].mean()
+    assert m["air_race"] == pytest.approx(min(b, w) / max(b, w))
+    assert set(m) == {"air_race", "air_sex"}  # missing sex: in no group, not a group
+    st = fairness_statistics(None, score, rows, cfg)
+    assert {k: s.point() for k, s in st.items()} == pytest.approx(m)
+    boot = bs.resample_all({"m": st}, bs.Resamples(np.arange(n), 200, seed=0))["m"]["air_race"]
+    lo, hi = bs.interval(boot)
+    assert lo < m["air_race"] < hi
+    # features only (a CV fold): no protected column, no fairness metric
+    assert fairness_metrics(None, score, rows[[]], cfg) == {}
