@@ -86,9 +86,9 @@ def test_mlflow_parent_child_runs_and_registry(pipeline):
     assert len(candidates) == 2 * (13 + 3 + 3)
     assert all("cv_log_loss" in r.data.metrics or "cv_mae" in r.data.metrics for r in candidates)
     assert all(r.info.run_name == r.data.tags["candidate"] for r in candidates)
-    # evaluate and report each ran in a run of their own, a child of the training run
+    # evaluate, analyze and report each ran in a run of their own, a child of the training run
     stage_runs = {r.data.tags["stage"]: r for r in children if r.data.tags["stage"] != "train"}
-    assert set(stage_runs) == {"evaluate", "report"}
+    assert set(stage_runs) == {"evaluate", "analyze", "report"}
     evaluation = stage_runs["evaluate"]
     assert evaluation.info.status == "FINISHED"
     assert {"selected_model", "gate_passed"} <= set(evaluation.data.tags)
