@@ -212,8 +212,10 @@ def nearest_approved(X: pd.DataFrame, pool: pd.DataFrame, scale: pd.Series,
         gap = np.where(np.isnan(a) | np.isnan(B[None]), changed.astype(float),
                        ((a - B[None]) / s) ** 2)
         count, dist = changed.sum(axis=2), np.nan_to_num(gap).sum(axis=2)
-        # lexicographic: count first, distance second (lexsort's last key is the primary)
-        out[start:start + chunk] = [np.lexsort((d, c))[0] for c, d in zip(count, dist)]
+        # lexicographic, count first and distance second, as one key: the distance scaled
+        # below 1 within each row (argmin keeps the first of exact ties, as a stable sort)
+        key = count + dist / (dist.max(axis=1, keepdims=True) + 1.0)
+        out[start:start + chunk] = key.argmin(axis=1)
     return out
 
 
