@@ -86,9 +86,9 @@ def test_mlflow_parent_child_runs_and_registry(pipeline):
     assert len(candidates) == 2 * (13 + 3 + 3)
     assert all("cv_log_loss" in r.data.metrics or "cv_mae" in r.data.metrics for r in candidates)
     assert all(r.info.run_name == r.data.tags["candidate"] for r in candidates)
-    # evaluate and report each ran in a run of their own, a child of the training run
+    # evaluate, analyze and report each ran in a run of their own, a child of the training run
     stage_runs = {r.data.tags["stage"]: r for r in children if r.data.tags["stage"] != "train"}
-    assert set(stage_runs) == {"evaluate", "report"}
+    assert set(stage_runs) == {"evaluate", "analyze", "report"}
     evaluation = stage_runs["evaluate"]
     assert evaluation.info.status == "FINISHED"
     assert {"selected_model", "gate_passed"} <= set(evaluation.data.tags)
@@ -113,6 +113,36 @@ def test_mlflow_parent_child_runs_and_registry(pipeline):
     else:
         model = mlflow.pyfunc.load_model(reg["model_uri"])
     assert len(model.predict(rows)) == 3
+
+
+def test_analysis_answers_the_interview(pipeline):
+    """The analysis page the card links: the information effect with the model held fixed, the
+    buckets as P(2 h+) with its alerts, the tail and what moves it; the story quotes them."""
+    root, _ = pipeline
+    rep = root / "reports/flights"
+    a = json.loads((rep / "analysis.json").read_text())
+    m = json.loads((rep / "metrics.json").read_text())
+    reg = a["information"]["regression"]
+    assert reg["candidate"] == m["tasks"]["regression"]["pre_departure"]["selected"]
+    for view in ("booking", "pre_departure"):  # the same figures evaluate measured
+        assert reg[view]["mae"] == pytest.approx(
+            m["tasks"]["regression"][view]["test"][reg["candidate"]]["mae"])
+    x = reg["paired"]["mae"]
+    assert x["lo"] <= x["diff"] <= x["hi"]
+    bk = a["buckets"]
+    assert bk["long_buckets"] == ["2h_10h", "over_10h"]
+    assert 0 < bk["long"]["auc"]["value"] < 1 and {r["rule"] for r in bk["alerts"]} >= {
+        "capacity 10/day", "argmax bucket"}
+    tail = a["tail"]
+    assert tail["min_under_share_bound"] > 0.9  # no candidate predicts the tail
+    moves = {r["model"]: r for r in tail["moves"]}
+    assert set(moves) >= {tail["selected"], "quantile 0.9", "two-stage expected"}
+    assert moves["quantile 0.9"]["tail_mae"] < moves[tail["selected"]]["tail_mae"]
+    md = (rep / "analysis.md").read_text()
+    assert "No case-specific analysis" not in md and "model held fixed" in md
+    assert (rep / "analysis/long_calibration.png").exists()
+    talking = (rep / "talking_points.md").read_text()
+    assert "the model held fixed" in talking and "No candidate predicts the tail" in talking
 
 
 def test_same_seed_gives_identical_metrics(pipeline, flights_in_one_process):

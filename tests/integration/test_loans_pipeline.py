@@ -29,7 +29,23 @@ def test_metrics_and_reasons(loans):
     a = json.loads((rep / "analysis.json").read_text())
     decisions = {p["name"]: p["decision"] for p in a["applicants"]}
     assert decisions == {"Alice": "rejected", "Bob": "rejected", "Candace": "approved"}
-    assert a["applicants"][0]["reason_features"][0] == "debt_k"
+    # against the approved applicant most like them (Candace), debt is their only reason
+    for p in a["applicants"][:2]:
+        assert (p["reference"], p["reason_features"]) == ("Candace", ["debt_k"]), p
+    # the underwriter's verdict: the model with and without it, on the same split
+    wv = a["hmda"]["without_verdict"]
+    assert wv["inputs"] == ["gdlin"] and "gdlin" not in wv["top_reason_frequency"]
+    assert wv["paired"]["auc"]["lo"] <= wv["paired"]["auc"]["diff"] <= wv["paired"]["auc"]["hi"]
+    # the four-fifths rule in the gate: the race adverse impact ratio is a test metric, and a
+    # model below 0.8 is not registered
+    (g,) = m["tasks"]["hmda"]["hmda"]["gate"]["guardrails"]
+    assert g["metric"] == "air_race" and g["min_value"] == 0.8 and g["action"] == "fail"
+    assert g["breached"] == (g["model"] < 0.8)
+    assert g["model"] == pytest.approx(a["hmda"]["audit"]["race"]["air_model"])
+    serving = json.loads((rep / "serving.json").read_text())
+    if g["breached"]:
+        assert serving["models"]["hmda"]["registered_model"] is None
+        assert "do not ship" in (rep / "rollout.md").read_text()
     assert a["acceptance_curve"]["falls"]
     for task in ("hmda", "scenario"):
         reasons = pd.read_csv(rep / f"analysis/reasons_{task}.csv").fillna("")

@@ -138,3 +138,18 @@ def test_gate_uses_the_lower_bound_and_guardrails_can_fail_it():
         (g,) = out["gate"]["guardrails"]
         assert g["breached"] and g["diff_interval"][0] > 0 and g["action"] == action
         assert out["gate"]["passed"] is passes
+
+
+def test_an_absolute_guardrail_holds_the_model_to_a_floor_not_to_the_baseline():
+    """The four-fifths rule's kind of guardrail: the model's own value must reach `min_value`
+    (in practice a ratio such as the adverse impact ratio; any stored metric works)."""
+    better = Y + (PRED - Y) * 0.5
+    point = ev.regression_metrics(Y, better)["mae"]
+    for floor, breached in ((point - 1, False), (point + 1, True)):
+        out = _view(better, PRED, 0.0, [{"metric": "mae", "min_value": floor,
+                                         "action": "fail"}])
+        (g,) = out["gate"]["guardrails"]
+        assert g["breached"] is breached and g["min_value"] == floor
+        lo, hi = g["model_interval"]
+        assert lo < g["model"] < hi
+        assert out["gate"]["passed"] is not breached

@@ -130,3 +130,60 @@ def test_agnostic_shap_in_one_call_per_row_gives_the_values_of_one_call_per_perm
     assert len(calls) > 2 * len(rows)
     np.testing.assert_array_equal(ex.agnostic_shap(model, rows, background, 0, permutations=3),
                                   per_permutation)
+
+
+def test_reasons_against_the_nearest_approved_are_what_differs_and_stable(cfg, world):
+    """Alice and Bob differ from Candace (approved) only in debt: their only reason is debt,
+    whatever else the training pool holds, and the same inputs give the same reasons in any
+    batch and order."""
+    frame, cols, model = world
+    texts = dict(cfg.analysis.reason_texts)
+    people = named_applicants(cfg.analysis)
+    X = people[cols]
+    score = ex.approval(model, X)
+    assert (score[:2] < 0.5).all() and score[2] >= 0.5  # Alice, Bob rejected; Candace approved
+    train_ok = frame[cols][ex.approval(model, frame[cols]) >= 0.5]
+    pool = pd.concat([train_ok, X[score >= 0.5]], ignore_index=True)
+    scale = frame[cols].std()
+    codes, ref, contrib = ex.reference_reasons(model, X.iloc[:2], pool, scale, texts, 4, seed=0)
+    assert [[c[0] for c in row] for row in codes] == [["debt_k"], ["debt_k"]]
+    assert (pool.iloc[ref].to_numpy() == X.iloc[[2, 2]].to_numpy()).all()  # Candace
+    np.testing.assert_allclose(contrib.sum(axis=1), score[:2] - score[2], atol=1e-12)
+    # stable: another batch, another order, another run give the same values
+    rej = frame[cols][ex.approval(model, frame[cols]) < 0.5].head(12)
+    c1 = ex.reference_reasons(model, rej, pool, scale, texts, 4, seed=0)[2]
+    c2 = ex.reference_reasons(model, rej.iloc[::-1], pool, scale, texts, 4, seed=0)[2][::-1]
+    np.testing.assert_array_equal(c1, c2)
+    # each row's values sum to its score minus its reference's (exact and sampled alike)
+    r = ex.nearest_approved(rej, pool, scale)
+    gap = ex.approval(model, rej) - ex.approval(model, pool.iloc[r])
+    np.testing.assert_allclose(c1.sum(axis=1), gap, atol=1e-9)
+    sampled = ex.reference_shapley(model, rej.reset_index(drop=True),
+                                   pool.iloc[r].reset_index(drop=True), 0, max_exact=0)
+    np.testing.assert_allclose(sampled.sum(axis=1), gap, atol=1e-9)
+    assert np.corrcoef(sampled.ravel(), c1.ravel())[0, 1] > 0.9  # a linear-ish model: close
+
+
+def test_adverse_impact_ratio_metric_and_its_bootstrap_twin_agree(cfg):
+    from cases.lifecycle import bootstrap as bs
+    from cases.loans.fairness import fairness_metrics, fairness_statistics
+
+    rng = np.random.default_rng(0)
+    n = 400
+    rows = pd.DataFrame({"black": (rng.random(n) < 0.2).astype(float), "hispan": 0.0,
+                         "white": 0.0, "male": np.where(rng.random(n) < 0.05, np.nan, 1.0)})
+    rows["white"] = 1.0 - rows["black"]
+    rows.loc[rows.index[:3], "male"] = 0.0
+    score = rng.random(n) * np.where(rows["black"] == 1, 0.8, 1.0)
+    m = fairness_metrics(None, score, rows, cfg)
+    decided = score >= float(cfg.analysis.threshold)
+    b, w = decided[rows["black"] == 1].mean(), decided[rows["white"] == 1].mean()
+    assert m["air_race"] == pytest.approx(min(b, w) / max(b, w))
+    assert set(m) == {"air_race", "air_sex"}  # missing sex: in no group, not a group
+    st = fairness_statistics(None, score, rows, cfg)
+    assert {k: s.point() for k, s in st.items()} == pytest.approx(m)
+    boot = bs.resample_all({"m": st}, bs.Resamples(np.arange(n), 200, seed=0))["m"]["air_race"]
+    lo, hi = bs.interval(boot)
+    assert lo < m["air_race"] < hi
+    # features only (a CV fold): no protected column, no fairness metric
+    assert fairness_metrics(None, score, rows[[]], cfg) == {}

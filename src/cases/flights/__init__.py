@@ -14,4 +14,5 @@ def build() -> Case:
         story=hook("cases.flights.story:story"),
         segments=hook("cases.flights.evaluation:segments"),
         evaluation_plots=hook("cases.flights.evaluation:evaluation_plots"),
+        analyze=hook("cases.flights.analysis:analyze"),
     )

@@ -92,8 +92,24 @@ def story(measured: Mapping, cfg: Mapping) -> Story:
             f"long buckets are almost never the most likely class: read them as probabilities, "
             f"not as argmax labels.")
     points += cls_lines
-    if len(views) > 1 and "regression" in tasks:
-        points.append(_information(tasks, views[0], views[-1], cfg))
+    an = measured.get("analysis") or {}
+    if len(views) > 1 and an.get("information"):
+        points.append(_information(an["information"], views[0], views[-1], cfg))
+    if an.get("tail"):
+        points.append(_tail(an["tail"]))
+    if an.get("buckets"):
+        points.append(_buckets(an["buckets"], cfg))
+    sv = an.get("selection_vs_test") or {}
+    if sv.get("test_better"):
+        points.append(
+            "Selection is on CV, and test is not for choosing: "
+            + "; ".join(f"`{b['candidate']}` has test {sv['metric'].upper()} {_fmt(b['test'])} "
+                        f"against {_fmt(sv['selected_test'])} for the selected `{sv['selected']}`"
+                        f" (paired difference {b['diff']:+.2f} min, interval [{b['lo']:+.2f}, "
+                        f"{b['hi']:+.2f}]) although its CV mean was {_fmt(b['cv_mean'])} against "
+                        f"{_fmt(sv['selected_cv_mean'])}" for b in sv["test_better"])
+            + ". Switching on the test months would make the reported figure optimistic: note "
+              "it, and settle it with the next season's selection.")
     rec = []
     if "regression" in tasks:
         champ = measured.get("champions", {}).get("regression")
@@ -123,8 +139,9 @@ def story(measured: Mapping, cfg: Mapping) -> Story:
                       f"tail{difference(reg, best_tail, sel, 'tail_mae', 1)}")
             + f"), a candidate for a second, tail-focused model (not registered: the registry "
             f"holds one champion per task); the bucket probabilities flag flights likely to "
-            f"run {tail_h} h+. Do not filter the tail out of training for this user: it "
-            f"removes exactly the flights the desk is paid to anticipate.")
+            f"run {tail_h} h+" + _desk(an.get("buckets"), tail_h)
+            + ". Do not filter the tail out of training for this user: it removes exactly the "
+              "flights the desk is paid to anticipate.")
         guard = _guardrails(reg)
         if guard:
             rec.append(f"- **Guardrail** on the tail: {guard}")
@@ -159,24 +176,78 @@ def _sel_entry(measured: Mapping, task: str, view: str) -> Mapping | None:
     return ((measured.get("selection") or {}).get("tasks", {}).get(task) or {}).get(view)
 
 
-def _information(tasks: Mapping, a: str, b: str, cfg: Mapping) -> str:
-    """What the later view's information adds, like with like: the same candidate (the one
-    selected on the later view) scored on both views."""
+def _information(info: Mapping, a: str, b: str, cfg: Mapping) -> str:
+    """What the later view's information adds, the model held fixed: each task's candidate
+    selected on the later view, scored on both views, with the paired interval (analysis)."""
+    labels = {"mae": ("MAE", " min", _fmt), "tail_mae": ("tail MAE", " min", _fmt),
+              "auc": ("AUC", "", lambda x: f"{x:.3f}"),
+              "log_loss": ("log loss", "", lambda x: f"{x:.4f}")}
     parts = []
-    for task, metric, unit in (("regression", "mae", " min"), ("regression", "tail_mae", ""),
-                               ("delayed", "auc", "")):
-        if task not in tasks or a not in tasks[task] or b not in tasks[task]:
+    for task, metrics in (("regression", ("mae", "tail_mae")), ("delayed", ("auc",)),
+                          ("buckets", ("log_loss",))):
+        t = info.get(task)
+        if not t:
             continue
-        name = tasks[task][b]["selected"]
-        ta, tb = tasks[task][a]["test"].get(name, {}), tasks[task][b]["test"][name]
-        if metric in ta and metric in tb:
-            fmt = (lambda x: f"{x:.3f}") if metric == "auc" else _fmt
-            label = {"mae": "MAE", "tail_mae": "tail MAE", "auc": "delayed AUC"}[metric]
-            parts.append(f"`{name}` {label} {fmt(ta[metric])} -> {fmt(tb[metric])}{unit}")
-    return (f"What information adds, each model against itself: from `{a}` to `{b}` features "
-            f"(the origin weather {cfg['features']['weather_lag_hours']} h before departure), "
+        for metric in metrics:
+            x = t["paired"].get(metric)
+            if not x:
+                continue
+            label, unit, fmt = labels[metric]
+            noise = "within noise" if x["within_noise"] else "outside noise"
+            parts.append(f"{task} `{t['candidate']}` {label} {fmt(t[a][metric])} -> "
+                         f"{fmt(t[b][metric])}{unit} (difference interval [{fmt(x['lo'])}, "
+                         f"{fmt(x['hi'])}], {noise})")
+    return (f"What information adds, the model held fixed (the same candidate refitted on each "
+            f"view, the same test flights and day resamples): from `{a}` to `{b}` features (the "
+            f"origin weather {cfg['features']['weather_lag_hours']} h before departure), "
             + "; ".join(parts) + ". The departure delay itself is never a feature: a guard "
             "refuses any view that lists it.")
+
+
+def _tail(t: Mapping) -> str:
+    """No candidate predicts the tail, and what moves it on the same split (analysis)."""
+    sel = next(m for m in t["moves"] if m["model"] == t["selected"])
+    moved = [m for m in t["moves"] if m["model"] != t["selected"]]
+    return (f"No candidate predicts the tail: on the {t['tail_flights']:,} test flights "
+            f"{t['tail_min']:.0f}+ min late the best tail MAE is {_fmt(t['best_tail_mae'])} min "
+            f"and every candidate's tail bias is minus its tail MAE to at least "
+            f"{100 * t['min_under_share_bound']:.0f}% (the tail is predicted too early, flight "
+            f"after flight); `{t['selected']}` has tail MAE "
+            f"{_fmt(sel['tail_mae'])}, bias {_fmt(sel['tail_bias'])} min. What moves it on the "
+            f"same split: " + "; ".join(
+                f"{m['model']} tail MAE {_fmt(m['tail_mae'])} (paired difference "
+                f"{m['tail_mae_diff']:+.1f} min, [{m['tail_mae_diff_lo']:+.1f}, "
+                f"{m['tail_mae_diff_hi']:+.1f}]) at an MAE of {_fmt(m['mae'])} "
+                f"({m['mae_diff']:+.1f} [{m['mae_diff_lo']:+.1f}, {m['mae_diff_hi']:+.1f}])"
+                for m in moved) + ". The tail is bought with error on every other flight.")
+
+
+def _buckets(bk: Mapping, cfg: Mapping) -> str:
+    """P(2 h+) from the bucket probabilities: ranking, calibration (analysis)."""
+    lg = bk["long"]
+    best = max(bk["per_bucket"], key=lambda r: r["lift"])
+    return (f"The buckets as probabilities, not labels: P({cfg['metrics']['tail_min'] / 60:g} h "
+            f"or more late) "
+            f"(the sum of {', '.join(bk['long_buckets'])}) has PR-AUC "
+            f"{lg['average_precision']['value']:.3f} against a base rate of "
+            f"{100 * bk['long_share']:.2f}%, AUC {lg['auc']['value']:.3f}, calibration error "
+            f"{lg['ece']['value']:.4f} (mean P {100 * bk['mean_predicted']:.2f}%); the bucket "
+            f"with the most lift over its base rate is {best['bucket']} (PR-AUC "
+            f"{best['pr_auc']:.3f} against {100 * best['base_rate']:.2f}%).")
+
+
+def _desk(bk: Mapping | None, tail_h: str) -> str:
+    """What the ops desk gets from P(2 h+) at its capacity (analysis)."""
+    if not bk:
+        return ""
+    caps = [r for r in bk["alerts"] if r["rule"].startswith("capacity")]
+    if not caps:
+        return ""
+    return (": with the threshold set by its capacity on the last training month's scores, "
+            + "; ".join(f"{r['flagged_per_day']:.1f} flights flagged a day on the test months "
+                        f"(threshold {r['threshold']:.3f}) catch {100 * r['recall']:.0f}% of the "
+                        f"{tail_h} h+ flights, {100 * r['precision']:.0f}% of alerts right"
+                        for r in caps))
 
 
 def _guardrails(entry: Mapping) -> str:

@@ -614,9 +614,11 @@ GUARDRAIL_ACTIONS = ("fail", "flag")
 
 def guardrail(metric: str, model: float, baseline: float, model_boot: np.ndarray,
               baseline_boot: np.ndarray, tolerance: float, action: str,
-              level: float = LEVEL) -> dict:
+              level: float = LEVEL, min_value: float | None = None) -> dict:
     """Is the model worse than the baseline on `metric` by more than `tolerance` (metric units),
-    with the paired interval of the difference beyond the tolerance too? Then it is breached."""
+    with the paired interval of the difference beyond the tolerance too? Then it is breached.
+    With `min_value` the rule is absolute instead (e.g. an adverse impact ratio of at least
+    0.8, the four-fifths rule): breached when the model's value is below it."""
     from cases.lifecycle.evaluate import greater_is_better
 
     if action not in GUARDRAIL_ACTIONS:
@@ -625,6 +627,11 @@ def guardrail(metric: str, model: float, baseline: float, model_boot: np.ndarray
     a, b = common(model_boot, baseline_boot)
     lo, hi = interval(a - b, level)
     diff = float(model - baseline)
+    if min_value is not None:
+        return {"metric": metric, "model": float(model), "baseline": float(baseline),
+                "min_value": float(min_value), "model_interval": interval(model_boot, level),
+                "diff_interval": [lo, hi], "breached": bool(not model >= min_value),
+                "action": action}
     if greater_is_better(metric):
         breached = diff < -tolerance and hi is not None and hi < -tolerance
     else:
@@ -659,7 +666,7 @@ def evaluate_view(points: Mapping[str, Mapping[str, float]], boot: Mapping, sele
     guards = [guardrail(g["metric"], points[selected][g["metric"]],
                         points["baseline"][g["metric"]], boot[selected][g["metric"]],
                         boot["baseline"][g["metric"]], float(g.get("tolerance", 0.0)),
-                        str(g.get("action", "flag")), level)
+                        str(g.get("action", "flag")), level, g.get("min_value"))
               for g in guardrails if g["metric"] in points[selected]
               and g["metric"] in points["baseline"]]
     return {"intervals": intervals, "paired": pairs,

@@ -12,5 +12,7 @@ def build() -> Case:
         features=hook("cases.loans.features:build"),
         tasks=hook("cases.loans.tasks:make_tasks"),
         story=hook("cases.loans.story:story"),
+        extra_metrics=hook("cases.loans.fairness:fairness_metrics"),
+        extra_statistics=hook("cases.loans.fairness:fairness_statistics"),
         analyze=hook("cases.loans.analysis:analyze"),
     )

@@ -16,6 +16,7 @@ from cases.lifecycle.eda import figure, markdown_table
 from cases.lifecycle.ingest import read_table, validate
 from cases.loans import explain as ex
 from cases.loans.data import SCENARIO, true_logit
+from cases.loans.fairness import attributes
 
 
 def named_applicants(acfg) -> pd.DataFrame:
@@ -76,8 +77,15 @@ def analyze(ctx: AnalysisContext) -> EdaResult:
         background = train[cols].sample(min(int(acfg["background_rows"]), len(train)),
                                         random_state=ctx.seed)
         agn = ex.agnostic_shap(model, Xr, background, ctx.seed)
-        reasons = _reasons_table(rejected, score[rejected], agn, cols, texts, k)
+        # the reasons given: against the approved applicant most like each one (training
+        # applicants the model approves), so only what differs from an approval can be a reason
+        pool = _approved_pool(model, train[cols], threshold)
+        scale = train[cols].std()
+        _, ref_pos, ref_contrib = ex.reference_reasons(model, Xr, pool, scale, texts, k, ctx.seed)
+        reasons = _reasons_table(rejected, score[rejected], ref_contrib, cols, texts, k)
         figures[f"reasons_{task}"] = reasons
+        figures[f"reasons_vs_average_{task}"] = _reasons_table(rejected, score[rejected], agn,
+                                                               cols, texts, k)
         # the checks: exact TreeSHAP of the tree model, and the logistic scorecard
         rej_l = np.flatnonzero(ex.approval(lgbm, test[cols]) < threshold)[
             : None if cap is None else int(cap)]
@@ -88,6 +96,7 @@ def analyze(ctx: AnalysisContext) -> EdaResult:
         agree_tree = ex.agreement(ex.top_reason(agn_l, cols), ex.top_reason(tree, cols))
         agree_card = ex.agreement(ex.top_reason(agn, cols), ex.top_reason(points, cols))
         freq = reasons["feature_1"].value_counts()
+        freq_avg = pd.Series(ex.top_reason(agn, cols)).value_counts()
         card_top = pd.Series(ex.top_reason(points, cols)).value_counts()
         facts[task] = {
             "selected": selected, "test_rows": int(len(test)),
@@ -95,6 +104,11 @@ def analyze(ctx: AnalysisContext) -> EdaResult:
             "agreement_top_reason_agnostic_vs_treeshap": agree_tree,
             "agreement_top_reason_agnostic_vs_scorecard": agree_card,
             "top_reason_frequency": {str(f): int(n) for f, n in freq.items() if f},
+            "top_reason_frequency_vs_average": {str(f): int(n) for f, n in freq_avg.items()},
+            "reference_inputs_differing_median": float(np.median(
+                ex.differ(Xr.to_numpy(dtype=float),
+                           pool.iloc[ref_pos].to_numpy(dtype=float)).sum(axis=1)))
+            if len(Xr) else float("nan"),
             "scorecard_top_reason_frequency": {str(f): int(n) for f, n in card_top.items()},
             "max_reasons_given": int(reasons.filter(like="feature_").ne("").sum(axis=1).max())
             if len(reasons) else 0,
@@ -111,7 +125,7 @@ def analyze(ctx: AnalysisContext) -> EdaResult:
             "searched": int(len(cft)), "found": int(len(found)),
             "verified": int(found["verified"].sum()) if len(found) else 0}
         # fairness audit on the test applicants (protected attributes never seen by the model)
-        attrs = _attributes(task, test)
+        attrs = attributes(test)
         table = ex.audit(test, score, test[f"approve_{task}"].to_numpy(), threshold, attrs)
         figures[f"audit_{task}"] = table.round(4)
         facts[task]["audit"] = {
@@ -120,10 +134,15 @@ def analyze(ctx: AnalysisContext) -> EdaResult:
         sections.append((f"Reason codes: {task} ({len(rejected):,} rejected test applicants "
                          f"explained)", (
             f"Selected model `{selected}`; an applicant is approved when the approval score "
-            f"reaches {threshold}. Reasons come from permutation SHAP on the approval "
-            f"probability over a background of {len(background)} training applicants: predict "
-            f"calls only, no weights. At most {k} per applicant, only inputs that pushed toward "
-            f"rejection.\n\n"
+            f"reaches {threshold}. The reasons given answer \"why was I rejected and they "
+            f"approved\": Shapley values of the approval score against the approved training "
+            f"applicant most like each one (the fewest inputs that differ, then the nearest; "
+            f"median {facts[task]['reference_inputs_differing_median']:.0f} inputs differ), "
+            f"from predict calls only, no weights; an input equal to the reference's is never a "
+            f"reason, and the same inputs give the same reasons in any batch. At most {k} per "
+            f"applicant, only inputs that pushed toward rejection. The checks below use "
+            f"permutation SHAP against the average applicant (a background of "
+            f"{len(background)} training applicants).\n\n"
             f"- Top reason agrees with exact TreeSHAP of the LightGBM model for "
             f"{100 * agree_tree:.0f}% of its rejections.\n"
             f"- Top reason agrees with the logistic scorecard (points below the best value) for "
@@ -135,8 +154,9 @@ def analyze(ctx: AnalysisContext) -> EdaResult:
             f"- Counterfactuals: {len(found)} of {len(cft)} searched found a single-feature change "
             f"that turns the decision; {facts[task]['counterfactuals']['verified']} verified by "
             f"re-scoring.\n\n"
-            "Most frequent top reasons:\n\n" + markdown_table(
-                freq.rename_axis("feature").reset_index(name="applicants").head(8)) + "\n\n"
+            "Most frequent top reasons (against the nearest approved applicant):\n\n"
+            + markdown_table(freq.rename_axis("feature").reset_index(name="applicants").head(8))
+            + "\n\n"
             "First rejected applicants:\n\n" + markdown_table(
                 reasons.head(5)[["applicant", "approval_score", "reason_1", "reason_2"]]))))
         sections.append((f"Fairness audit: {task}", (
@@ -144,6 +164,13 @@ def analyze(ctx: AnalysisContext) -> EdaResult:
             "only to audit. `air` is the adverse impact ratio (group approval rate over the "
             "highest group's), for the model's decisions and for the historical ones.\n\n"
             + (markdown_table(table.round(3)) if len(table) else "No protected attributes."))))
+        verdicts = [c for c in (acfg.get("verdict_inputs") or {}).get(task, []) if c in cols]
+        if verdicts:
+            w, wsec, wfig = without_verdict(ctx, task, cols, verdicts, model, train, test,
+                                            threshold, texts, k)
+            facts[task]["without_verdict"] = w
+            figures.update(wfig)
+            sections.append(wsec)
         if task == "scenario":
             _scenario_example(ctx, model, cols, train, test, background, threshold, k, texts,
                               acfg, sections, figures, facts)
@@ -151,16 +178,71 @@ def analyze(ctx: AnalysisContext) -> EdaResult:
                      timings={"service": _service_latency(ctx, threshold, k, texts)})
 
 
-def _attributes(task: str, test: pd.DataFrame) -> dict[str, pd.Series]:
-    if task == "hmda":
-        race = np.select([test["black"] == 1, test["hispan"] == 1, test["white"] == 1],
-                         ["black", "hispanic", "white"], "other")
-        sex = test["male"].map({1.0: "male", 0.0: "female"})
-        married = test["married"].map({1.0: "married", 0.0: "not married"})
-        age = test["old"].map({1.0: "older", 0.0: "younger"})
-        return {"race": pd.Series(race, index=test.index), "sex": sex, "marital status": married,
-                "age": age}
-    return {"sex": test["sex"], "age band": test["age_band"]}
+def without_verdict(ctx: AnalysisContext, task: str, cols: list[str], verdicts: list[str],
+                    model, train: pd.DataFrame, test: pd.DataFrame, threshold: float, texts,
+                    k: int):
+    """The selected candidate refitted on the same training rows without the inputs that are
+    someone's verdict rather than a fact about the applicant (HMDA `gdlin`: the underwriter's
+    "meets the guidelines"), scored on the same test rows and bootstrap resamples: AUC, log
+    loss, the adverse impact ratios and the reasons it gives."""
+    from cases.lifecycle import bootstrap as bs
+    from cases.loans.fairness import fairness_statistics
+
+    name = ctx.selection[task][task]["selected"]
+    kept = [c for c in cols if c not in verdicts]
+    cand = {c.name: c for c in ctx.tasks[task].candidates(task, kept)}[name]
+    target = f"approve_{task}"
+    refit = cand.build().fit(train[kept], train[target])
+    y = test[target].to_numpy()
+    e = ctx.cfg["evaluate"]
+    _, units = bs.unit_ids(ctx.rows("test", target), dict(e["bootstrap_unit"]))
+    rs = bs.Resamples(units, int(e["bootstrap_resamples"]), ctx.seed,
+                      int(e["bootstrap_rowwise_resamples"]))
+    stats, points, scores = {}, {}, {}
+    for label, m, c in (("with", model, cols), ("without", refit, kept)):
+        p = ex.approval(m, test[c])
+        scores[label] = p
+        st = bs.binary_statistics(y, p)
+        st = {x: st[x] for x in ("auc", "log_loss", "brier") if x in st}
+        st.update(fairness_statistics(y, p, test, ctx.cfg))
+        stats[label] = st
+        points[label] = {x: v.point() for x, v in st.items()}
+    boot = bs.resample_all(stats, rs)
+    pair = bs.paired(points["without"], points["with"], boot["without"], boot["with"])
+    table = pd.DataFrame([{"metric": x, "with": points["with"][x],
+                           "without": points["without"][x], "diff": pair[x]["diff"],
+                           "lo": pair[x]["lo"], "hi": pair[x]["hi"],
+                           "within_noise": pair[x]["within_noise"]} for x in pair])
+    rejected = np.flatnonzero(scores["without"] < threshold)
+    Xr = test[kept].iloc[rejected].reset_index(drop=True)
+    codes, _, _ = ex.reference_reasons(refit, Xr, _approved_pool(refit, train[kept], threshold),
+                                       train[kept].std(), texts, k, ctx.seed)
+    top = pd.Series([c[0][0] for c in codes if c]).value_counts()
+    facts = {"inputs": verdicts, "candidate": name, "with": points["with"],
+             "without": points["without"], "paired": pair,
+             "rejected_with": int((scores["with"] < threshold).sum()),
+             "rejected_without": int(len(rejected)),
+             "top_reason_frequency": {str(f): int(n) for f, n in top.items()}}
+    section = (f"Without the underwriter's verdict: {task} (`{'`, `'.join(verdicts)}` left out)", (
+        f"`{'`, `'.join(verdicts)}` is the underwriter's own judgement ({texts[verdicts[0]]}), "
+        f"not a fact about the applicant. `{name}` refitted on the same training applications "
+        f"without it, scored on the same test applications and resamples (`diff` = without "
+        f"minus with, paired 95% interval; `air_*`: adverse impact ratios at {threshold}):\n\n"
+        + markdown_table(table.round(4))
+        + f"\n\nRejected test applications: {facts['rejected_with']} with it, "
+          f"{facts['rejected_without']} without. Top reasons without it (against the nearest "
+          f"approved applicant):\n\n"
+        + markdown_table(top.rename_axis("feature").reset_index(name="applicants").head(6))
+        + "\n\nWhich a lender can use as a reason: an adverse-action notice must name the "
+          "specific reasons, and \"does not meet our guidelines\" restates the decision. The "
+          "model without the verdict gives reasons an applicant can act on; with it, the "
+          "verdict is the reason and the inputs behind it go unnamed."))
+    return facts, section, {f"without_verdict_{task}": table.round(6)}
+
+
+def _approved_pool(model, X: pd.DataFrame, threshold: float) -> pd.DataFrame:
+    """The applicants the model approves: the references reasons are given against."""
+    return X[ex.approval(model, X) >= threshold]
 
 
 def _scenario_example(ctx, model, cols, train, test, background, threshold, k, texts, acfg,
@@ -171,8 +253,16 @@ def _scenario_example(ctx, model, cols, train, test, background, threshold, k, t
                            ignore_index=True)
     X = people[cols]
     score = ex.approval(model, X)
-    contrib = ex.agnostic_shap(model, X, background, ctx.seed)
-    codes = ex.reason_codes(contrib, cols, texts, k)
+    # reasons against the approved applicant most like each one: the other named applicants
+    # who are approved (Candace for Alice and Bob) and the training applicants the model approves
+    named_ok = X[score >= threshold]
+    pool = pd.concat([named_ok, _approved_pool(model, train[cols], threshold)],
+                     ignore_index=True)
+    codes, ref_pos, _ = ex.reference_reasons(model, X, pool, train[cols].std(), texts, k,
+                                             ctx.seed)
+    ok_names = list(people["name"][score >= threshold])
+    reference = [ok_names[r] if r < len(ok_names) else f"training applicant {r - len(ok_names)}"
+                 for r in ref_pos]
     true_p = 1 / (1 + np.exp(-true_logit(X, ctx.cfg["data"]["scenario"])))
     rows = []
     for i, name in enumerate(people["name"]):
@@ -183,6 +273,7 @@ def _scenario_example(ctx, model, cols, train, test, background, threshold, k, t
                      "approval_score": float(score[i]), "true_probability": float(true_p[i]),
                      "decision": decision,
                      "true_decision": "approved" if true_p[i] >= threshold else "rejected",
+                     "reference": reference[i] if decision == "rejected" else None,
                      "reasons": [c[1] for c in codes[i]] if decision == "rejected" else [],
                      "reason_features": [c[0] for c in codes[i]] if decision == "rejected" else [],
                      "counterfactual": cf})
@@ -227,7 +318,9 @@ def _scenario_example(ctx, model, cols, train, test, background, threshold, k, t
     figures["named_applicants"] = table
     sections.insert(0, ("Alice, Bob and Candace", (
         "Each has 10 cards and 5 years of credit age; the rest of the profile is held equal "
-        "(income, utilization, delinquencies, inquiries); only the debt differs.\n\n"
+        "(income, utilization, delinquencies, inquiries); only the debt differs. A rejected "
+        "applicant's reasons are given against the approved applicant most like them "
+        "(`reference`): what differs from them is all that can be a reason.\n\n"
         + markdown_table(table.round(3)) + "\n\n![acceptance curve](analysis/acceptance_curve.png)"
         + f"\n\nThe average approval over every test applicant with cards and credit age set to "
           f"theirs falls from {avg[0]:.2f} at ${grid[0]:.0f}K of debt to {avg[-1]:.2f} at "

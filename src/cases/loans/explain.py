@@ -5,6 +5,7 @@ model, and the scorecard's points below the best value of the logistic model."""
 
 from __future__ import annotations
 
+import math
 from typing import Mapping, Sequence
 
 import numpy as np
@@ -184,3 +185,106 @@ def audit(frame: pd.DataFrame, score: np.ndarray, actual: np.ndarray, threshold:
         rows.append(t)
     return pd.concat(rows, ignore_index=True) if rows else pd.DataFrame()
 
+
+
+# ---- reasons against an approved reference: "why was I rejected and she approved" -------------
+
+def differ(A: np.ndarray, B: np.ndarray) -> np.ndarray:
+    """Elementwise: the values differ (two missing values are the same)."""
+    return ~((A == B) | (np.isnan(A) & np.isnan(B)))
+
+
+def nearest_approved(X: pd.DataFrame, pool: pd.DataFrame, scale: pd.Series,
+                     chunk: int = 64) -> np.ndarray:
+    """For each row of `X`, the position in `pool` (approved applicants) of the one most like
+    it: the fewest inputs that differ, then the smallest distance in units of `scale` (a
+    missing value against a present one counts one unit). An applicant who differs from an
+    approved one in debt alone gets that one, whoever else was approved."""
+    cols = list(X.columns)
+    if pool.empty:
+        raise CasebookError("no approved applicant to compare with: the reference pool is empty")
+    A, B = X[cols].to_numpy(dtype=float), pool[cols].to_numpy(dtype=float)
+    s = np.where(scale[cols].to_numpy(dtype=float) > 0, scale[cols].to_numpy(dtype=float), 1.0)
+    out = np.empty(len(A), dtype=int)
+    for start in range(0, len(A), chunk):
+        a = A[start:start + chunk, None, :]
+        changed = differ(a, B[None])
+        gap = np.where(np.isnan(a) | np.isnan(B[None]), changed.astype(float),
+                       ((a - B[None]) / s) ** 2)
+        count, dist = changed.sum(axis=2), np.nan_to_num(gap).sum(axis=2)
+        # lexicographic, count first and distance second, as one key: the distance scaled
+        # below 1 within each row (argmin keeps the first of exact ties, as a stable sort)
+        key = count + dist / (dist.max(axis=1, keepdims=True) + 1.0)
+        out[start:start + chunk] = key.argmin(axis=1)
+    return out
+
+
+def reference_shapley(model, X: pd.DataFrame, R: pd.DataFrame, seed: int,
+                      max_exact: int = 8, permutations: int = 10) -> np.ndarray:
+    """Shapley values of the approval score of each row of `X` against its own reference row of
+    `R` (one background row: a feature is "absent" at the reference's value). They sum to
+    score(x) - score(reference), and an input equal to the reference's gets exactly 0, so only
+    what differs can be a reason. Exact (every coalition) when at most `max_exact` inputs
+    differ, else `permutations` antithetic permutations drawn from a seed derived from the
+    two rows' values: the same inputs give the same values in any batch, run to run."""
+    import hashlib
+
+    cols = list(X.columns)
+    A, B = X[cols].to_numpy(dtype=float), R[cols].to_numpy(dtype=float)
+    plans, blocks = [], []
+    for i, (x, r) in enumerate(zip(A, B)):
+        d = np.flatnonzero(differ(x, r))
+        if len(d) <= max_exact:
+            masks = ((np.arange(2 ** len(d))[:, None] >> np.arange(len(d))) & 1).astype(bool)
+        else:
+            key = hashlib.sha256(np.concatenate([x, r, [seed]]).tobytes()).digest()
+            rng = np.random.default_rng(int.from_bytes(key[:8], "little"))
+            orders = [rng.permutation(len(d)) for _ in range(max(1, permutations // 2))]
+            orders += [o[::-1] for o in orders]
+            masks = np.zeros((len(orders) * (len(d) + 1), len(d)), dtype=bool)
+            for k, o in enumerate(orders):
+                for step in range(1, len(d) + 1):
+                    masks[k * (len(d) + 1) + step, o[:step]] = True
+        rows = np.repeat(r[None], len(masks), axis=0)
+        for j, col in enumerate(d):
+            rows[masks[:, j], col] = x[col]
+        plans.append((i, d, masks, len(d) <= max_exact))
+        blocks.append(rows)
+    values = approval(model, pd.DataFrame(np.vstack(blocks), columns=cols)) if blocks else []
+    out = np.zeros(A.shape)
+    at = 0
+    for (i, d, masks, exact), block in zip(plans, blocks):
+        f = np.asarray(values[at:at + len(block)])
+        at += len(block)
+        if not len(d):
+            continue
+        if exact:
+            index = (masks * (1 << np.arange(len(d)))).sum(axis=1)
+            f_of = np.empty(2 ** len(d))
+            f_of[index] = f
+            size = masks.sum(axis=1)
+            weight = np.array([math.factorial(int(s)) * math.factorial(len(d) - int(s) - 1)
+                               for s in np.minimum(size, len(d) - 1)]) / math.factorial(len(d))
+            for j in range(len(d)):
+                without = ~masks[:, j]
+                out[i, d[j]] = float(np.sum(weight[without] * (f_of[index[without] | (1 << j)]
+                                                              - f[without])))
+        else:
+            steps = len(d) + 1
+            for k in range(len(masks) // steps):
+                walk = masks[k * steps:(k + 1) * steps]
+                gain = np.diff(f[k * steps:(k + 1) * steps])
+                added = np.argmax(walk[1:] & ~walk[:-1], axis=1)
+                out[i, d[added]] += gain
+            out[i, d] /= len(masks) // steps
+    return out
+
+
+def reference_reasons(model, X: pd.DataFrame, pool: pd.DataFrame, scale: pd.Series,
+                      texts: Mapping[str, str], max_reasons: int, seed: int):
+    """(reasons per row, reference positions in `pool`, contributions): each applicant's
+    reasons against the approved applicant most like them (`nearest_approved`)."""
+    ref = nearest_approved(X, pool, scale)
+    contrib = reference_shapley(model, X.reset_index(drop=True),
+                                pool.iloc[ref].reset_index(drop=True), seed)
+    return reason_codes(contrib, list(X.columns), texts, max_reasons), ref, contrib

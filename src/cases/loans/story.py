@@ -34,7 +34,9 @@ def story(measured: Mapping, cfg: Mapping) -> Story:
     if people:
         desc = "; ".join(
             f"{p['name']} (${p['debt_k']:.0f}K debt) scores {p['approval_score']:.2f}, "
-            f"{p['decision']}" + (f", reasons: {', '.join(p['reasons'][:2])}" if p["reasons"] else "")
+            f"{p['decision']}" + (f", reasons against {p['reference']} (the approved applicant "
+                                  f"most like them): {', '.join(p['reasons'][:2])}"
+                                  if p["reasons"] else "")
             for p in people[:3])
         points.append(f"The worked example, {same}: {desc}. The "
                       f"true policy says " + ", ".join(
@@ -70,12 +72,19 @@ def story(measured: Mapping, cfg: Mapping) -> Story:
                 f"{100 * f['agreement_top_reason_agnostic_vs_scorecard']:.0f}% (the scorecard "
                 f"compares with the best value, SHAP with the average applicant); most frequent "
                 f"top reasons: {top}.")
+    wv = a.get("hmda", {}).get("without_verdict")
+    if wv:
+        points.append(_without_verdict(wv, a["hmda"], cfg))
     audit = a.get("hmda", {}).get("audit", {})
     if audit:
         points.append("Fairness (HMDA test applications; protected attributes are audited, never "
                       "used): adverse impact ratio of the model's decisions " + ", ".join(
                           f"{k} {v['air_model']:.2f} (historical {v['air_actual']:.2f})"
                           for k, v in audit.items()) + ". Below four fifths fails the four-fifths rule.")
+    fair = _fairness_gate(h, measured, wv)
+    if fair:
+        points.append(fair)
+        rollout.insert(0, ("Fairness: the gate holds the four-fifths rule", fair))
     rollout.append(("A reasons service", (
         "Score plus reasons for one applicant with permutation SHAP (model-agnostic), and the "
         "score alone from the model loaded back from MLflow: this run's latencies are in "
@@ -98,3 +107,52 @@ def story(measured: Mapping, cfg: Mapping) -> Story:
         "and the gate before moving the `champion` alias, and compare reason frequencies "
         "between the two versions on the same applicants.")))
     return Story(rollout=rollout, talking_points=points, timing=timing)
+
+
+def _without_verdict(wv: Mapping, facts: Mapping, cfg: Mapping) -> str:
+    """The model with and without the underwriter's verdict (analysis), and which gives a
+    lender usable reasons."""
+    names = ", ".join(f"`{c}`" for c in wv["inputs"])
+    pa, pl = wv["paired"]["auc"], wv["paired"]["log_loss"]
+    top_with = next(iter(facts["top_reason_frequency"]), None)
+    top_without = ", ".join(f"{k} ({v})" for k, v in list(wv["top_reason_frequency"].items())[:3])
+    return (f"{names} is the underwriter's own verdict, and the top reason for "
+            f"{facts['top_reason_frequency'].get(top_with, 0)} of {facts['explained']} explained "
+            f"HMDA rejections. Refitted without it (`{wv['candidate']}`, the same split): AUC "
+            f"{wv['with']['auc']:.3f} -> {wv['without']['auc']:.3f} (difference "
+            f"{pa['diff']:+.3f}, interval [{pa['lo']:+.3f}, {pa['hi']:+.3f}]), log loss "
+            f"{wv['with']['log_loss']:.4f} -> {wv['without']['log_loss']:.4f} ({pl['diff']:+.4f}, "
+            f"[{pl['lo']:+.4f}, {pl['hi']:+.4f}]); {wv['rejected_with']} test rejections with it, "
+            f"{wv['rejected_without']} without, whose top reasons are {top_without}. A lender can "
+            f"give only the second kind: an adverse-action notice names specific reasons, and "
+            f"\"does not meet our guidelines\" restates the decision. Use the model without the "
+            f"verdict for reasons (and decisions), or keep it for the score and explain with the "
+            f"inputs behind the verdict.")
+
+
+def _fairness_gate(entry: Mapping, measured: Mapping, wv: Mapping | None) -> str:
+    """The gate's fairness guardrail on HMDA and what the rollout does about it."""
+    guards = [g for g in entry["gate"].get("guardrails") or [] if "min_value" in g]
+    if not guards:
+        return ""
+    champ = (measured.get("champions") or {}).get("hmda")
+    out = []
+    for g in guards:
+        lo, hi = g["model_interval"]
+        state = (("breached: the gate fails and the model is not registered; do not ship it "
+                  "for decisions" if g["action"] == "fail" else "breached: flagged")
+                 if g["breached"] else "not breached")
+        out.append(f"The gate requires {g['metric']} of at least {g['min_value']:g}: the "
+                   f"selected model's is {g['model']:.2f} (interval [{lo:.2f}, {hi:.2f}]), "
+                   f"{state}.")
+        metric = g["metric"]
+        if wv and metric in wv["without"]:
+            x = wv["paired"][metric]
+            out.append(f"Measured mitigation on the same test applications: without the "
+                       f"underwriter's verdict {metric} is {wv['without'][metric]:.2f} "
+                       f"(difference {x['diff']:+.2f}, interval [{x['lo']:+.2f}, "
+                       f"{x['hi']:+.2f}]), at an AUC of {wv['without']['auc']:.3f}; a candidate "
+                       f"to rerun the gate on, not a pass by itself.")
+    if champ and champ.get("registered"):
+        out.append(f"Registered champion: `{champ['candidate']}`.")
+    return " ".join(out)

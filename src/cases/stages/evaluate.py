@@ -58,6 +58,7 @@ def run(cfg: DictConfig) -> dict:
     ecfg = cfg.case.evaluate
     min_improvement = float(ecfg.gate_min_improvement)
     guardrails = to_container(ecfg.guardrails)
+    metric_columns = list(ecfg.get("metric_columns") or [])
     results: dict = {}
     predictions: dict = {}
     t0 = time.perf_counter()
@@ -78,6 +79,10 @@ def run(cfg: DictConfig) -> dict:
                      "level": bs.LEVEL}
         for view, entry in views.items():
             X = rows.frame[data.views[view]]
+            # what the metrics may read beyond the inputs (never a feature: e.g. the protected
+            # attributes a fairness metric audits), where the test rows have them
+            M = X.join(rows.frame[[c for c in metric_columns if c in rows.frame
+                                   and c not in X]])
             res: dict = {}
             stats: dict = {}
             predict_ms: dict = {}
@@ -86,17 +91,17 @@ def run(cfg: DictConfig) -> dict:
                 t1 = time.perf_counter()
                 pred = predict_for(task.kind, model, X, len(task.classes) if task.classes else None)
                 predict_ms[name] = 1000 * (time.perf_counter() - t1) / max(len(X), 1) * 1000
-                res[name] = score(y, pred, X)
+                res[name] = score(y, pred, M)
                 t1 = time.perf_counter()
-                stats[name] = _statistics_of(case.name, tname, statistics(y, pred, X), res[name])
+                stats[name] = _statistics_of(case.name, tname, statistics(y, pred, M), res[name])
                 boot_seconds += time.perf_counter() - t1
                 if name in (entry["selected"], "baseline"):
                     predictions[(tname, view, name)] = pred
             # the Bayes floor: the truth scored like a model, on the same resamples
             floor_res = None
             if truth is not None:
-                floor_res = score(y, truth, X)
-                stats["floor"] = _statistics_of(case.name, tname, statistics(y, truth, X),
+                floor_res = score(y, truth, M)
+                stats["floor"] = _statistics_of(case.name, tname, statistics(y, truth, M),
                                                 floor_res)
             t1 = time.perf_counter()
             boot = bs.resample_all(stats, resamples)
