@@ -143,6 +143,25 @@ def test_only_one_thread_estimators_are_pooled():
     assert single_threaded(Pipeline([("model", RandomForestRegressor(n_jobs=1))]))
 
 
+def test_every_pooled_fit_runs_on_one_thread():
+    from cases.flights.models import TargetStrategyRegressor
+    from cases.lifecycle.models import lgbm_pipeline
+    from cases.lifecycle.parallel import one_thread, single_threaded
+
+    lgbm = lgbm_pipeline("binary", ["c"], params={"n_jobs": 2}, seed=0)
+    assert one_thread(lgbm) is lgbm and lgbm.get_params()["model__n_jobs"] == 1
+    assert single_threaded(lgbm)
+    wrapped = TargetStrategyRegressor(lgbm_pipeline("regression", ["c"], params={"n_jobs": 2}))
+    assert single_threaded(one_thread(wrapped))
+    assert wrapped.get_params()["estimator__model__n_jobs"] == 1
+    import lightgbm as lgb
+
+    bare = lgb.LGBMRegressor()  # n_jobs None: LightGBM's default uses every core
+    assert not single_threaded(bare) and single_threaded(one_thread(bare))
+    forest = Pipeline([("model", RandomForestRegressor(n_jobs=2))])
+    assert single_threaded(one_thread(forest))
+
+
 def test_which_process_fits_which_job_depends_on_the_jobs_only():
     import pandas as pd
 

@@ -1,10 +1,13 @@
 """Fits on every core, reproducibly.
 
-LightGBM and the random forests already fit on `n_jobs` threads, and their results depend on
-that count, so they keep running one after another in this process. Every other estimator
-(linear models, baselines) fits on one core, and those fits share the cores: worker processes
-take jobs that return numbers (validation predictions) while this process fits the ones that
-return a model and its share of the rest.
+Every fit runs on one thread (`one_thread` sets each thread-count parameter, LightGBM's and the
+random forests' `n_jobs`, to 1), and the fits share the cores instead: worker processes take
+jobs that return numbers (validation predictions) while this process fits the ones that return
+a model and its share of the rest. On the data sizes here LightGBM scales poorly past one thread
+(its histograms are small), so two one-thread fits side by side finish well before two
+two-thread fits in a row; a forest's trees are seeded one by one, so its fit is the same at any
+thread count. A LightGBM model's last bits depend on its thread count, and that count is now 1
+whatever the number of workers, so `CASEBOOK_WORKERS=1` gives the same bits, only later.
 
 Which process fits which job is fixed by the jobs (their order and sizes), never by timing: a
 fit's last bits can depend on the process it runs in (memory alignment changes how numpy sums;
@@ -49,8 +52,8 @@ def workers() -> int:
 
 def single_threaded(estimator) -> bool:
     """True when no step of `estimator` fits on more than one thread: no thread-count parameter
-    above 1 anywhere in it (None or 1 is one thread in scikit-learn) and no LightGBM model
-    (LightGBM threads by default)."""
+    above 1 anywhere in it (None or 1 is one thread in scikit-learn) and every LightGBM model
+    set to exactly 1 (LightGBM threads by default)."""
     objects = [estimator]
     params = estimator.get_params(deep=True) if hasattr(estimator, "get_params") else {}
     for key, value in params.items():
@@ -58,7 +61,24 @@ def single_threaded(estimator) -> bool:
             return False
         if hasattr(value, "get_params"):
             objects.append(value)
-    return not any(type(o).__module__.split(".")[0] == "lightgbm" for o in objects)
+    return all(o.get_params().get("n_jobs") == 1 for o in objects
+               if type(o).__module__.split(".")[0] == "lightgbm")
+
+
+def one_thread(estimator):
+    """`estimator` (changed in place) with every thread-count parameter above 1, and every
+    LightGBM model's `n_jobs`, set to 1: the fit then runs on one thread (see the module note)."""
+    if not hasattr(estimator, "get_params"):
+        return estimator
+    params = estimator.get_params(deep=True)
+    many = {key: 1 for key, value in params.items()
+            if key.rsplit("__", 1)[-1] in THREAD_PARAMS and value not in (None, 1)}
+    many.update({f"{key}__n_jobs" if key else "n_jobs": 1 for key, value in
+                 [("", estimator), *params.items()]
+                 if type(value).__module__.split(".")[0] == "lightgbm"})
+    if many:
+        estimator.set_params(**many)
+    return estimator
 
 
 @dataclass
@@ -76,9 +96,12 @@ class Job:
 
 def run_fits(jobs: Sequence[Job], X: pd.DataFrame, y: pd.Series, n_workers: int | None = None,
              progress: Callable[[], None] | None = None) -> list[tuple[Any, float]]:
-    """(result, fit seconds) of every job, in the jobs' order: the one-thread jobs first, shared
-    by `n_workers` processes (default `workers()`), then the threaded ones here, in order."""
+    """(result, fit seconds) of every job, in the jobs' order, each fitted on one thread
+    (`one_thread`): shared by `n_workers` processes (default `workers()`); a job whose estimator
+    still threads (a thread parameter `one_thread` does not know) is fitted here, after the rest."""
     n_workers = workers() if n_workers is None else max(int(n_workers), 1)
+    for job in jobs:
+        one_thread(job.estimator)
     out: list[tuple[Any, float] | None] = [None] * len(jobs)
     one = [single_threaded(j.estimator) for j in jobs]
     remote = sorted((i for i, j in enumerate(jobs) if one[i] and not j.here),
