@@ -160,6 +160,11 @@ def test_every_pooled_fit_runs_on_one_thread():
     assert not single_threaded(bare) and single_threaded(one_thread(bare))
     forest = Pipeline([("model", RandomForestRegressor(n_jobs=2))])
     assert single_threaded(one_thread(forest))
+    from cases.housing.imputers import LGBMFill
+
+    fill = LGBMFill(params={"n_estimators": 5, "n_jobs": 2})
+    assert not single_threaded(fill)
+    assert single_threaded(one_thread(fill)) and fill.params == {"n_estimators": 5, "n_jobs": 1}
 
 
 def test_which_process_fits_which_job_depends_on_the_jobs_only():

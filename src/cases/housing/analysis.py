@@ -15,6 +15,7 @@ from cases.housing.imputers import fill_of, make_fill, masked_columns
 from cases.lifecycle.contract import AnalysisContext, EdaResult
 from cases.lifecycle.eda import figure, markdown_table
 from cases.lifecycle.models import lgbm_pipeline
+from cases.lifecycle.parallel import Job, predict, run_fits
 
 
 def _rmse(y, pred) -> float:
@@ -87,13 +88,24 @@ def learning_curve(ctx: AnalysisContext) -> pd.DataFrame:
     sizes = sorted({int(s) for s in ctx.cfg["analysis"]["learning_curve"] if int(s) < len(train)}
                    | {len(train)})
     t = ctx.cfg["train"]
-    rows = []
+    # the fits side by side on the cores (`parallel.run_fits`), each returning its predictions
+    # on its own training listings, then on the test
+    train = train.reset_index(drop=True)  # positions: the seeded samples pick the same rows
+    frame = pd.concat([train[cols], test[cols]], ignore_index=True)
+    y = pd.concat([train["log_price"], test["log_price"]], ignore_index=True)
+    test_idx = np.arange(len(train), len(frame))
+    jobs, subs = [], []
     for n in sizes:
         sub = train.sample(n, random_state=ctx.seed) if n < len(train) else train
-        model = lgbm_pipeline("regression", list(ctx.cfg["features"]["categorical"]),
-                              params=dict(t["lgbm"]), seed=ctx.seed).fit(sub[cols], sub["log_price"])
-        rows.append({"listings": n, "train_rmse": _rmse(sub["log_price"], model.predict(sub[cols])),
-                     "test_rmse": _rmse(test["log_price"], model.predict(test[cols]))})
+        jobs.append(Job(lgbm_pipeline("regression", list(ctx.cfg["features"]["categorical"]),
+                                      params=dict(t["lgbm"]), seed=ctx.seed),
+                        sub.index.to_numpy(), np.concatenate([sub.index.to_numpy(), test_idx]),
+                        predict))
+        subs.append(sub["log_price"])
+    rows = []
+    for n, sub_y, (pred, _) in zip(sizes, subs, run_fits(jobs, frame, y)):
+        rows.append({"listings": n, "train_rmse": _rmse(sub_y, pred[:len(sub_y)]),
+                     "test_rmse": _rmse(test["log_price"], pred[len(sub_y):])})
     return pd.DataFrame(rows)
 
 

@@ -23,7 +23,7 @@ import os
 import pickle
 import tempfile
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -59,6 +59,8 @@ def single_threaded(estimator) -> bool:
     for key, value in params.items():
         if key.rsplit("__", 1)[-1] in THREAD_PARAMS and value not in (None, 1):
             return False
+        if isinstance(value, Mapping) and _threads_in(value):
+            return False
         if hasattr(value, "get_params"):
             objects.append(value)
     return all(o.get_params().get("n_jobs") == 1 for o in objects
@@ -76,9 +78,18 @@ def one_thread(estimator):
     many.update({f"{key}__n_jobs" if key else "n_jobs": 1 for key, value in
                  [("", estimator), *params.items()]
                  if type(value).__module__.split(".")[0] == "lightgbm"})
+    # a dict of parameters an estimator passes on (housing's LightGBM imputer: `params`)
+    many.update({key: {**value, **dict.fromkeys(_threads_in(value), 1)}
+                 for key, value in params.items()
+                 if isinstance(value, Mapping) and _threads_in(value)})
     if many:
         estimator.set_params(**many)
     return estimator
+
+
+def _threads_in(params: Mapping) -> list[str]:
+    """The thread-count keys of a parameter dict set above one thread."""
+    return [k for k in THREAD_PARAMS if params.get(k) not in (None, 1)]
 
 
 @dataclass
