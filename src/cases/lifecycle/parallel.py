@@ -32,6 +32,10 @@ import numpy as np
 import pandas as pd
 
 THREAD_PARAMS = ("n_jobs", "num_threads", "nthread", "thread_count")
+# below this many training rows in the jobs a worker would take (summed over the jobs), every
+# fit runs here: starting a worker (a Python importing pandas, scikit-learn and LightGBM, about
+# 1.5 s of CPU) costs more than the fits (small samples: tests, small cases)
+POOL_MIN_ROWS = 200_000
 
 
 def workers() -> int:
@@ -119,7 +123,8 @@ def run_fits(jobs: Sequence[Job], X: pd.DataFrame, y: pd.Series, n_workers: int 
                     key=lambda i: _rows(jobs[i], X), reverse=True)  # largest first
     futures: dict[int, Any] = {}
     path = None
-    if n_workers > 1 and len(remote) > 1:
+    pooled = sum(_rows(jobs[i], X) for i in remote) >= POOL_MIN_ROWS
+    if n_workers > 1 and len(remote) > 1 and pooled:
         from joblib.externals.loky import get_reusable_executor
 
         lanes = _lanes([i for i in range(len(jobs)) if one[i] and i not in remote], remote,
