@@ -35,7 +35,7 @@ THREAD_PARAMS = ("n_jobs", "num_threads", "nthread", "thread_count")
 # below this many training rows in the jobs a worker would take (summed over the jobs), every
 # fit runs here: starting a worker (a Python importing pandas, scikit-learn and LightGBM, about
 # 1.5 s of CPU) costs more than the fits (small samples: tests, small cases)
-POOL_MIN_ROWS = 200_000
+POOL_MIN_ROWS = 50_000
 
 
 def workers() -> int:
@@ -100,13 +100,15 @@ def _threads_in(params: Mapping) -> list[str]:
 class Job:
     """Fit `estimator` (unfitted) on the rows `train` of (X, y) (None: all) and return
     `then(model, X.iloc[apply])` (e.g. validation predictions), or the model itself. `here`:
-    fit in this process (the result keeps the identity of objects, e.g. a model to dump)."""
+    fit in this process (the result keeps the identity of objects, e.g. a model to dump).
+    `target`: this job's own training target, one value per `train` row (default: y's rows)."""
 
     estimator: Any
     train: np.ndarray | None = None
     apply: np.ndarray | None = None
     then: Callable[[Any, pd.DataFrame], Any] | None = None
     here: bool = False
+    target: np.ndarray | None = None
 
 
 def run_fits(jobs: Sequence[Job], X: pd.DataFrame, y: pd.Series, n_workers: int | None = None,
@@ -212,6 +214,13 @@ def _in_worker(path: str, jobs: list[Job], limits: dict[str, int]) -> list[tuple
 
 def _fit(job: Job, X: pd.DataFrame, y: pd.Series) -> tuple[Any, float]:
     Xt, yt = (X, y) if job.train is None else (X.iloc[job.train], y.iloc[job.train])
+    if job.target is not None:
+        if len(job.target) != len(Xt):
+            from cases.errors import CasebookError
+
+            raise CasebookError(f"Job.target has {len(job.target)} values for {len(Xt)} "
+                                f"training rows")
+        yt = pd.Series(job.target, index=Xt.index, name=y.name)
     t0 = time.perf_counter()
     model = job.estimator.fit(Xt, yt)
     seconds = time.perf_counter() - t0
