@@ -6,7 +6,7 @@ jobs that return numbers (validation predictions) while this process fits the on
 a model and its share of the rest. On the data sizes here LightGBM scales poorly past one thread
 (its histograms are small), so two one-thread fits side by side finish well before two
 two-thread fits in a row; a forest's trees are seeded one by one, so its fit is the same at any
-thread count. A LightGBM model's last bits depend on its thread count, and that count is now 1
+thread count. A LightGBM model's last bits can depend on its thread count; that count is now 1
 whatever the number of workers, so `CASEBOOK_WORKERS=1` gives the same bits, only later.
 
 Which process fits which job is fixed by the jobs (their order and sizes), never by timing: a
