@@ -3,6 +3,7 @@
 import pickle
 
 import numpy as np
+import pytest
 from sklearn.base import clone
 from sklearn.ensemble import RandomForestClassifier, RandomForestRegressor
 from sklearn.impute import SimpleImputer
@@ -109,11 +110,12 @@ def _cv_candidates():
     ]
 
 
-def test_parallel_fits_give_the_bits_of_serial_fits():
+def test_parallel_fits_give_the_bits_of_serial_fits(monkeypatch):
     import io
 
     import joblib
 
+    monkeypatch.setattr("cases.lifecycle.parallel.POOL_MIN_ROWS", 0)  # pool even these few rows
     from cases.lifecycle.evaluate import scorer
     from cases.lifecycle.selection import cross_validate_and_fit, shuffled_folds
 
@@ -141,6 +143,49 @@ def test_only_one_thread_estimators_are_pooled():
     assert kinds == {"baseline": True, "logistic": True, "lgbm": False, "logistic-strong": True}
     assert not single_threaded(Pipeline([("model", RandomForestRegressor(n_jobs=2))]))
     assert single_threaded(Pipeline([("model", RandomForestRegressor(n_jobs=1))]))
+
+
+def test_every_pooled_fit_runs_on_one_thread():
+    from cases.flights.models import TargetStrategyRegressor
+    from cases.lifecycle.models import lgbm_pipeline
+    from cases.lifecycle.parallel import one_thread, single_threaded
+
+    lgbm = lgbm_pipeline("binary", ["c"], params={"n_jobs": 2}, seed=0)
+    assert one_thread(lgbm) is lgbm and lgbm.get_params()["model__n_jobs"] == 1
+    assert single_threaded(lgbm)
+    wrapped = TargetStrategyRegressor(lgbm_pipeline("regression", ["c"], params={"n_jobs": 2}))
+    assert single_threaded(one_thread(wrapped))
+    assert wrapped.get_params()["estimator__model__n_jobs"] == 1
+    import lightgbm as lgb
+
+    bare = lgb.LGBMRegressor()  # n_jobs None: LightGBM's default uses every core
+    assert not single_threaded(bare) and single_threaded(one_thread(bare))
+    forest = Pipeline([("model", RandomForestRegressor(n_jobs=2))])
+    assert single_threaded(one_thread(forest))
+    from cases.housing.imputers import LGBMFill
+
+    fill = LGBMFill(params={"n_estimators": 5, "n_jobs": 2})
+    assert not single_threaded(fill)
+    assert single_threaded(one_thread(fill)) and fill.params == {"n_estimators": 5, "n_jobs": 1}
+
+
+def test_small_jobs_start_no_worker(monkeypatch):
+    import joblib.externals.loky as loky
+
+    from cases.lifecycle.parallel import POOL_MIN_ROWS, Job, predict, run_fits
+
+    def no_pool(*a, **k):
+        raise AssertionError("a worker was started for a few rows")
+
+    monkeypatch.setattr(loky, "get_reusable_executor", no_pool)
+    X, y = _cv_problem()
+    jobs = [Job(c.build(), np.arange(1000), np.arange(1000, 1500), predict)
+            for c in _cv_candidates()]
+    assert 4 * 1000 < POOL_MIN_ROWS
+    assert len(run_fits(jobs, X, y, n_workers=2)) == 4
+    monkeypatch.setattr("cases.lifecycle.parallel.POOL_MIN_ROWS", 0)
+    with pytest.raises(AssertionError, match="a worker was started"):
+        run_fits(jobs, X, y, n_workers=2)
 
 
 def test_which_process_fits_which_job_depends_on_the_jobs_only():

@@ -19,6 +19,7 @@ import pandas as pd
 from cases.airbnb.tasks import build_model
 from cases.lifecycle.contract import AnalysisContext, EdaResult
 from cases.lifecycle.eda import figure, markdown_table, plt
+from cases.lifecycle.parallel import Job, predict, run_fits
 from cases.lifecycle.selection import group_folds
 
 
@@ -123,21 +124,32 @@ def robustness(ctx: AnalysisContext, train: pd.DataFrame, cols: list[str]) -> pd
     cfg_junk = {**ctx.cfg, "features": {**ctx.cfg["features"],
                                         "categorical": [*ctx.cfg["features"]["categorical"],
                                                         "junk"]}}
-    rows = []
-    for model, enc in (("linear", "onehot"), ("forest", "onehot"), ("lgbm", "native")):
-        clean, dirty, noisy = [], [], []
+    y = train["log_price"].reset_index(drop=True)
+    jcols = [*cols, "junk"]
+    models = (("linear", "onehot"), ("forest", "onehot"), ("lgbm", "native"))
+    # every fit side by side on the cores (`parallel.run_fits`): per model and fold the clean
+    # target, the target with outliers (drawn in this order), and the junk category
+    plain, junked = [], []
+    for model, enc in models:
         for tr, va in folds:
-            y = train["log_price"].to_numpy()
-            y_dirty = y[tr].copy()
+            y_dirty = y.to_numpy()[tr].copy()
             hit = rng.uniform(size=len(tr)) < float(a["outlier_share"])
             y_dirty[hit] += np.log(10)
-            X_tr, X_va = train.iloc[tr][cols], train.iloc[va][cols]
-            for target, out in ((y[tr], clean), (y_dirty, dirty)):
-                m = build_model(model, enc, cols, ctx.cfg, ctx.seed).fit(X_tr, target)
-                out.append(_rmse(y[va], m.predict(X_va)))
-            jcols = [*cols, "junk"]
-            m = build_model(model, enc, jcols, cfg_junk, ctx.seed).fit(trial.iloc[tr][jcols], y[tr])
-            noisy.append(_rmse(y[va], m.predict(trial.iloc[va][jcols])))
+            for target in (None, y_dirty):
+                plain.append(Job(build_model(model, enc, cols, ctx.cfg, ctx.seed), tr, va,
+                                 predict, target=target))
+            junked.append(Job(build_model(model, enc, jcols, cfg_junk, ctx.seed), tr, va,
+                              predict))
+    fitted = run_fits(plain, train[cols].reset_index(drop=True), y)
+    fitted_junk = run_fits(junked, trial[jcols].reset_index(drop=True), y)
+    rows = []
+    for k, (model, enc) in enumerate(models):
+        clean, dirty, noisy = [], [], []
+        for f, (_, va) in enumerate(folds):
+            j = k * len(folds) + f
+            clean.append(_rmse(y.to_numpy()[va], fitted[2 * j][0]))
+            dirty.append(_rmse(y.to_numpy()[va], fitted[2 * j + 1][0]))
+            noisy.append(_rmse(y.to_numpy()[va], fitted_junk[j][0]))
         c, d, n = np.mean(clean), np.mean(dirty), np.mean(noisy)
         rows.append({"model": f"{model}-{enc}", "cv_rmse": c, "with_outliers": d,
                      "outlier_cost_pct": 100 * (d / c - 1), "with_junk_category": n,

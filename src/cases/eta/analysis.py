@@ -10,6 +10,7 @@ import pandas as pd
 from cases.eta.tasks import duration_metrics, pair_of
 from cases.lifecycle.contract import AnalysisContext, EdaResult
 from cases.lifecycle.eda import figure, markdown_table
+from cases.lifecycle.parallel import Job, predict, run_fits
 from cases.lifecycle.plots import count_ticks
 
 
@@ -43,18 +44,27 @@ def learning_curve(ctx: AnalysisContext) -> tuple[pd.DataFrame, dict]:
     sizes = sorted({int(s) for s in a["learning_curve"] if int(s) < len(pool)} | {len(pool)})
     n_seeds, up_to = int(a["curve_seeds"]), int(a["curve_seeds_up_to"])
     task = ctx.tasks["duration"]
-    rows = []
+    # every fit on its own subset, side by side on the cores (`parallel.run_fits`): each returns
+    # its predictions on a probe of its training trips, then on the validation weeks
+    pool = pool.reset_index(drop=True)  # positions: the seeded samples below pick the same rows
+    frame = pd.concat([pool[cols], val[cols]], ignore_index=True)
+    y = pd.concat([pool["trip_duration"], val["trip_duration"]], ignore_index=True)
+    val_idx = np.arange(len(pool), len(frame))
+    jobs, keys = [], []
     for cand in task.candidates(ctx.cfg["primary"]["view"], cols):
         for n in sizes:
             seeds = range(n_seeds) if n < len(pool) and n <= up_to else range(1)
             for k in seeds:
                 sub = pool.sample(n, random_state=ctx.seed + k) if n < len(pool) else pool
-                model = cand.build().fit(sub[cols], sub["trip_duration"])
                 probe = sub.sample(min(len(sub), 50_000), random_state=ctx.seed)
-                rows.append({"model": cand.name, "trips": n, "seed": ctx.seed + k,
-                             "train_rmsle": _rmsle(probe["trip_duration"],
-                                                   model.predict(probe[cols])),
-                             "val_rmsle": _rmsle(val["trip_duration"], model.predict(val[cols]))})
+                jobs.append(Job(cand.build(), sub.index.to_numpy(),
+                                np.concatenate([probe.index.to_numpy(), val_idx]), predict))
+                keys.append((cand.name, n, ctx.seed + k, probe["trip_duration"]))
+    rows = []
+    for (name, n, seed, probe_y), (pred, _) in zip(keys, run_fits(jobs, frame, y)):
+        rows.append({"model": name, "trips": n, "seed": seed,
+                     "train_rmsle": _rmsle(probe_y, pred[:len(probe_y)]),
+                     "val_rmsle": _rmsle(val["trip_duration"], pred[len(probe_y):])})
     info = {"validation_trips": int(len(val)), "pool_trips": int(len(pool)),
             "validation_from_week": int(val_from), "seeds": n_seeds, "seeds_up_to": up_to}
     floor = _floor(val, ctx.cfg)

@@ -15,6 +15,7 @@ from cases.housing.imputers import fill_of, make_fill, masked_columns
 from cases.lifecycle.contract import AnalysisContext, EdaResult
 from cases.lifecycle.eda import figure, markdown_table
 from cases.lifecycle.models import lgbm_pipeline
+from cases.lifecycle.parallel import Job, predict, run_fits
 from cases.lifecycle.plots import count_ticks
 
 
@@ -90,16 +91,25 @@ def learning_curve(ctx: AnalysisContext) -> pd.DataFrame:
     sizes = sorted({int(s) for s in ctx.cfg["analysis"]["learning_curve"] if int(s) < len(train)}
                    | {len(train)})
     t = ctx.cfg["train"]
-    rows = []
+    # the fits side by side on the cores (`parallel.run_fits`), each returning its predictions
+    # on its own training listings, then on the test
+    train = train.reset_index(drop=True)  # positions: the seeded samples pick the same rows
+    frame = pd.concat([train[cols], test[cols]], ignore_index=True)
+    y = pd.concat([train["log_price"], test["log_price"]], ignore_index=True)
+    test_idx = np.arange(len(train), len(frame))
+    jobs, subs = [], []
     for n in sizes:
         for k in range(int(ctx.cfg["analysis"]["curve_seeds"]) if n < len(train) else 1):
             sub = train.sample(n, random_state=ctx.seed + k) if n < len(train) else train
-            model = lgbm_pipeline("regression", list(ctx.cfg["features"]["categorical"]),
-                                  params=dict(t["lgbm"]), seed=ctx.seed).fit(sub[cols],
-                                                                             sub["log_price"])
-            rows.append({"listings": n, "train_rmse": _rmse(sub["log_price"],
-                                                            model.predict(sub[cols])),
-                         "test_rmse": _rmse(test["log_price"], model.predict(test[cols]))})
+            jobs.append(Job(lgbm_pipeline("regression", list(ctx.cfg["features"]["categorical"]),
+                                          params=dict(t["lgbm"]), seed=ctx.seed),
+                            sub.index.to_numpy(),
+                            np.concatenate([sub.index.to_numpy(), test_idx]), predict))
+            subs.append((n, sub["log_price"]))
+    rows = []
+    for (n, sub_y), (pred, _) in zip(subs, run_fits(jobs, frame, y)):
+        rows.append({"listings": n, "train_rmse": _rmse(sub_y, pred[:len(sub_y)]),
+                     "test_rmse": _rmse(test["log_price"], pred[len(sub_y):])})
     g = pd.DataFrame(rows).groupby("listings")
     curve = pd.DataFrame({"train_rmse": g["train_rmse"].mean(), "test_rmse": g["test_rmse"].mean(),
                           "test_rmse_sd": g["test_rmse"].std(ddof=1), "seeds": g.size()}

@@ -1,10 +1,13 @@
 """Fits on every core, reproducibly.
 
-LightGBM and the random forests already fit on `n_jobs` threads, and their results depend on
-that count, so they keep running one after another in this process. Every other estimator
-(linear models, baselines) fits on one core, and those fits share the cores: worker processes
-take jobs that return numbers (validation predictions) while this process fits the ones that
-return a model and its share of the rest.
+Every fit runs on one thread (`one_thread` sets each thread-count parameter, LightGBM's and the
+random forests' `n_jobs`, to 1), and the fits share the cores instead: worker processes take
+jobs that return numbers (validation predictions) while this process fits the ones that return
+a model and its share of the rest. On the data sizes here LightGBM scales poorly past one thread
+(its histograms are small), so two one-thread fits side by side finish well before two
+two-thread fits in a row; a forest's trees are seeded one by one, so its fit is the same at any
+thread count. A LightGBM model's last bits can depend on its thread count; that count is now 1
+whatever the number of workers, so `CASEBOOK_WORKERS=1` gives the same bits, only later.
 
 Which process fits which job is fixed by the jobs (their order and sizes), never by timing: a
 fit's last bits can depend on the process it runs in (memory alignment changes how numpy sums;
@@ -20,7 +23,7 @@ import os
 import pickle
 import tempfile
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -29,6 +32,10 @@ import numpy as np
 import pandas as pd
 
 THREAD_PARAMS = ("n_jobs", "num_threads", "nthread", "thread_count")
+# below this many training rows in the jobs a worker would take (summed over the jobs), every
+# fit runs here: starting a worker (a Python importing pandas, scikit-learn and LightGBM, about
+# 1.5 s of CPU) costs more than the fits (small samples: tests, small cases)
+POOL_MIN_ROWS = 50_000
 
 
 def workers() -> int:
@@ -49,43 +56,77 @@ def workers() -> int:
 
 def single_threaded(estimator) -> bool:
     """True when no step of `estimator` fits on more than one thread: no thread-count parameter
-    above 1 anywhere in it (None or 1 is one thread in scikit-learn) and no LightGBM model
-    (LightGBM threads by default)."""
+    above 1 anywhere in it (None or 1 is one thread in scikit-learn) and every LightGBM model
+    set to exactly 1 (LightGBM threads by default)."""
     objects = [estimator]
     params = estimator.get_params(deep=True) if hasattr(estimator, "get_params") else {}
     for key, value in params.items():
         if key.rsplit("__", 1)[-1] in THREAD_PARAMS and value not in (None, 1):
             return False
+        if isinstance(value, Mapping) and _threads_in(value):
+            return False
         if hasattr(value, "get_params"):
             objects.append(value)
-    return not any(type(o).__module__.split(".")[0] == "lightgbm" for o in objects)
+    return all(o.get_params().get("n_jobs") == 1 for o in objects
+               if type(o).__module__.split(".")[0] == "lightgbm")
+
+
+def one_thread(estimator):
+    """`estimator` (changed in place) with every thread-count parameter above 1, and every
+    LightGBM model's `n_jobs`, set to 1: the fit then runs on one thread (see the module note)."""
+    if not hasattr(estimator, "get_params"):
+        return estimator
+    params = estimator.get_params(deep=True)
+    many = {key: 1 for key, value in params.items()
+            if key.rsplit("__", 1)[-1] in THREAD_PARAMS and value not in (None, 1)}
+    many.update({f"{key}__n_jobs" if key else "n_jobs": 1 for key, value in
+                 [("", estimator), *params.items()]
+                 if type(value).__module__.split(".")[0] == "lightgbm"})
+    # a dict of parameters an estimator passes on (housing's LightGBM imputer: `params`)
+    many.update({key: {**value, **dict.fromkeys(_threads_in(value), 1)}
+                 for key, value in params.items()
+                 if isinstance(value, Mapping) and _threads_in(value)})
+    if many:
+        estimator.set_params(**many)
+    return estimator
+
+
+def _threads_in(params: Mapping) -> list[str]:
+    """The thread-count keys of a parameter dict set above one thread."""
+    return [k for k in THREAD_PARAMS if params.get(k) not in (None, 1)]
 
 
 @dataclass
 class Job:
     """Fit `estimator` (unfitted) on the rows `train` of (X, y) (None: all) and return
     `then(model, X.iloc[apply])` (e.g. validation predictions), or the model itself. `here`:
-    fit in this process (the result keeps the identity of objects, e.g. a model to dump)."""
+    fit in this process (the result keeps the identity of objects, e.g. a model to dump).
+    `target`: this job's own training target, one value per `train` row (default: y's rows)."""
 
     estimator: Any
     train: np.ndarray | None = None
     apply: np.ndarray | None = None
     then: Callable[[Any, pd.DataFrame], Any] | None = None
     here: bool = False
+    target: np.ndarray | None = None
 
 
 def run_fits(jobs: Sequence[Job], X: pd.DataFrame, y: pd.Series, n_workers: int | None = None,
              progress: Callable[[], None] | None = None) -> list[tuple[Any, float]]:
-    """(result, fit seconds) of every job, in the jobs' order: the one-thread jobs first, shared
-    by `n_workers` processes (default `workers()`), then the threaded ones here, in order."""
+    """(result, fit seconds) of every job, in the jobs' order, each fitted on one thread
+    (`one_thread`): shared by `n_workers` processes (default `workers()`); a job whose estimator
+    still threads (a thread parameter `one_thread` does not know) is fitted here, after the rest."""
     n_workers = workers() if n_workers is None else max(int(n_workers), 1)
+    for job in jobs:
+        one_thread(job.estimator)
     out: list[tuple[Any, float] | None] = [None] * len(jobs)
     one = [single_threaded(j.estimator) for j in jobs]
     remote = sorted((i for i, j in enumerate(jobs) if one[i] and not j.here),
                     key=lambda i: _rows(jobs[i], X), reverse=True)  # largest first
     futures: dict[int, Any] = {}
     path = None
-    if n_workers > 1 and len(remote) > 1:
+    pooled = sum(_rows(jobs[i], X) for i in remote) >= POOL_MIN_ROWS
+    if n_workers > 1 and len(remote) > 1 and pooled:
         from joblib.externals.loky import get_reusable_executor
 
         lanes = _lanes([i for i in range(len(jobs)) if one[i] and i not in remote], remote,
@@ -173,6 +214,13 @@ def _in_worker(path: str, jobs: list[Job], limits: dict[str, int]) -> list[tuple
 
 def _fit(job: Job, X: pd.DataFrame, y: pd.Series) -> tuple[Any, float]:
     Xt, yt = (X, y) if job.train is None else (X.iloc[job.train], y.iloc[job.train])
+    if job.target is not None:
+        if len(job.target) != len(Xt):
+            from cases.errors import CasebookError
+
+            raise CasebookError(f"Job.target has {len(job.target)} values for {len(Xt)} "
+                                f"training rows")
+        yt = pd.Series(job.target, index=Xt.index, name=y.name)
     t0 = time.perf_counter()
     model = job.estimator.fit(Xt, yt)
     seconds = time.perf_counter() - t0
