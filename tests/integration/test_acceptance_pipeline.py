@@ -27,7 +27,7 @@ def test_acceptance_pipeline(tmp_path):
     assert "coefficients" in a["tradeoffs"][0]["readable"]
     trade = json.loads((rep / "analysis_timing.json").read_text())["tradeoffs"]["models"]
     assert set(trade) == {"logistic", "forest", "lgbm"}
-    assert all(t["fit_s"] > 0 and t["p99_ms"] > 0 and t["size_mb"] > 0 for t in trade.values())
+    assert all(t["fit_s"] > 0 and t["p99_ms"] > 0 and t["size_kb"] > 0 for t in trade.values())
     assert "fit_s" not in json.dumps(a) and "p99_ms" not in json.dumps(a["tradeoffs"])
     sb = a["switchback"]
     assert sb["mde_switchback_pp"] > 0 and sb["windows"] > 0

@@ -123,9 +123,15 @@ def analyze(ctx: AnalysisContext) -> EdaResult:
             f"windows by {sb['window_sd']:.4f} (sd, after the hour of day). A week of "
             f"switchbacks detects a change of {sb['mde_switchback_pp']:.2f} points in "
             f"acceptance ({100 * sb['alpha']:.0f}% two-sided test, {100 * sb['power']:.0f}% "
-            f"power); randomising {sb['offers']:,} offers one by one would claim "
-            f"{sb['mde_per_request_pp']:.2f} points, a precision it does not have once "
-            f"drivers are shared. Detecting {sb['target_lift_pp']:.1f} points takes "
+            f"power); randomising its {sb['offers']:,} offers one by one would detect "
+            f"{sb['mde_per_request_pp']:.2f} points if the offers were independent, "
+            + ("so windows cost power: each window's offers move together. "
+               if sb["mde_switchback_pp"] > sb["mde_per_request_pp"] else
+               "no better: after the hour of day, windows vary no more than their offers' "
+               "own binomial noise, because the simulator has no shared-supply shocks (a real "
+               "market's surges and shortages would widen the windows' spread, and the "
+               "per-request figure would still be biased by the arms sharing drivers). ")
+            + f"Detecting {sb['target_lift_pp']:.1f} points takes "
             f"{sb['market_weeks_for_target']:.1f} market-weeks (markets run in parallel "
             "count as weeks).")),
     ]
@@ -152,8 +158,8 @@ def readable(name: str, model, rec: dict[str, float]) -> tuple[str, dict]:
                                                     for k, v in odds.items()),
                 {"odds_per_unit": odds})
     if hasattr(est, "booster_"):
-        trees = int(est.booster_.num_trees())
-        leaves = int(est.booster_.trees_to_dataframe()["node_index"].str.contains("-L").sum())
+        info = est.booster_.dump_model()["tree_info"]
+        trees, leaves = len(info), int(sum(t["num_leaves"] for t in info))
         return (f"feature effects only (partial dependence, SHAP): {trees} trees, {leaves:,} "
                 "leaves", {"trees": trees, "leaves": leaves})
     if hasattr(est, "estimators_"):
@@ -191,7 +197,7 @@ def tradeoffs(ctx: AnalysisContext, X: pd.DataFrame, rec: dict[str, float]
                          warmup=X.iloc[:drivers])
         timing["models"][name] = {"fit_s": ctx.fit_time(task, view, name),
                                   "p50_ms": lat["p50"], "p99_ms": lat["p99"],
-                                  "size_mb": ctx.model_size(task, view, name) / 1e6}
+                                  "size_kb": ctx.model_size(task, view, name) / 1e3}
     return rows, timing
 
 

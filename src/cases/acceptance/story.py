@@ -59,7 +59,7 @@ def story(measured: Mapping, cfg: Mapping) -> Story:
     for name, t in (tt.get("models") or {}).items():
         timing.append(f"`{name}`: fit {t['fit_s']:.1f} s on the training offers; "
                       f"{tt['drivers']} drivers scored in p99 {t['p99_ms']:.1f} ms "
-                      f"(p50 {t['p50_ms']:.1f} ms); {t['size_mb']:.2f} MB on disk.")
+                      f"(p50 {t['p50_ms']:.1f} ms); {t['size_kb']:,.0f} KB on disk.")
     sb = a.get("switchback")
     test_words = (
         "Randomise by market and time window, not per request: requests share one pool of "
@@ -67,9 +67,9 @@ def story(measured: Mapping, cfg: Mapping) -> Story:
         f"switchback gives every request of a market the same policy for "
         f"{sb['window_hours']} h, then tosses again; window means are compared after the "
         f"hour of day. From this test week's variance one market-week detects "
-        f"{sb['mde_switchback_pp']:.2f} points of acceptance ({sb['windows']} windows; a "
-        f"per-request split would claim {sb['mde_per_request_pp']:.2f}, ignoring the shared "
-        f"drivers); {sb['target_lift_pp']:.1f} point needs "
+        f"{sb['mde_switchback_pp']:.2f} points of acceptance ({sb['windows']} windows; "
+        f"{sb['mde_per_request_pp']:.2f} if its offers were independent requests, a figure "
+        f"the shared drivers bias); {sb['target_lift_pp']:.1f} point needs "
         f"{sb['market_weeks_for_target']:.1f} market-weeks. " if sb else
         "Randomise by market and time window (a switchback), not per request: requests share "
         "one pool of drivers. ")

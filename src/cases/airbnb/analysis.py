@@ -374,15 +374,22 @@ def many_levels(ctx: AnalysisContext, train: pd.DataFrame, test: pd.DataFrame,
     rare = (level_n > 0) & (level_n < int(ctx.cfg["eda"]["rare_level_listings"]))
     e = ctx.cfg["evaluate"]
     out, rows = {}, []
+    view = ctx.cfg["primary"]["view"]
     for model in a["many_levels_models"]:
-        fits = {f"{model} without": build_model(model, "native" if model == "lgbm" else
-                                                "onehot", base, ctx.cfg, ctx.seed)}
+        enc0 = "native" if model == "lgbm" else "onehot"
+        # without the column: the trained candidate itself when the view never had it
+        fits = {f"{model} without": ctx.model("price", view, f"{model}-{enc0}")
+                if column not in cols and f"{model}-{enc0}" in
+                ctx.selection["price"][view]["candidates"] else
+                build_model(model, enc0, base, ctx.cfg, ctx.seed).fit(train[base],
+                                                                        train["log_price"])}
         for m, enc in _encoding_variants([model]):
-            fits[f"{m}-{enc}"] = build_model(m, enc, with_col, cfg, ctx.seed)
+            fits[f"{m}-{enc}"] = build_model(m, enc, with_col, cfg, ctx.seed).fit(
+                train[with_col], train["log_price"])
         stats = {}
         for name, est in fits.items():
             use = base if name.endswith("without") else with_col
-            err2 = (y - est.fit(train[use], train["log_price"]).predict(test[use])) ** 2
+            err2 = (y - est.predict(test[use])) ** 2
             stats[name] = {"rmse": bs.root_mean_of(err2),
                            "rmse_unseen_levels": bs.root_mean_of(err2, unseen),
                            "rmse_rare_levels": bs.root_mean_of(err2, rare)}

@@ -54,8 +54,10 @@ def story(measured: Mapping, cfg: Mapping) -> Story:
                   and x["model"] != "linear-onehot"]
     if not_better:
         points.append(
-            "When the trees do not beat linear (test RMSE against `linear-onehot`, paired "
-            "95% interval over hosts): " + "; ".join(
+            "The trees' limits, candidates whose test RMSE is not clearly below "
+            "`linear-onehot`'s (RMSE, then the paired difference from it with its 95% "
+            "interval over hosts): "
+            + "; ".join(
                 f"`{x['model']}` {x['rmse']:.4f}, {x['minus_linear']:+.4f} "
                 f"[{x['lo']:+.4f}, {x['hi']:+.4f}]" for x in not_better)
             + f". One indicator per {cfg['features']['high_cardinality']} level starves a "
