@@ -13,6 +13,7 @@ pytestmark = pytest.mark.slow
 
 def test_acceptance_pipeline(tmp_path):
     small = ["case.data.world.offers=20000", "case.analysis.requests=20",
+             "case.analysis.tradeoff_requests=10",
              "case.evaluate.latency_samples=20", "case.train.lgbm.n_estimators=40"]
     m, a, rep = run_case(tmp_path, "acceptance", *small)
     assert set(m["tasks"]["accept"]["offer"]["test"]) == {"baseline", "logistic", "forest", "lgbm"}

@@ -178,7 +178,7 @@ def tradeoffs(ctx: AnalysisContext, X: pd.DataFrame, rec: dict[str, float]
     acfg, view = ctx.cfg["analysis"], ctx.cfg["primary"]["view"]
     task = ctx.cfg["primary"]["task"]
     entry = ctx.metrics["tasks"][task][view]
-    drivers, requests = int(acfg["nearest_drivers"]), int(acfg["requests"])
+    drivers, requests = int(acfg["nearest_drivers"]), int(acfg["tradeoff_requests"])
     rows, timing = [], {"drivers": drivers, "requests": requests, "models": {}}
     for name, t in entry["test"].items():
         if name == "baseline":
