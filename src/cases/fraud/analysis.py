@@ -454,33 +454,42 @@ def _exploration_text(e: dict, c: Costs) -> str:
         f"transactions it would approve, at random (no reply: approved, they are not "
         f"suspicious); replies to them are labels from where the model does not look. Over "
         f"the {e['weeks']} test weeks: {int(ex['explored_texts']):,} exploration texts found "
-        f"{int(ex['fraud_found_by_exploration'])} frauds; the policy costs "
+        f"{int(ex['fraud_found_by_exploration'])} fraud(s); the policy costs "
         f"${ex['cost_dollars']:,.0f} against ${base['cost_dollars']:,.0f} without exploration "
         f"(${e['extra_cost_dollars']:+,.0f}, texts at ${c.sms:.2f} plus ${c.friction:.2f} of "
         f"friction each). The retrained model's AUPRC against the truth in the weeks after "
         f"retraining: {ap.get('retrained, exploring', float('nan')):.3f} with exploration, "
         f"{ap.get('retrained on replies', float('nan')):.3f} without "
-        f"({e['true_average_precision_change']:+.3f}): the sample's value is the unbiased "
-        f"estimate of missed fraud (and of the unreported share), which a few weeks of "
-        f"retraining barely shows.")
+        f"({e['true_average_precision_change']:+.3f}; week by week in the loop table). A "
+        f"sample this size brings back few fraud labels, so it is no lever for the model; "
+        f"its use is to measure the fraud the model approves and the unreported share, "
+        f"without the policy's selection.")
 
 
 def _calibration_text(k: dict) -> str:
     top = k["bands"][-1]
     p = k["policy"]
+    to_truth = abs(top["mean_raw"] - top["observed_true"]) < abs(top["mean_raw"]
+                                                                 - top["observed_reported"])
     return (
         f"The selected model, fitted on the weeks before the validation week, in score bands "
-        f"of the test weeks. In the top band it predicts {top['mean_raw']:.3f} where "
-        f"{top['observed_reported']:.3f} is reported fraud ({top['observed_true']:.3f} true "
-        f"fraud): the class weight and the rarity push scores up. The fix: {k['method']} "
-        f"(slope {k['platt']['slope']:.3f}, intercept {k['platt']['intercept']:.3f}), which "
-        f"brings that band to {top['mean_calibrated']:.3f}; calibration error "
-        f"{p['raw']['ece']:.5f} raw, {p['calibrated']['ece']:.5f} calibrated. Its cost at "
-        f"the thresholds: the policy acts on the score's order, which the calibration keeps, "
-        f"so thresholds searched on each cost ${p['raw']['cost_dollars']:,.0f} raw and "
-        f"${p['calibrated']['cost_dollars']:,.0f} calibrated. Where the probability itself is "
-        f"used, it matters: the fraud dollars expected among the alerts are "
-        f"${p['raw']['expected_fraud_dollars_in_alerts']:,.0f} raw, "
-        f"${p['calibrated']['expected_fraud_dollars_in_alerts']:,.0f} calibrated, against "
-        f"${k['reported_fraud_dollars_in_alerts']:,.0f} reported "
-        f"(${k['true_fraud_dollars_in_alerts']:,.0f} true).")
+        f"of the test weeks. In the top band it predicts {top['mean_raw']:.3f}; "
+        f"{top['observed_reported']:.3f} of those transactions are reported fraud and "
+        f"{top['observed_true']:.3f} are true fraud. "
+        + ("Against the truth the top band is calibrated: the gap to the reported rate is the "
+           "fraud nobody reports. " if to_truth else
+           "It is overconfident against the truth as well as against the reports. ")
+        + f"Recalibrating on the held-out validation week's labels ({k['method']}, slope "
+        f"{k['platt']['slope']:.3f}, intercept {k['platt']['intercept']:.3f}) brings the band "
+        f"to {top['mean_calibrated']:.3f}, calibrated to the labels the bank sees; calibration "
+        f"error against them {p['raw']['ece']:.5f} raw, {p['calibrated']['ece']:.5f} "
+        f"calibrated. Its cost at the thresholds: the policy acts on the score's order, which "
+        f"the calibration keeps, so thresholds searched on each cost "
+        f"${p['raw']['cost_dollars']:,.0f} raw and ${p['calibrated']['cost_dollars']:,.0f} "
+        f"calibrated. It matters where the probability itself is used: the fraud dollars "
+        f"expected among the alerts are ${p['raw']['expected_fraud_dollars_in_alerts']:,.0f} "
+        f"raw and ${p['calibrated']['expected_fraud_dollars_in_alerts']:,.0f} calibrated, "
+        f"against ${k['reported_fraud_dollars_in_alerts']:,.0f} reported and "
+        f"${k['true_fraud_dollars_in_alerts']:,.0f} true: use the calibrated score to "
+        f"forecast chargebacks, the raw one to forecast losses"
+        + (" (the raw one is nearer the true dollars here)." if to_truth else "."))

@@ -66,13 +66,13 @@ def story(measured: Mapping, cfg: Mapping) -> Story:
             f"The exploration sample, simulated: texting {100 * ex['share']:.1f}% of would-be "
             f"approvals at random sent {int(e_['explored_texts']):,} texts over the "
             f"{ex['weeks']} test weeks and found {int(e_['fraud_found_by_exploration'])} "
-            f"frauds; it cost ${ex['extra_cost_dollars']:+,.0f} (${e_['cost_dollars']:,.0f} "
+            f"fraud(s); it cost ${ex['extra_cost_dollars']:+,.0f} (${e_['cost_dollars']:,.0f} "
             f"against ${b_['cost_dollars']:,.0f}), and the retrained model's AUPRC on the "
             f"truth moved {ex['true_average_precision_change']:+.3f} "
             f"({ap.get('retrained, exploring', float('nan')):.3f} against "
-            f"{ap.get('retrained on replies', float('nan')):.3f}). Its value is measurement "
-            f"(an unbiased view of the fraud the model approves), not a better model within "
-            f"weeks.")
+            f"{ap.get('retrained on replies', float('nan')):.3f}). Too few fraud labels to "
+            f"retrain on: its value is measurement (an unselected view of the fraud the model "
+            f"approves).")
     u = a.get("unreported_in_training")
     if u:
         rep, tru = u["models"]["reported labels"], u["models"]["true labels"]
@@ -89,17 +89,23 @@ def story(measured: Mapping, cfg: Mapping) -> Story:
     k = a.get("calibration")
     if k and k["bands"]:
         top, p = k["bands"][-1], k["policy"]
+        to_truth = abs(top["mean_raw"] - top["observed_true"]) < abs(
+            top["mean_raw"] - top["observed_reported"])
         points.append(
             f"Calibration at high scores: in the top score band the model says "
-            f"{top['mean_raw']:.3f} where {top['observed_reported']:.3f} is reported fraud. "
-            f"Fixed by {k['method']}: that band now says {top['mean_calibrated']:.3f}. The "
-            f"policy acts on the order of the scores, which calibration keeps: thresholds "
-            f"searched on each score cost ${p['raw']['cost_dollars']:,.0f} raw and "
-            f"${p['calibrated']['cost_dollars']:,.0f} calibrated; what the overconfidence "
-            f"costs is any use of the probability itself: fraud dollars expected among the "
-            f"alerts ${p['raw']['expected_fraud_dollars_in_alerts']:,.0f} raw, "
-            f"${p['calibrated']['expected_fraud_dollars_in_alerts']:,.0f} calibrated, "
-            f"${k['reported_fraud_dollars_in_alerts']:,.0f} reported.")
+            f"{top['mean_raw']:.3f}; {top['observed_reported']:.3f} is reported fraud, "
+            f"{top['observed_true']:.3f} true fraud"
+            + (": against the truth it is calibrated, the gap is unreported fraud. "
+               if to_truth else ": overconfident against the truth too. ")
+            + f"{k['method']} brings the band to {top['mean_calibrated']:.3f} (the labels "
+            f"the bank sees). The policy acts on the order of the scores, which calibration "
+            f"keeps: thresholds searched on each score cost ${p['raw']['cost_dollars']:,.0f} "
+            f"raw and ${p['calibrated']['cost_dollars']:,.0f} calibrated. Where the "
+            f"probability itself is used it matters: fraud dollars expected among the alerts "
+            f"${p['raw']['expected_fraud_dollars_in_alerts']:,.0f} raw, "
+            f"${p['calibrated']['expected_fraud_dollars_in_alerts']:,.0f} calibrated, against "
+            f"${k['reported_fraud_dollars_in_alerts']:,.0f} reported and "
+            f"${k['true_fraud_dollars_in_alerts']:,.0f} true.")
     if a["reasons"]:
         points.append("What drives alerts (SHAP over LightGBM's alerts): "
                       + ", ".join(x["signal"] for x in a["reasons"][:4])
