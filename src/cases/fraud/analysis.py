@@ -8,7 +8,14 @@ import numpy as np
 import pandas as pd
 from sklearn.metrics import average_precision_score
 
-from cases.fraud.policy import Costs, action_costs, actions, replies, search_thresholds
+from cases.fraud.policy import (
+    Costs,
+    action_costs,
+    actions,
+    replies,
+    search_thresholds,
+    signed_usd,
+)
 from cases.lifecycle import bootstrap as bs
 from cases.lifecycle.contract import AnalysisContext, EdaResult
 from cases.lifecycle.eda import figure, markdown_table
@@ -438,7 +445,7 @@ def _unreported_text(u: dict, selected: str) -> str:
         f"{ap['diff']:+.3f}, 95% interval [{ap['lo']:+.3f}, {ap['hi']:+.3f}]"
         f"{' (within noise)' if ap['within_noise'] else ''}. Policy cost: "
         f"${rep['cost_dollars']:,.0f} against ${tru['cost_dollars']:,.0f}; difference "
-        f"${cost['diff']:+,.0f}, interval [${cost['lo']:+,.0f}, ${cost['hi']:+,.0f}]"
+        f"{signed_usd(cost['diff'])}, interval [{signed_usd(cost['lo'])}, {signed_usd(cost['hi'])}]"
         f"{' (within noise)' if cost['within_noise'] else ''}. True recall "
         f"{100 * rep['true_recall']:.1f}% against {100 * tru['true_recall']:.1f}%.")
 
@@ -456,7 +463,7 @@ def _exploration_text(e: dict, c: Costs) -> str:
         f"the {e['weeks']} test weeks: {int(ex['explored_texts']):,} exploration texts found "
         f"{int(ex['fraud_found_by_exploration'])} fraud(s); the policy costs "
         f"${ex['cost_dollars']:,.0f} against ${base['cost_dollars']:,.0f} without exploration "
-        f"(${e['extra_cost_dollars']:+,.0f}, texts at ${c.sms:.2f} plus ${c.friction:.2f} of "
+        f"({signed_usd(e['extra_cost_dollars'])}, texts at ${c.sms:.2f} plus ${c.friction:.2f} of "
         f"friction each). The retrained model's AUPRC against the truth in the weeks after "
         f"retraining: {ap.get('retrained, exploring', float('nan')):.3f} with exploration, "
         f"{ap.get('retrained on replies', float('nan')):.3f} without "

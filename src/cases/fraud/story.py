@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Mapping
 
+from cases.fraud.policy import signed_usd
 from cases.lifecycle.contract import Story
 from cases.lifecycle.report import gate_note, interval
 
@@ -66,7 +67,7 @@ def story(measured: Mapping, cfg: Mapping) -> Story:
             f"The exploration sample, simulated: texting {100 * ex['share']:.1f}% of would-be "
             f"approvals at random sent {int(e_['explored_texts']):,} texts over the "
             f"{ex['weeks']} test weeks and found {int(e_['fraud_found_by_exploration'])} "
-            f"fraud(s); it cost ${ex['extra_cost_dollars']:+,.0f} (${e_['cost_dollars']:,.0f} "
+            f"fraud(s); it cost {signed_usd(ex['extra_cost_dollars'])} (${e_['cost_dollars']:,.0f} "
             f"against ${b_['cost_dollars']:,.0f}), and the retrained model's AUPRC on the "
             f"truth moved {ex['true_average_precision_change']:+.3f} "
             f"({ap.get('retrained, exploring', float('nan')):.3f} against "
@@ -84,8 +85,8 @@ def story(measured: Mapping, cfg: Mapping) -> Story:
             f"{tru['average_precision']:.3f} (paired difference {d['diff']:+.3f}, 95% "
             f"interval [{d['lo']:+.3f}, {d['hi']:+.3f}]); at the same text and block rates "
             f"the policy costs ${rep['cost_dollars']:,.0f} against ${tru['cost_dollars']:,.0f} "
-            f"(difference ${dc['diff']:+,.0f}, interval [${dc['lo']:+,.0f}, "
-            f"${dc['hi']:+,.0f}]).")
+            f"(difference {signed_usd(dc['diff'])}, interval [{signed_usd(dc['lo'])}, "
+            f"{signed_usd(dc['hi'])}]).")
     k = a.get("calibration")
     if k and k["bands"]:
         top, p = k["bands"][-1], k["policy"]
