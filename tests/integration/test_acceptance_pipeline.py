@@ -13,6 +13,7 @@ pytestmark = pytest.mark.slow
 
 def test_acceptance_pipeline(tmp_path):
     small = ["case.data.world.offers=20000", "case.analysis.requests=20",
+             "case.analysis.tradeoff_requests=10",
              "case.evaluate.latency_samples=20", "case.train.lgbm.n_estimators=40"]
     m, a, rep = run_case(tmp_path, "acceptance", *small)
     assert set(m["tasks"]["accept"]["offer"]["test"]) == {"baseline", "logistic", "forest", "lgbm"}
@@ -22,6 +23,16 @@ def test_acceptance_pipeline(tmp_path):
     serving = json.loads((rep / "analysis_timing.json").read_text())["serving"]
     assert serving["drivers"] == 20 and serving["p99_ms"] > 0 and "serving" not in a
     assert (rep / "evaluation/accept_calibration.png").exists()
+    assert [t["model"] for t in a["tradeoffs"]] == ["logistic", "forest", "lgbm"]
+    assert all(0 < t["log_loss"] < 1 and 0.5 < t["auc"] <= 1 for t in a["tradeoffs"])
+    assert "coefficients" in a["tradeoffs"][0]["readable"]
+    trade = json.loads((rep / "analysis_timing.json").read_text())["tradeoffs"]["models"]
+    assert set(trade) == {"logistic", "forest", "lgbm"}
+    assert all(t["fit_s"] > 0 and t["p99_ms"] > 0 and t["size_kb"] > 0 for t in trade.values())
+    assert "fit_s" not in json.dumps(a) and "p99_ms" not in json.dumps(a["tradeoffs"])
+    sb = a["switchback"]
+    assert sb["mde_switchback_pp"] > 0 and sb["windows"] > 0
+    assert "switchback" in (rep / "rollout.md").read_text()
     assert "no public data" in (rep / "talking_points.md").read_text().lower()
 
 

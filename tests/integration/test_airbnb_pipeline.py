@@ -30,7 +30,14 @@ def test_airbnb_pipeline_on_the_simulator(tmp_path):
     assert {r["model"] for r in a["robustness"]} == {"linear-onehot", "forest-onehot",
                                                      "lgbm-native"}
     assert a["linear_checks"]["vif"] and 0 < a["linear_checks"]["interval_coverage_pct"] <= 100
-    for plot in ("encodings", "linear_qq", "linear_residuals", "interaction"):
+    lv = a["many_levels"]
+    assert lv["column"] == "street" and lv["levels"] > 500 and lv["unseen_share"] > 0
+    assert {"lgbm-native", "lgbm-target", "lgbm-tree", "lgbm-onehot", "linear-target",
+            "lgbm without"} <= set(lv["results"])
+    assert len(a["against_linear"]) == 10
+    icc = a["independence"]["icc"]["linear-onehot"]
+    assert icc["interval"][0] <= icc["icc"] <= icc["interval"][1]
+    for plot in ("encodings", "linear_qq", "linear_residuals", "interaction", "many_levels"):
         assert (rep / f"analysis/{plot}.png").exists()
     eda = json.loads((rep / "eda.json").read_text())
     assert eda["schema"] == "detailed" and "price_zero" in eda["removed"]

@@ -39,6 +39,7 @@ SMALL_KNOBS = {
               (r"^  explain_rows: null", "  explain_rows: 10")],
     "acceptance": [(r"^    offers: \d+", "    offers: 10000"),
                    (r"^  requests: \d+", "  requests: 10"),
+                   (r"^  tradeoff_requests: \d+", "  tradeoff_requests: 10"),
                    (r"^  forest: {n_estimators: \d+", "  forest: {n_estimators: 10")],
     "housing": [(r"^    listings: \d+", "    listings: 2000"),
                 (r"^  imputer_lgbm: {n_estimators: \d+", "  imputer_lgbm: {n_estimators: 20"),

@@ -26,8 +26,19 @@ def test_fraud_pipeline_on_the_simulator(tmp_path):
         assert {"average_precision", "recall_at_alert_rate", "precision_at_recall"} <= set(t)
     money = {x["model"]: x for x in a["money"]}
     assert money["approve everything"]["cost_dollars"] > money[a["selected"]]["cost_dollars"]
-    assert {x["variant"] for x in a["loop"]} == {"static", "retrained on replies"}
+    assert {x["variant"] for x in a["loop"]} == {"static", "retrained on replies",
+                                                 "retrained, exploring"}
     assert len({x["period"] for x in a["loop"]}) == 3
+    explored = [x for x in a["loop"] if x["variant"] == "retrained, exploring"]
+    assert all(x["explored_texts"] > 0 for x in explored)
+    assert a["exploration"]["totals"]["retrained, exploring"]["explored_texts"] > 0
+    u = a["unreported_in_training"]
+    assert set(u["models"]) == {"reported labels", "true labels"}
+    d = u["true_minus_reported"]["average_precision"]
+    assert d["lo"] <= d["diff"] <= d["hi"]
+    k = a["calibration"]
+    assert k["bands"] and {"raw", "calibrated"} == set(k["policy"])
+    assert (rep / "analysis/calibration_high.png").exists()
     assert 0 <= a["labels"]["unreported_share"] < 1 and a["reasons"] and a["examples"]
     assert (rep / "analysis/cost_curve.png").exists()
     assert "Shadow period" in (rep / "rollout.md").read_text()

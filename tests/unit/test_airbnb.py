@@ -191,3 +191,37 @@ def test_empty_and_constant_columns_are_named_with_the_reason():
     assert ad.unusable_columns(t) == {"bedrooms": "empty in every row",
                                       "beds": "the same value in every row (1.0)",
                                       "amenities": "empty in every row"}
+
+
+def test_the_street_block_moves_no_other_column_and_has_many_rare_informative_levels(cfg):
+    world = {**cfg.data.world, "listings": 4000}
+    raw = ad.simulate(world)
+    fewer = ad.simulate({**world, "streets": {**world["streets"], "levels": 50}})
+    pd.testing.assert_frame_equal(raw.drop(columns="street"), fewer.drop(columns="street"))
+    counts = raw["street"].value_counts()
+    assert len(counts) > 1000 and (counts < 5).mean() > 0.5
+    assert fewer["street"].nunique() <= 50
+    # informative: listings of a street share part of the price the other columns miss
+    price = np.log(ad.parse_price(raw["price"]))
+    big = counts[counts >= 20].index
+    means = price[raw["street"].isin(big)].groupby(raw["street"]).mean()
+    no_signal = ad.simulate({**world, "streets": {**world["streets"], "signal": 0.0}})
+    means0 = price.groupby(no_signal["street"]).mean()[
+        no_signal["street"].value_counts().loc[lambda s: s >= 20].index]
+    assert means.std() > 1.3 * means0.std()  # a street without signal: only sampling spread
+
+
+def test_host_icc_recovers_a_known_intra_class_correlation():
+    from cases.airbnb.analysis import host_icc
+
+    rng = np.random.default_rng(0)
+    hosts = np.repeat(np.arange(3000), 3)
+    for sd_host, expected in ((0.0, 0.0), (1.0, 0.5)):
+        resid = rng.normal(0, sd_host, 3000)[hosts] + rng.normal(0, 1, len(hosts))
+        got = host_icc(resid, hosts, 200, 0)
+        assert abs(got["icc"] - expected) < 0.05
+        assert got["interval"][0] <= got["icc"] <= got["interval"][1]
+        assert got["hosts"] == 3000
+    # single-listing hosts carry no within-host information and are left out
+    got = host_icc(rng.normal(size=9001), np.r_[hosts, [99999]], 50, 0)
+    assert got["listings"] == 9000

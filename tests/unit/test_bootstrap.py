@@ -153,3 +153,21 @@ def test_an_absolute_guardrail_holds_the_model_to_a_floor_not_to_the_baseline():
         lo, hi = g["model_interval"]
         assert lo < g["model"] < hi
         assert out["gate"]["passed"] is not breached
+
+
+def test_compare_pairs_each_model_with_the_reference_on_the_same_resamples():
+    rng = np.random.default_rng(0)
+    y = rng.normal(size=400)
+    units = np.repeat(np.arange(40), 10)
+    good, bad = y + rng.normal(0, 0.5, 400), y + rng.normal(0, 1.5, 400)
+    stats = {m: {"rmse": bs.root_mean_of((y - p) ** 2)}
+             for m, p in (("good", good), ("same", good), ("bad", bad))}
+    out = bs.compare(stats, units, "good", 300, 0)
+    assert out["same"]["vs_good"]["rmse"] == {"diff": 0.0, "lo": 0.0, "hi": 0.0,
+                                              "within_noise": True}
+    d = out["bad"]["vs_good"]["rmse"]
+    assert d["lo"] > 0 and not d["within_noise"] and "vs_good" not in out["good"]
+    lo, hi = out["bad"]["interval"]["rmse"]
+    assert lo < out["bad"]["point"]["rmse"] < hi
+    with pytest.raises(CasebookError, match="reference 'nope'"):
+        bs.compare(stats, units, "nope", 10, 0)

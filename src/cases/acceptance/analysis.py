@@ -70,6 +70,10 @@ def analyze(ctx: AnalysisContext) -> EdaResult:
     # serving: score the nearest drivers for one request, the model loaded as a service would
     serving = _serving(ctx, test[cols], int(acfg["nearest_drivers"]), int(acfg["requests"]),
                        float(acfg["budget_ms"]))
+    trade, trade_timing = tradeoffs(ctx, test[cols], rec)
+    facts["tradeoffs"] = trade
+    sb = switchback(ctx)
+    facts["switchback"] = sb
     sections = [
         ("Recovered against true coefficients", (
             "The logistic candidate's coefficients on each input's own scale, against the "
@@ -95,10 +99,135 @@ def analyze(ctx: AnalysisContext) -> EdaResult:
             "(they depend on the machine). If it did not fit: precompute the driver features "
             "(recent acceptance rate, hours online) so a request only joins them, use fewer "
             "trees or a smaller model, or score fewer drivers.")),
+        ("Which classifier: the trade-offs", (
+            "Every candidate on the test week (95% bootstrap intervals over drivers), and what "
+            "a dispatcher can read from it. Fit seconds, the p99 latency of scoring "
+            f"{trade_timing['drivers']} drivers for one request and the model's size depend on "
+            "the machine: they are in `analysis_timing.json` (`tradeoffs`) and timing.md.\n\n"
+            + markdown_table(pd.DataFrame([
+                {"model": t["model"], "log_loss": _with_interval(t, "log_loss"),
+                 "auc": _with_interval(t, "auc"), "ece": _with_interval(t, "ece"),
+                 "dispatcher reads": t["readable"]} for t in trade])))),
+        ("The online test: switchback, not per request", (
+            "Randomising each request between the old ranking and the model's splits one pool "
+            "of drivers between the arms: a driver the model sends on a trip is missing from "
+            "the control's next request, so the two arms interfere and the difference is "
+            "biased. Randomise the market and the time window instead (a switchback): for "
+            f"{sb['window_hours']} h every request of a market gets the same policy, then the "
+            "coin is tossed again; analyse window means, adjusting for the hour of day. What "
+            "to measure: acceptance by the first driver asked (primary), time to pickup and "
+            "requests that find no driver (secondary), rider cancellations and driver earnings "
+            "per online hour (guardrails).\n\n"
+            f"The power of one market-week, from the test week's own variance: "
+            f"{sb['windows']} windows of {sb['window_hours']} h; acceptance varies between "
+            f"windows by {sb['window_sd']:.4f} (sd, after the hour of day). A week of "
+            f"switchbacks detects a change of {sb['mde_switchback_pp']:.2f} points in "
+            f"acceptance ({100 * sb['alpha']:.0f}% two-sided test, {100 * sb['power']:.0f}% "
+            f"power); randomising its {sb['offers']:,} offers one by one would detect "
+            f"{sb['mde_per_request_pp']:.2f} points if the offers were independent, "
+            + ("so windows cost power: each window's offers move together. "
+               if sb["mde_switchback_pp"] > sb["mde_per_request_pp"] else
+               "no better: after the hour of day, windows vary no more than their offers' "
+               "own binomial noise, because the simulator has no shared-supply shocks (a real "
+               "market's surges and shortages would widen the windows' spread, and the "
+               "per-request figure would still be biased by the arms sharing drivers). ")
+            + f"Detecting {sb['target_lift_pp']:.1f} points takes "
+            f"{sb['market_weeks_for_target']:.1f} market-weeks (markets run in parallel "
+            "count as weeks).")),
     ]
     return EdaResult(sections=sections, figures={"pickup_curve": fig,
-                                                 "coefficients": coef_table.round(6)},
-                     facts=facts, timings={"serving": serving})
+                                                 "coefficients": coef_table.round(6),
+                                                 "tradeoffs": pd.DataFrame(trade).drop(
+                                                     columns=["readable"]).round(6)},
+                     facts=facts, timings={"serving": serving, "tradeoffs": trade_timing})
+
+
+def _with_interval(t: dict, metric: str) -> str:
+    lo, hi = t.get(f"{metric}_interval") or (None, None)
+    return f"{t[metric]:.4f}" + (f" [{lo:.4f}, {hi:.4f}]" if lo is not None else "")
+
+
+def readable(name: str, model, rec: dict[str, float]) -> tuple[str, dict]:
+    """What a dispatcher can read from a fitted candidate: the logistic model's odds per unit
+    of its strongest inputs, or the size of a tree ensemble (read through feature effects)."""
+    est = model[-1] if hasattr(model, "steps") else model
+    if hasattr(est, "coef_"):
+        top = sorted(rec, key=lambda k: -abs(rec[k]))[:2]
+        odds = {k: float(np.exp(rec[k])) for k in top}
+        return ("coefficients: odds \u00d7" + ", \u00d7".join(f"{v:.2f} per unit of {k}"
+                                                    for k, v in odds.items()),
+                {"odds_per_unit": odds})
+    if hasattr(est, "booster_"):
+        info = est.booster_.dump_model()["tree_info"]
+        trees, leaves = len(info), int(sum(t["num_leaves"] for t in info))
+        return (f"feature effects only (partial dependence, SHAP): {trees} trees, {leaves:,} "
+                "leaves", {"trees": trees, "leaves": leaves})
+    if hasattr(est, "estimators_"):
+        trees = len(est.estimators_)
+        leaves = int(sum(t.get_n_leaves() for t in est.estimators_))
+        return (f"feature effects only (partial dependence, SHAP): {trees} trees, {leaves:,} "
+                "leaves", {"trees": trees, "leaves": leaves})
+    return "feature effects only", {}
+
+
+def tradeoffs(ctx: AnalysisContext, X: pd.DataFrame, rec: dict[str, float]
+              ) -> tuple[list[dict], dict]:
+    """Every candidate: test log loss, AUC and calibration error (with their intervals) and
+    what a dispatcher reads from it; apart (the machine's): fit seconds, p99 latency of one
+    request's nearest drivers, size on disk."""
+    acfg, view = ctx.cfg["analysis"], ctx.cfg["primary"]["view"]
+    task = ctx.cfg["primary"]["task"]
+    entry = ctx.metrics["tasks"][task][view]
+    drivers, requests = int(acfg["nearest_drivers"]), int(acfg["tradeoff_requests"])
+    rows, timing = [], {"drivers": drivers, "requests": requests, "models": {}}
+    for name, t in entry["test"].items():
+        if name == "baseline":
+            continue
+        model = ctx.model(task, view, name)
+        words, detail = readable(name, model, rec)
+        row = {"model": name, **{m: float(t[m]) for m in ("log_loss", "auc", "ece")},
+               "readable": words, **detail}
+        for m in ("log_loss", "auc", "ece"):
+            lohi = ((entry.get("intervals") or {}).get(name) or {}).get(m)
+            if lohi:
+                row[f"{m}_interval"] = [float(v) for v in lohi]
+        rows.append(row)
+        lat = latency_ms(lambda b, m=model: predict_for("binary", m, b),
+                         nearest_driver_batches(X, drivers, requests, ctx.seed),
+                         warmup=X.iloc[:drivers])
+        timing["models"][name] = {"fit_s": ctx.fit_time(task, view, name),
+                                  "p50_ms": lat["p50"], "p99_ms": lat["p99"],
+                                  "size_kb": ctx.model_size(task, view, name) / 1e3}
+    return rows, timing
+
+
+def switchback(ctx: AnalysisContext) -> dict:
+    """The power of a switchback test (market x time window) from the test week's variance:
+    window acceptance rates after the hour of day, the minimum detectable change of one
+    market-week, what per-request randomisation would (wrongly) claim, and the market-weeks a
+    target lift needs."""
+    from scipy.stats import norm
+
+    s = ctx.cfg["analysis"]["switchback"]
+    test = ctx.test
+    width = int(s["window_hours"])
+    hours = test["day"].astype(int) * 24 + test["hour"].astype(int)
+    per = test.assign(window=(hours // width).astype(int)).groupby("window").agg(
+        rate=("accepted", "mean"), slot=("hour", "first"))
+    slot = (per["slot"] // width).astype(int)
+    resid = per["rate"] - per.groupby(slot)["rate"].transform("mean")
+    n_w, n_slots = len(per), int(slot.nunique())
+    sd = float(np.sqrt((resid**2).sum() / max(n_w - n_slots, 1)))
+    alpha, power = float(s["alpha"]), float(s["power"])
+    z = float(norm.ppf(1 - alpha / 2) + norm.ppf(power))
+    mde = z * sd * np.sqrt(4 / n_w)  # two arms of n_w / 2 windows
+    p = float(test["accepted"].mean())
+    naive = z * np.sqrt(p * (1 - p) * 4 / len(test))
+    target = float(s["target_lift_pp"])
+    return {"window_hours": width, "windows": n_w, "window_sd": sd, "alpha": alpha,
+            "power": power, "mde_switchback_pp": float(100 * mde), "offers": int(len(test)),
+            "acceptance": p, "mde_per_request_pp": float(100 * naive), "target_lift_pp": target,
+            "market_weeks_for_target": float((100 * mde / target) ** 2)}
 
 
 def nearest_driver_batches(X: pd.DataFrame, drivers: int, requests: int, seed: int):

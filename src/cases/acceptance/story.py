@@ -43,16 +43,40 @@ def story(measured: Mapping, cfg: Mapping) -> Story:
         f"{lift.get('lgbm_night', float('nan')):+.3f} against "
         f"{lift.get('lgbm_day', float('nan')):+.3f} by day.",
     ]
+    trade = a.get("tradeoffs") or []
+    if trade:
+        points.append(
+            "The trade-offs a dispatcher weighs (test week; fit time, latency and size in "
+            "timing.md): " + "; ".join(
+                f"`{t['model']}` log loss {t['log_loss']:.4f}, AUC {t['auc']:.3f}, ECE "
+                f"{t['ece']:.4f}, readable as {t['readable']}" for t in trade) + ".")
     timing = [
         f"Serving: {s['drivers']} drivers per request scored by the model loaded from MLflow in "
         f"p50 {s['p50_ms']:.1f} ms, p99 {s['p99_ms']:.1f} ms: "
         f"{'inside' if s['fits'] else 'outside'} the {s['budget_ms']:.0f} ms budget.",
     ]
+    tt = measured["timing"]["analysis"].get("tradeoffs") or {}
+    for name, t in (tt.get("models") or {}).items():
+        timing.append(f"`{name}`: fit {t['fit_s']:.1f} s on the training offers; "
+                      f"{tt['drivers']} drivers scored in p99 {t['p99_ms']:.1f} ms "
+                      f"(p50 {t['p50_ms']:.1f} ms); {t['size_kb']:,.0f} KB on disk.")
+    sb = a.get("switchback")
+    test_words = (
+        "Randomise by market and time window, not per request: requests share one pool of "
+        "drivers, so a per-request split lets the arms take drivers from each other. A "
+        f"switchback gives every request of a market the same policy for "
+        f"{sb['window_hours']} h, then tosses again; window means are compared after the "
+        f"hour of day. From this test week's variance one market-week detects "
+        f"{sb['mde_switchback_pp']:.2f} points of acceptance ({sb['windows']} windows; "
+        f"{sb['mde_per_request_pp']:.2f} if its offers were independent requests, a figure "
+        f"the shared drivers bias); {sb['target_lift_pp']:.1f} point needs "
+        f"{sb['market_weeks_for_target']:.1f} market-weeks. " if sb else
+        "Randomise by market and time window (a switchback), not per request: requests share "
+        "one pool of drivers. ")
     rollout = [
         ("Online test", (
-            "Randomise dispatch requests (not drivers: drivers talk) between the current "
-            "ranking and the model's ranking of the nearest drivers. Metric to move: the share "
-            "of requests accepted by the first driver asked; secondary: time to pickup. "
+            test_words + "Metric to move: the share of requests accepted by the first driver "
+            "asked; secondary: time to pickup and requests with no driver found. "
             "Guardrails: rider cancellation rate, driver earnings per online hour, the p99 of "
             f"dispatch latency (model budget {float(cfg['analysis']['budget_ms']):.0f} ms; "
             "this run's p99 is in timing.md).")),

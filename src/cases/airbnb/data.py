@@ -178,6 +178,9 @@ def canonical(raw: pd.DataFrame, origin: str) -> tuple[pd.DataFrame, str, list[s
     for c in ("latitude", "longitude", "accommodates", "bedrooms", "beds", "number_of_reviews",
               "reviews_per_month", "minimum_nights", "availability_365"):
         take(c, fn=lambda s: pd.to_numeric(s, errors="coerce").astype(float))
+    # many-level text columns some files have (2016: street, zipcode): the encodings test
+    for c in ("street", "zipcode"):
+        take(c, fn=lambda s: s.astype("string").fillna("Unknown").astype(str))
     take("room_type", fn=lambda s: s.astype(str))
     take("property_type", fn=lambda s: s.astype("string").fillna("Other").astype(str))
     if "bathrooms" in raw and pd.to_numeric(raw["bathrooms"], errors="coerce").notna().any():
@@ -363,7 +366,7 @@ def simulate(w: Mapping) -> pd.DataFrame:
                                 for a, h in zip(amen_names, row) if h) + "}" for row in has]
     ref = pd.Timestamp(w["scraped"])
     last = ref - pd.to_timedelta(np.floor(rng.exponential(60, n)), unit="D")
-    return pd.DataFrame({
+    listings = pd.DataFrame({
         "id": np.arange(1, n + 1), "last_scraped": str(ref.date()),
         "host_id": 1000 + host, "host_since": (ref - pd.to_timedelta(years * 365.25, unit="D")
                                                ).strftime("%Y-%m-%d"),
@@ -387,3 +390,26 @@ def simulate(w: Mapping) -> pd.DataFrame:
             years * 12, 1), 2)),
         TRUTH: truth,
     })
+    # an additive block: the street, from its own random stream, so every column above keeps
+    # its value for the same seed
+    listings["street"] = streets(noise / float(w["noise_sd"]), w["streets"], int(w["seed"]))
+    return listings
+
+
+def streets(noise: np.ndarray, s: Mapping, seed: int) -> np.ndarray:
+    """A many-level categorical: each listing's street. Street popularity falls as a power of
+    its rank (`popularity`), so a few streets hold many listings and most hold one or two (and
+    test listings meet streets training never saw). A street carries a premium: listings are
+    laid along streets in the order of a score that correlates `signal` with their standardised
+    price noise, so a street's listings share part of what any model without the street must
+    call noise. Drawn from its own stream ([seed, 1]): the other columns do not move."""
+    rng = np.random.default_rng([seed, 1])
+    n, levels, rho = len(noise), int(s["levels"]), float(s["signal"])
+    weights = np.arange(1, levels + 1, dtype=float) ** -float(s["popularity"])
+    sizes = rng.multinomial(n, weights / weights.sum())
+    sizes = sizes[rng.permutation(levels)]  # streets in a random order: a name is not a rank
+    score = rho * noise + np.sqrt(1 - rho**2) * rng.standard_normal(n)
+    street = np.empty(n, dtype=np.int64)
+    street[np.argsort(score, kind="stable")] = np.repeat(np.arange(levels), sizes)
+    names = rng.permutation(levels)  # names drawn apart from the order along the score
+    return np.array([f"Street {k:04d}" for k in names])[street]

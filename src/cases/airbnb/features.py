@@ -32,6 +32,10 @@ def build(tables: dict[str, pd.DataFrame], cfg: Mapping) -> FeatureTable:
         if c not in t or c == "amenities":
             continue
         frame[c] = t[c].astype(str) if c in categorical else t[c].astype(float)
+    # the many-level test's candidate columns (analysis only, in no view unless listed there)
+    for c in f["many_levels"]:
+        if c in t and c not in frame:
+            frame[c] = t[c].astype(str)
     amen_cols: list[str] = []
     if "amenities" in t:
         # an amenity's name is not the price: the vocabulary may come from every listing

@@ -49,6 +49,48 @@ def story(measured: Mapping, cfg: Mapping) -> Story:
                 + f" The strongest interaction LightGBM found is {inter['pair'][0]} x "
                 f"{inter['pair'][1]}; a forest wins when interactions and thresholds carry more "
                 f"signal than the rows can pin down for it.")
+    not_better = [x for x in a.get("against_linear") or []
+                  if x.get("verdict") in ("worse", "within noise")
+                  and not x["model"].startswith("linear")]
+    if not_better:
+        points.append(
+            "The trees' limits, candidates whose test RMSE is not clearly below "
+            "`linear-onehot`'s (RMSE, then the paired difference from it with its 95% "
+            "interval over hosts): "
+            + "; ".join(
+                f"`{x['model']}` {x['rmse']:.4f}, {x['minus_linear']:+.4f} "
+                f"[{x['lo']:+.4f}, {x['hi']:+.4f}]" for x in not_better)
+            + f". One indicator per {cfg['features']['high_cardinality']} level starves a "
+              f"forest's splits of an additive premium the linear model fits in one "
+              f"coefficient each; trees win where interactions and thresholds carry the signal.")
+    lv = a.get("many_levels") or {}
+    if lv.get("column"):
+        res = lv["results"]
+        points.append(
+            f"A categorical with thousands of levels, {lv['column']}: {lv['levels']:,} levels "
+            f"in training, {100 * lv['unseen_share']:.1f}% of test listings on a level "
+            f"training never saw. Test RMSE of log price with it encoded each way (change "
+            f"from the same model without it, 95% interval over hosts): " + "; ".join(
+                f"{k} {v['rmse']:.4f} ({v['vs_without']:+.4f} [{v['vs_without_lo']:+.4f}, "
+                f"{v['vs_without_hi']:+.4f}])" for k, v in res.items() if "vs_without" in v)
+            + ". Target encoding must be cross-fitted inside the training rows, or a listing's "
+              "own price leaks into its level's value.")
+    ind = a.get("independence") or {}
+    if ind:
+        lin_icc = ind["icc"].get("linear-onehot") or next(iter(ind["icc"].values()))
+        cv = ind["linear_cv_rmse"]
+        points.append(
+            f"Independence, the linear assumption nobody checks: residuals of one host's "
+            f"listings {'correlate' if (lin_icc['interval'][0] or 0) > 0 else 'show no clear correlation'} "
+            f"(intra-class correlation {lin_icc['icc']:.3f} "
+            f"[{lin_icc['interval'][0]:.3f}, {lin_icc['interval'][1]:.3f}] over "
+            f"{lin_icc['hosts']:,} test hosts with several listings), which is why CV folds "
+            f"and the test intervals hold whole hosts out. The linear model cannot memorise a "
+            f"host, so splitting hosts barely flatters it (CV RMSE {cv['hosts split']:.4f} "
+            f"against {cv['hosts held out']:.4f} with hosts held out, "
+            f"{ind['cv_optimism_pct']:+.1f}%); a tree that can recognise a host from its "
+            f"columns (years, response rate, listings count) is the model the grouping "
+            f"protects.")
     champ = measured.get("champions", {}).get("price") or {}
     ship = champ.get("candidate", best) if champ.get("registered") else None
     points.append(

@@ -6,10 +6,20 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+from sklearn.metrics import average_precision_score
 
-from cases.fraud.policy import Costs, action_costs, actions, replies, search_thresholds
+from cases.fraud.policy import (
+    Costs,
+    action_costs,
+    actions,
+    replies,
+    search_thresholds,
+    signed_usd,
+)
+from cases.lifecycle import bootstrap as bs
 from cases.lifecycle.contract import AnalysisContext, EdaResult
 from cases.lifecycle.eda import figure, markdown_table
+from cases.lifecycle.evaluate import expected_calibration_error
 from cases.lifecycle.selection import predict_for
 
 REASONS = {
@@ -27,17 +37,23 @@ REASONS = {
 }
 
 
-def outcome(rows: pd.DataFrame, act: np.ndarray, c: Costs, rng) -> dict:
-    """What actually happens when the policy acts on these transactions (replies drawn)."""
+def outcome(rows: pd.DataFrame, act: np.ndarray, c: Costs, rng,
+            explored: np.ndarray | None = None) -> dict:
+    """What actually happens when the policy acts on these transactions (replies drawn).
+    `explored`: texts sent at random whatever the score (the exploration sample), approved
+    when the customer does not answer (they are not suspicious); "row_cost" is each
+    transaction's cost."""
     fraud = rows["is_fraud"].to_numpy().astype(bool)
     amount = rows["amount"].to_numpy(float)
     replied, _ = replies(fraud, rows["reply_p"].to_numpy(), act == 1, rng)
-    silent_text = (act == 1) & ~replied
-    stopped = (act == 2) | ((act == 1) & replied) | (silent_text & (c.no_reply == "block"))
-    blocked_good = ~fraud & ((act == 2) | (silent_text & (c.no_reply == "block")))
+    explored = np.zeros(len(rows), dtype=bool) if explored is None else explored
+    silent_block = (act == 1) & ~replied & ~explored & (c.no_reply == "block")
+    stopped = (act == 2) | ((act == 1) & replied) | silent_block
+    blocked_good = ~fraud & ((act == 2) | silent_block)
     lost = fraud & ~stopped
-    cost = (c.fraud_share_lost * amount[lost].sum() + c.sms * (act == 1).sum()
-            + c.friction * (~fraud & (act == 1)).sum() + c.block_good * blocked_good.sum())
+    row_cost = (c.fraud_share_lost * amount * lost + c.sms * (act == 1)
+                + c.friction * (~fraud & (act == 1)) + c.block_good * blocked_good)
+    cost = row_cost.sum()
     label = rows["label"].to_numpy().astype(bool)
     return {"transactions": int(len(rows)), "texts": int((act == 1).sum()),
             "blocks": int((act == 2).sum()), "fraud": int(fraud.sum()),
@@ -48,7 +64,7 @@ def outcome(rows: pd.DataFrame, act: np.ndarray, c: Costs, rng) -> dict:
             "fraud_lost_dollars": float(amount[lost].sum()),
             "fraud_stopped_dollars": float(amount[fraud & stopped].sum()),
             "good_blocked": int(blocked_good.sum()), "cost_dollars": float(cost),
-            "replied": replied}
+            "replied": replied, "row_cost": row_cost}
 
 
 def analyze(ctx: AnalysisContext) -> EdaResult:
@@ -70,19 +86,22 @@ def analyze(ctx: AnalysisContext) -> EdaResult:
     money, searches = [], {}
     val_costs = action_costs(val["label"], val["amount"], val["reply_p"], c)
     for name, build in builders.items():
-        score = predict_for("binary", build().fit(pre[cols], pre["label"]), val[cols])
+        fitted = build().fit(pre[cols], pre["label"])
+        score = predict_for("binary", fitted, val[cols])
         s = search_thresholds(score, val_costs, grid)
         searches[name] = s
         final = ctx.model("fraud", view, name)
         act = actions(predict_for("binary", final, test[cols]), s["t1"], s["t2"])
         o = outcome(test, act, c, np.random.default_rng(ctx.seed))
         replied = o.pop("replied")
+        o.pop("row_cost")
         if name == selected:  # kept for the curve, the loop and the label estimates below
-            val_score, sel_act, sel_replied = score, act, replied
+            val_score, sel_act, sel_replied, sel_pre = score, act, replied, fitted
         money.append({"model": name, "t1": s["t1"], "t2": s["t2"],
                       "validation_cost": s["cost"], **o})
     nothing = outcome(test, np.zeros(len(test), dtype=int), c, rng)
     nothing.pop("replied")
+    nothing.pop("row_cost")
     money.append({"model": "approve everything", "t1": np.inf, "t2": np.inf,
                   "validation_cost": float("nan"), **nothing})
     money = pd.DataFrame(money)
@@ -101,47 +120,73 @@ def analyze(ctx: AnalysisContext) -> EdaResult:
     ax.set_xscale("log")
     ax.legend(fontsize=8)
     figures["cost_curve"] = fig
-    # 2. the loop over the test weeks: replies become labels, the model retrains on them
-    loop_rows, extra = [], []
+    # 2. the loop over the test weeks: replies become labels, the model retrains on them; the
+    # explored variant also texts a random share of the transactions it would approve
     static = ctx.model("fraud", view, selected)
-    model, t_loop = static, (s["t1"], s["t2"])
     # retraining moves the scores (the replies over-represent fraud), so a retrained model keeps
     # the validation week's text and block rates rather than the raw thresholds
     shares = [float((val_score >= t).mean()) for t in (s["t1"], s["t2"])]
-    for p in np.unique(test_rows.period):
+    explore = float(a["exploration_share"])
+    variants = {"static": {"explore": 0.0}, "retrained on replies": {"explore": 0.0},
+                "retrained, exploring": {"explore": explore}}
+    for name, v in variants.items():
+        v.update(model=static, t=(s["t1"], s["t2"]), extra=[], learns=name != "static")
+    periods = np.unique(test_rows.period)
+    loop_rows = []
+    for p in periods:
         rows = test[test_rows.period == p].reset_index(drop=True)
-        for variant, m, (t1, t2) in (("static", static, (s["t1"], s["t2"])),
-                                     ("retrained on replies", model, t_loop)):
-            act = actions(predict_for("binary", m, rows[cols]), t1, t2)
-            o = outcome(rows, act, c, np.random.default_rng(ctx.seed + int(p)))
+        truth = rows["is_fraud"].to_numpy()
+        for variant, v in variants.items():
+            score = predict_for("binary", v["model"], rows[cols])
+            act = actions(score, *v["t"])
+            # the exploration sample: its own stream, the same draw for every variant
+            draw = np.random.default_rng([ctx.seed, int(p), 1]).uniform(size=len(rows))
+            explored = (act == 0) & (draw < v["explore"])
+            act = np.where(explored, 1, act)
+            o = outcome(rows, act, c, np.random.default_rng(ctx.seed + int(p)), explored)
             replied = o.pop("replied")
-            entry = {"period": int(p), "variant": variant, **o}
-            if variant.startswith("retrained"):
+            o.pop("row_cost")
+            entry = {"period": int(p), "variant": variant, **o,
+                     "true_average_precision": float(average_precision_score(truth, score))}
+            if v["learns"]:
                 # labels the week brings back: replies to texts, and chargebacks on approvals
                 approved = act == 0
                 labeled = replied | approved
                 fb = rows[labeled].copy()
-                fb["label"] = np.where(replied[labeled], rows["is_fraud"].to_numpy()[labeled],
+                fb["label"] = np.where(replied[labeled], truth[labeled],
                                        rows["label"].to_numpy()[labeled])
                 entry.update(labels_gained=int(labeled.sum()),
                              labels_from_texts=int(replied.sum()),
-                             fraud_rate_in_text_labels=float(rows["is_fraud"][replied].mean())
+                             fraud_rate_in_text_labels=float(truth[replied].mean())
                              if replied.any() else float("nan"),
-                             week_fraud_rate=float(rows["is_fraud"].mean()),
+                             week_fraud_rate=float(truth.mean()),
                              unnoticed_fraud_found_by_texts=int(
-                                 (replied & (rows["is_fraud"] == 1) & (rows["label"] == 0)).sum()),
-                             fraud_labelled_as_good=int((approved & (rows["is_fraud"] == 1)
-                                                         & (rows["label"] == 0)).sum()))
-                extra.append(fb)
+                                 (replied & (truth == 1) & (rows["label"] == 0)).sum()),
+                             fraud_labelled_as_good=int((approved & (truth == 1)
+                                                         & (rows["label"] == 0)).sum()),
+                             explored_texts=int(explored.sum()),
+                             fraud_found_by_exploration=int((explored & replied
+                                                             & (truth == 1)).sum()))
+                v["extra"].append(fb)
             loop_rows.append(entry)
-        if a["retrain_each_week"] and extra:
-            data = pd.concat([train, *extra], ignore_index=True)
-            model = builders[selected]().fit(data[cols], data["label"])
-            v = predict_for("binary", model, val[cols])
-            t_loop = tuple(float(np.quantile(v, 1 - sh, method="higher")) if sh > 0 else np.inf
-                           for sh in shares)
+        if a["retrain_each_week"] and p != periods[-1]:  # the last week's model is never used
+            for v in variants.values():
+                if v["learns"]:
+                    data = pd.concat([train, *v["extra"]], ignore_index=True)
+                    v["model"] = builders[selected]().fit(data[cols], data["label"])
+                    val_v = predict_for("binary", v["model"], val[cols])
+                    v["t"] = tuple(float(np.quantile(val_v, 1 - sh, method="higher"))
+                                   if sh > 0 else np.inf for sh in shares)
     loop = pd.DataFrame(loop_rows)
     figures["loop"] = loop.round(6)
+    exploring = exploration_summary(loop, explore)
+    # 2b. what the unreported fraud costs in training, and the calibration of high scores
+    units = bs.unit_ids(test_rows, ctx.cfg["evaluate"]["bootstrap_unit"])[1]
+    unreported = unreported_cost(ctx, builders[selected], static, val, test, cols, shares, c,
+                                 units)
+    calib, calib_figs = calibration_fix(sel_pre, val, val_score, test, cols, c, grid,
+                                        [float(x) for x in a["calibration_bands"]], ctx.seed)
+    figures.update(calib_figs)
     # 3. labels you cannot trust: measured against true recall, and an estimate from the texts
     o_sel = money[money["model"] == selected].iloc[0]
     act, replied = sel_act, sel_replied
@@ -171,14 +216,18 @@ def analyze(ctx: AnalysisContext) -> EdaResult:
     facts = {"selected": selected, "thresholds": {"t1": s["t1"], "t2": s["t2"]},
              "costs": dict(a["costs"]), "no_reply": str(a["no_reply"]),
              "money": money.to_dict("records"), "loop": loop.to_dict("records"),
-             "labels": labels, "reasons": reasons, "examples": examples, "load": load}
+             "labels": labels, "reasons": reasons, "examples": examples, "load": load,
+             "exploration": exploring, "unreported_in_training": unreported,
+             "calibration": calib}
     show = money[["model", "texts", "blocks", "fraud", "fraud_stopped", "true_recall",
                   "measured_recall", "alert_precision", "fraud_lost_dollars",
                   "good_blocked", "cost_dollars"]]
     lshow = loop[[c_ for c_ in ("period", "variant", "texts", "blocks", "true_recall",
                                 "measured_recall", "cost_dollars", "labels_from_texts",
                                 "fraud_rate_in_text_labels", "week_fraud_rate",
-                                "unnoticed_fraud_found_by_texts", "fraud_labelled_as_good")
+                                "unnoticed_fraud_found_by_texts", "fraud_labelled_as_good",
+                                "explored_texts", "fraud_found_by_exploration",
+                                "true_average_precision")
                   if c_ in loop]]
     sections = [
         ("The policy: two thresholds that minimise expected cost", (
@@ -211,6 +260,11 @@ def analyze(ctx: AnalysisContext) -> EdaResult:
             f"Lincoln-Petersen count of fraud among alerts gives {lp:.0f} against "
             f"{labels['alerted_true_fraud']} true. An audit of a random sample of approved "
             f"transactions covers fraud the model never alerts on.")),
+        ("What unreported fraud costs in training", _unreported_text(unreported, selected)),
+        ("The exploration sample, simulated", _exploration_text(exploring, c)),
+        ("Calibration at high scores", _calibration_text(calib) + "\n\n"
+         + markdown_table(pd.DataFrame(calib["bands"]).round(4))
+         + "\n\n![calibration](analysis/calibration_high.png)"),
         ("Which signals drive alerts", (
             f"Exact TreeSHAP contributions (log-odds) of LightGBM over up to "
             f"{int(a['shap_alerts'])} of its alerts on the test weeks; `top_reason_share` is how "
@@ -255,3 +309,194 @@ def shap_reasons(ctx: AnalysisContext, test: pd.DataFrame, cols: list[str], s: d
         examples.append(f"\"Bank: did you just pay ${row['amount']:,.2f}? It looks unusual: "
                         f"{reason}. Reply YES if it was you, NO if not.\"")
     return table, examples
+
+
+def at_shares(model, val: pd.DataFrame, cols: list[str], shares: list[float]) -> tuple:
+    """(t1, t2) that text and block the given shares of the validation week under `model`."""
+    v = predict_for("binary", model, val[cols])
+    return tuple(float(np.quantile(v, 1 - sh, method="higher")) if sh > 0 else np.inf
+                 for sh in shares)
+
+
+def unreported_cost(ctx: AnalysisContext, build, static, val: pd.DataFrame,
+                    test: pd.DataFrame, cols: list[str], shares: list[float], c: Costs,
+                    units: np.ndarray) -> dict:
+    """The selected model trained on the labels the bank has (reported fraud) against the
+    same model trained on the truth, both scored on the truth of the test weeks at the same
+    text and block rates: AUPRC and the policy's cost, with paired day-bootstrap intervals."""
+    train = ctx.train
+    truth = test["is_fraud"].to_numpy()
+    models = {"reported labels": static,
+              "true labels": build().fit(train[cols], train["is_fraud"])}
+    stats, out = {}, {}
+    for name, m in models.items():
+        score = predict_for("binary", m, test[cols])
+        o = outcome(test, actions(score, *at_shares(m, val, cols, shares)), c,
+                    np.random.default_rng(ctx.seed))
+        stats[name] = {"average_precision": bs.AveragePrecision(truth, score),
+                       "cost_dollars": bs.Additive([o["row_cost"]], lambda t: t[:, 0])}
+        out[name] = {k: o[k] for k in ("texts", "blocks", "true_recall", "fraud_lost_dollars",
+                                       "cost_dollars")}
+    e = ctx.cfg["evaluate"]
+    cmp = bs.compare(stats, units, "reported labels", int(e["bootstrap_resamples"]), ctx.seed,
+                     int(e["bootstrap_rowwise_resamples"]))
+    for name in models:
+        out[name]["average_precision"] = cmp[name]["point"]["average_precision"]
+        out[name]["interval"] = cmp[name]["interval"]
+    diff = cmp["true labels"]["vs_reported labels"]
+    return {"models": out, "true_minus_reported": diff,
+            "train_unreported_fraud": int((train["is_fraud"] == 1).sum()
+                                          - (train["label"] == 1).sum()),
+            "train_true_fraud": int((train["is_fraud"] == 1).sum())}
+
+
+def _logit(p: np.ndarray) -> np.ndarray:
+    p = np.clip(np.asarray(p, dtype=float), 1e-6, 1 - 1e-6)
+    return np.log(p / (1 - p))
+
+
+def calibration_fix(pre_model, val: pd.DataFrame, val_score: np.ndarray, test: pd.DataFrame,
+                    cols: list[str], c: Costs, grid: int, edges: list[float], seed: int
+                    ) -> tuple[dict, dict]:
+    """The selected model fitted on the weeks before the validation week, its scores mapped by
+    a Platt (logistic) calibration fitted on the held-out validation week, scored on the test
+    weeks: predicted against observed in the high-score bands, the calibration error, what the
+    policy costs with each score, and the fraud dollars each expects among the alerts."""
+    from sklearn.linear_model import LogisticRegression
+
+    platt = LogisticRegression(C=1e6).fit(_logit(val_score)[:, None], val["label"])
+
+    def calibrate(p):
+        return platt.predict_proba(_logit(p)[:, None])[:, 1]
+
+    raw = predict_for("binary", pre_model, test[cols])
+    cal = calibrate(raw)
+    y, truth = test["label"].to_numpy(), test["is_fraud"].to_numpy()
+    amount = test["amount"].to_numpy(float)
+    band = pd.cut(raw, edges, include_lowest=True)
+    bands = (pd.DataFrame({"band": band, "raw": raw, "calibrated": cal, "reported": y,
+                           "true": truth})
+             .groupby("band", observed=True)
+             .agg(transactions=("raw", "size"), mean_raw=("raw", "mean"),
+                  mean_calibrated=("calibrated", "mean"), observed_reported=("reported", "mean"),
+                  observed_true=("true", "mean")).reset_index())
+    bands["band"] = bands["band"].astype(str)
+    val_costs = action_costs(val["label"], val["amount"], val["reply_p"], c)
+    policy = {}
+    for name, (v, t) in {"raw": (val_score, raw),
+                         "calibrated": (calibrate(val_score), cal)}.items():
+        th = search_thresholds(v, val_costs, grid)
+        act = actions(t, th["t1"], th["t2"])
+        o = outcome(test, act, c, np.random.default_rng(seed))
+        alert = act > 0
+        policy[name] = {"t1": th["t1"], "t2": th["t2"], "texts": int((act == 1).sum()),
+                        "blocks": int((act == 2).sum()), "cost_dollars": o["cost_dollars"],
+                        "expected_fraud_dollars_in_alerts": float((t * amount)[alert].sum()),
+                        "ece": expected_calibration_error(y, t)}
+    alert = actions(raw, policy["raw"]["t1"], policy["raw"]["t2"]) > 0
+    facts = {"method": "Platt scaling on the validation week", "bands": bands.to_dict("records"),
+             "policy": policy,
+             "reported_fraud_dollars_in_alerts": float((amount * y)[alert].sum()),
+             "true_fraud_dollars_in_alerts": float((amount * truth)[alert].sum()),
+             "platt": {"slope": float(platt.coef_[0][0]),
+                       "intercept": float(platt.intercept_[0])}}
+    fig, ax = figure("High scores: predicted against observed (test weeks)",
+                     "mean predicted probability in the band", "observed rate of reported fraud")
+    hi = bands[bands["transactions"] > 0]
+    ax.plot([0, 1], [0, 1], "k--", lw=1)
+    ax.plot(hi["mean_raw"], hi["observed_reported"], marker="o", label="raw score")
+    ax.plot(hi["mean_calibrated"], hi["observed_reported"], marker="s", label="calibrated")
+    ax.legend(fontsize=8)
+    return facts, {"calibration_high": fig, "calibration_bands": bands.round(6)}
+
+
+def exploration_summary(loop: pd.DataFrame, share: float) -> dict:
+    """The loop's weeks summed for each variant, and the exploring variant against the one
+    retrained on replies alone: what the random texts cost and what they bring back."""
+    learnt = loop[loop["variant"] != "static"]
+    total = learnt.groupby("variant", sort=False).agg(
+        cost_dollars=("cost_dollars", "sum"), texts=("texts", "sum"),
+        fraud_stopped=("fraud_stopped", "sum"), explored_texts=("explored_texts", "sum"),
+        fraud_found_by_exploration=("fraud_found_by_exploration", "sum"),
+        unnoticed_fraud_found_by_texts=("unnoticed_fraud_found_by_texts", "sum"))
+    # the weeks after the first retraining: where the two retrained models differ
+    later = learnt[learnt["period"] > learnt["period"].min()]
+    ap = later.groupby("variant", sort=False)["true_average_precision"].mean()
+    base, explored = "retrained on replies", "retrained, exploring"
+    return {"share": share, "weeks": int(loop["period"].nunique()),
+            "totals": {k: {c_: float(v) for c_, v in r.items()} for k, r in total.iterrows()},
+            "later_weeks_true_average_precision": {k: float(v) for k, v in ap.items()},
+            "extra_cost_dollars": float(total.loc[explored, "cost_dollars"]
+                                        - total.loc[base, "cost_dollars"]),
+            "true_average_precision_change": float(ap.get(explored, np.nan)
+                                                   - ap.get(base, np.nan))}
+
+
+def _unreported_text(u: dict, selected: str) -> str:
+    m, d = u["models"], u["true_minus_reported"]
+    rep, tru = m["reported labels"], m["true labels"]
+    ap, cost = d["average_precision"], d["cost_dollars"]
+    return (
+        f"`{selected}` trained on the labels the bank has ({u['train_unreported_fraud']:,} of "
+        f"the {u['train_true_fraud']:,} training frauds never reported, so learnt as good) "
+        f"and on the true labels, both scored against the truth of the test weeks at the same "
+        f"text and block rates. AUPRC (true labels): {rep['average_precision']:.3f} against "
+        f"{tru['average_precision']:.3f}; paired difference (true − reported) "
+        f"{ap['diff']:+.3f}, 95% interval [{ap['lo']:+.3f}, {ap['hi']:+.3f}]"
+        f"{' (within noise)' if ap['within_noise'] else ''}. Policy cost: "
+        f"${rep['cost_dollars']:,.0f} against ${tru['cost_dollars']:,.0f}; difference "
+        f"{signed_usd(cost['diff'])}, interval [{signed_usd(cost['lo'])}, {signed_usd(cost['hi'])}]"
+        f"{' (within noise)' if cost['within_noise'] else ''}. True recall "
+        f"{100 * rep['true_recall']:.1f}% against {100 * tru['true_recall']:.1f}%.")
+
+
+def _exploration_text(e: dict, c: Costs) -> str:
+    t = e["totals"]
+    base, ex = t.get("retrained on replies", {}), t.get("retrained, exploring", {})
+    ap = e["later_weeks_true_average_precision"]
+    if not ex:
+        return "No retrained variant ran (`retrain_each_week` is off)."
+    return (
+        f"Each test week the exploring variant also texts {100 * e['share']:.1f}% of the "
+        f"transactions it would approve, at random (no reply: approved, they are not "
+        f"suspicious); replies to them are labels from where the model does not look. Over "
+        f"the {e['weeks']} test weeks: {int(ex['explored_texts']):,} exploration texts found "
+        f"{int(ex['fraud_found_by_exploration'])} fraud(s); the policy costs "
+        f"${ex['cost_dollars']:,.0f} against ${base['cost_dollars']:,.0f} without exploration "
+        f"({signed_usd(e['extra_cost_dollars'])}, texts at ${c.sms:.2f} plus ${c.friction:.2f} of "
+        f"friction each). The retrained model's AUPRC against the truth in the weeks after "
+        f"retraining: {ap.get('retrained, exploring', float('nan')):.3f} with exploration, "
+        f"{ap.get('retrained on replies', float('nan')):.3f} without "
+        f"({e['true_average_precision_change']:+.3f}; week by week in the loop table). A "
+        f"sample this size brings back few fraud labels, so it is no lever for the model; "
+        f"its use is to measure the fraud the model approves and the unreported share, "
+        f"without the policy's selection.")
+
+
+def _calibration_text(k: dict) -> str:
+    top = k["bands"][-1]
+    p = k["policy"]
+    to_truth = abs(top["mean_raw"] - top["observed_true"]) < abs(top["mean_raw"]
+                                                                 - top["observed_reported"])
+    return (
+        f"The selected model, fitted on the weeks before the validation week, in score bands "
+        f"of the test weeks. In the top band it predicts {top['mean_raw']:.3f}; "
+        f"{top['observed_reported']:.3f} of those transactions are reported fraud and "
+        f"{top['observed_true']:.3f} are true fraud. "
+        + ("Against the truth the top band is calibrated: the gap to the reported rate is the "
+           "fraud nobody reports. " if to_truth else
+           "It is overconfident against the truth as well as against the reports. ")
+        + f"Recalibrating on the held-out validation week's labels ({k['method']}, slope "
+        f"{k['platt']['slope']:.3f}, intercept {k['platt']['intercept']:.3f}) brings the band "
+        f"to {top['mean_calibrated']:.3f}, calibrated to the labels the bank sees; calibration "
+        f"error against them {p['raw']['ece']:.5f} raw, {p['calibrated']['ece']:.5f} "
+        f"calibrated. Its cost at the thresholds: the policy acts on the score's order, which "
+        f"the calibration keeps, so thresholds searched on each cost "
+        f"${p['raw']['cost_dollars']:,.0f} raw and ${p['calibrated']['cost_dollars']:,.0f} "
+        f"calibrated. It matters where the probability itself is used: the fraud dollars "
+        f"expected among the alerts are ${p['raw']['expected_fraud_dollars_in_alerts']:,.0f} "
+        f"raw and ${p['calibrated']['expected_fraud_dollars_in_alerts']:,.0f} calibrated, "
+        f"against ${k['reported_fraud_dollars_in_alerts']:,.0f} reported and "
+        f"${k['true_fraud_dollars_in_alerts']:,.0f} true: use the calibrated score to "
+        f"forecast chargebacks, the raw one to forecast losses"
+        + (" (the raw one is nearer the true dollars here)." if to_truth else "."))

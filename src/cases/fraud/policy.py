@@ -102,3 +102,9 @@ def replies(is_fraud, reply_p, texted, rng) -> tuple[np.ndarray, np.ndarray]:
     replied = np.asarray(texted, dtype=bool) & (rng.uniform(size=len(texted))
                                                  < np.asarray(reply_p, dtype=float))
     return replied, np.asarray(is_fraud).astype(int)
+
+
+def signed_usd(x: float) -> str:
+    """"+$1,234" / "-$87": the sign before the dollar mark, so a report's figure reads (and
+    the claims check parses) as one signed amount."""
+    return f"{'-' if x < 0 else '+'}${abs(x):,.0f}"

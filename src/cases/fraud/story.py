@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Mapping
 
+from cases.fraud.policy import signed_usd
 from cases.lifecycle.contract import Story
 from cases.lifecycle.report import gate_note, interval
 
@@ -56,7 +57,56 @@ def story(measured: Mapping, cfg: Mapping) -> Story:
             f"{100 * last.get('fraud_rate_in_text_labels', float('nan')):.1f}% against "
             f"{100 * last.get('week_fraud_rate', float('nan')):.2f}% in the week; "
             f"{int(last.get('fraud_labelled_as_good', 0))} approved frauds were learnt as good that "
-            f"week. Keep an exploration sample (text a small random share) to see past it.")
+            f"week.")
+    ex = a.get("exploration") or {}
+    tot = ex.get("totals") or {}
+    if "retrained, exploring" in tot and "retrained on replies" in tot:
+        e_, b_ = tot["retrained, exploring"], tot["retrained on replies"]
+        ap = ex["later_weeks_true_average_precision"]
+        points.append(
+            f"The exploration sample, simulated: texting {100 * ex['share']:.1f}% of would-be "
+            f"approvals at random sent {int(e_['explored_texts']):,} texts over the "
+            f"{ex['weeks']} test weeks and found {int(e_['fraud_found_by_exploration'])} "
+            f"fraud(s); it cost {signed_usd(ex['extra_cost_dollars'])} (${e_['cost_dollars']:,.0f} "
+            f"against ${b_['cost_dollars']:,.0f}), and the retrained model's AUPRC on the "
+            f"truth moved {ex['true_average_precision_change']:+.3f} "
+            f"({ap.get('retrained, exploring', float('nan')):.3f} against "
+            f"{ap.get('retrained on replies', float('nan')):.3f}). Too few fraud labels to "
+            f"retrain on: its value is measurement (an unselected view of the fraud the model "
+            f"approves).")
+    u = a.get("unreported_in_training")
+    if u:
+        rep, tru = u["models"]["reported labels"], u["models"]["true labels"]
+        d, dc = u["true_minus_reported"]["average_precision"], u["true_minus_reported"][
+            "cost_dollars"]
+        points.append(
+            f"What unreported fraud costs the model: `{sel}` trained on reported labels scores "
+            f"AUPRC {rep['average_precision']:.3f} on the true labels, trained on the truth "
+            f"{tru['average_precision']:.3f} (paired difference {d['diff']:+.3f}, 95% "
+            f"interval [{d['lo']:+.3f}, {d['hi']:+.3f}]); at the same text and block rates "
+            f"the policy costs ${rep['cost_dollars']:,.0f} against ${tru['cost_dollars']:,.0f} "
+            f"(difference {signed_usd(dc['diff'])}, interval [{signed_usd(dc['lo'])}, "
+            f"{signed_usd(dc['hi'])}]).")
+    k = a.get("calibration")
+    if k and k["bands"]:
+        top, p = k["bands"][-1], k["policy"]
+        to_truth = abs(top["mean_raw"] - top["observed_true"]) < abs(
+            top["mean_raw"] - top["observed_reported"])
+        points.append(
+            f"Calibration at high scores: in the top score band the model says "
+            f"{top['mean_raw']:.3f}; {top['observed_reported']:.3f} is reported fraud, "
+            f"{top['observed_true']:.3f} true fraud"
+            + (": against the truth it is calibrated, the gap is unreported fraud. "
+               if to_truth else ": overconfident against the truth too. ")
+            + f"{k['method']} brings the band to {top['mean_calibrated']:.3f} (the labels "
+            f"the bank sees). The policy acts on the order of the scores, which calibration "
+            f"keeps: thresholds searched on each score cost ${p['raw']['cost_dollars']:,.0f} "
+            f"raw and ${p['calibrated']['cost_dollars']:,.0f} calibrated. Where the "
+            f"probability itself is used it matters: fraud dollars expected among the alerts "
+            f"${p['raw']['expected_fraud_dollars_in_alerts']:,.0f} raw, "
+            f"${p['calibrated']['expected_fraud_dollars_in_alerts']:,.0f} calibrated, against "
+            f"${k['reported_fraud_dollars_in_alerts']:,.0f} reported and "
+            f"${k['true_fraud_dollars_in_alerts']:,.0f} true.")
     if a["reasons"]:
         points.append("What drives alerts (SHAP over LightGBM's alerts): "
                       + ", ".join(x["signal"] for x in a["reasons"][:4])

@@ -672,3 +672,24 @@ def evaluate_view(points: Mapping[str, Mapping[str, float]], boot: Mapping, sele
     return {"intervals": intervals, "paired": pairs,
             "gate": gate(points[selected][metric], points["baseline"][metric], metric,
                          min_improvement, interval(gain, level), guards)}
+
+
+def compare(stats: Mapping[str, Mapping[str, Stat]], units: np.ndarray, reference: str,
+            n: int, seed: int, n_rowwise: int | None = None, level: float = LEVEL) -> dict:
+    """An analysis's own comparison of a few models, as evaluate does for the candidates: each
+    model's point values and intervals, and its paired difference from `reference`, all on the
+    same resamples of `units` (one code per row). {model: {"point", "interval",
+    "vs_<reference>"}}."""
+    if reference not in stats:
+        raise CasebookError(f"bootstrap compare: reference {reference!r} is not one of "
+                            f"{', '.join(stats)}")
+    boot = resample_all(stats, Resamples(units, n, seed, n_rowwise))
+    points = {m: {k: s.point() for k, s in by.items()} for m, by in stats.items()}
+    out = {}
+    for m in stats:
+        out[m] = {"point": points[m],
+                  "interval": {k: interval(boot[m][k], level) for k in points[m]}}
+        if m != reference:
+            out[m][f"vs_{reference}"] = paired(points[m], points[reference], boot[m],
+                                               boot[reference], level)
+    return out
