@@ -56,6 +56,8 @@ class Encode(BaseEstimator, TransformerMixin):
     def fit_transform(self, X: pd.DataFrame, y=None, **fit_params):
         if self.method not in ENCODINGS:
             raise ValueError(f"unknown encoding {self.method!r}; expected one of {ENCODINGS}")
+        if self.method in ("onehot", "native"):  # left to the model: the column may be absent
+            return self.transform(X)
         col = X[[self.column]].astype(str)
         y = np.asarray(y, dtype=float)
         if self.method == "target":

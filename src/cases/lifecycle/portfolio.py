@@ -187,7 +187,7 @@ def _gate_text(gate: Mapping) -> str:
 
 def _figure_row(r: Mapping) -> str:
     e = html.escape
-    d = decimals(r["model"], r["baseline"])
+    d = max(decimals(r["model"]), decimals(r["baseline"]))  # the finer of the two
     up = r.get("higher_is_better")
     direction = (f'<span class="dir" title="{"higher" if up else "lower"} is better">'
                  f'{"&uarr;" if up else "&darr;"}</span>')
@@ -250,7 +250,7 @@ def summary_row(card: Mapping) -> str:
     lo_hi = g.get("improvement_interval")
     interval = (f' <span class="interval">[{100 * lo_hi[0]:+.1f}%, {100 * lo_hi[1]:+.1f}%]'
                 f'</span>' if lo_hi and lo_hi[0] is not None else "")
-    d = decimals(g["model"], g["baseline"])
+    d = max(decimals(g["model"]), decimals(g["baseline"]))
     run = card.get("run") or {}
     commit = run.get("commit", "")
     lose = g["relative_improvement"] < 0
