@@ -15,6 +15,7 @@ from cases.fraud.policy import (
     replies,
     search_thresholds,
     signed_usd,
+    top_band_reading,
 )
 from cases.lifecycle import bootstrap as bs
 from cases.lifecycle.contract import AnalysisContext, EdaResult
@@ -476,16 +477,19 @@ def _exploration_text(e: dict, c: Costs) -> str:
 def _calibration_text(k: dict) -> str:
     top = k["bands"][-1]
     p = k["policy"]
-    to_truth = abs(top["mean_raw"] - top["observed_true"]) < abs(top["mean_raw"]
-                                                                 - top["observed_reported"])
+    true_dollars = k["true_fraud_dollars_in_alerts"]
+    raw_nearer = abs(p["raw"]["expected_fraud_dollars_in_alerts"] - true_dollars) < abs(
+        p["calibrated"]["expected_fraud_dollars_in_alerts"] - true_dollars)
     return (
         f"The selected model, fitted on the weeks before the validation week, in score bands "
         f"of the test weeks. In the top band it predicts {top['mean_raw']:.3f}; "
         f"{top['observed_reported']:.3f} of those transactions are reported fraud and "
         f"{top['observed_true']:.3f} are true fraud. "
-        + ("Against the truth the top band is calibrated: the gap to the reported rate is the "
-           "fraud nobody reports. " if to_truth else
-           "It is overconfident against the truth as well as against the reports. ")
+        + {"truth": "Against the truth the top band is calibrated: the gap to the reported rate "
+                    "is the fraud nobody reports. ",
+           "over": "It is overconfident against the truth as well as against the reports. ",
+           "under": "It sits below the true rate: against the truth it is underconfident, and "
+                    "the reported rate understates the fraud in the band. "}[top_band_reading(top)]
         + f"Recalibrating on the held-out validation week's labels ({k['method']}, slope "
         f"{k['platt']['slope']:.3f}, intercept {k['platt']['intercept']:.3f}) brings the band "
         f"to {top['mean_calibrated']:.3f}, calibrated to the labels the bank sees; calibration "
@@ -498,5 +502,6 @@ def _calibration_text(k: dict) -> str:
         f"raw and ${p['calibrated']['expected_fraud_dollars_in_alerts']:,.0f} calibrated, "
         f"against ${k['reported_fraud_dollars_in_alerts']:,.0f} reported and "
         f"${k['true_fraud_dollars_in_alerts']:,.0f} true: use the calibrated score to "
-        f"forecast chargebacks, the raw one to forecast losses"
-        + (" (the raw one is nearer the true dollars here)." if to_truth else "."))
+        f"forecast chargebacks"
+        + (", the raw one to forecast losses (it is nearer the true dollars here)."
+           if raw_nearer else "; the calibrated one is nearer the true dollars too."))

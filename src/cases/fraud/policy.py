@@ -108,3 +108,13 @@ def signed_usd(x: float) -> str:
     """"+$1,234" / "-$87": the sign before the dollar mark, so a report's figure reads (and
     the claims check parses) as one signed amount."""
     return f"{'-' if x < 0 else '+'}${abs(x):,.0f}"
+
+
+def top_band_reading(top: Mapping) -> str:
+    """How the top score band's mean score reads against its observed fraud rates: 'truth' when
+    it is nearer the true rate than the reported one (the gap is unreported fraud), else 'over'
+    or 'under' as it sits above or below the true rate."""
+    raw = top["mean_raw"]
+    if abs(raw - top["observed_true"]) < abs(raw - top["observed_reported"]):
+        return "truth"
+    return "over" if raw > top["observed_true"] else "under"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Mapping
 
-from cases.fraud.policy import signed_usd
+from cases.fraud.policy import signed_usd, top_band_reading
 from cases.lifecycle.contract import Story
 from cases.lifecycle.report import gate_note, interval
 
@@ -90,14 +90,14 @@ def story(measured: Mapping, cfg: Mapping) -> Story:
     k = a.get("calibration")
     if k and k["bands"]:
         top, p = k["bands"][-1], k["policy"]
-        to_truth = abs(top["mean_raw"] - top["observed_true"]) < abs(
-            top["mean_raw"] - top["observed_reported"])
         points.append(
             f"Calibration at high scores: in the top score band the model says "
             f"{top['mean_raw']:.3f}; {top['observed_reported']:.3f} is reported fraud, "
             f"{top['observed_true']:.3f} true fraud"
-            + (": against the truth it is calibrated, the gap is unreported fraud. "
-               if to_truth else ": overconfident against the truth too. ")
+            + {"truth": ": against the truth it is calibrated, the gap is unreported fraud. ",
+               "over": ": overconfident against the truth too. ",
+               "under": ": below the true rate, so the reports, not the model, understate "
+                        "fraud there. "}[top_band_reading(top)]
             + f"{k['method']} brings the band to {top['mean_calibrated']:.3f} (the labels "
             f"the bank sees). The policy acts on the order of the scores, which calibration "
             f"keeps: thresholds searched on each score cost ${p['raw']['cost_dollars']:,.0f} "
