@@ -36,7 +36,7 @@ case: $(STAMP)  ## run one case whole: make case CASE=flights
 # two pytest-xdist workers, a test module to one worker (its module-scoped runs are made once)
 test: $(STAMP)  ## run the test suite CI runs (unit, integration, real data, browser)
 	bash scripts/install-browser.sh
-	pytest -n 2 --dist loadscope
+	pytest -n 2 --dist loadscope --no-loadscope-reorder
 
 test-fast: $(STAMP)  ## unit tests only
 	pytest tests/unit

@@ -139,7 +139,8 @@ def main() -> int:
             print(f"all lock_differs {path}")
         if args.tests:
             wall, _, _ = run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
-                              "-n", "2", "--dist", "loadscope"], clone, env)  # as make test
+                              "-n", "2", "--dist", "loadscope", "--no-loadscope-reorder"],
+                             clone, env)  # as make test
             print(f"all make_test_s {verdict(wall, 'tests')}")
         sys.stdout.flush()
         if args.fresh_install:

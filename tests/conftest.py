@@ -139,6 +139,21 @@ TINY_KNOBS = [(r"^  cv_folds: \d+", "  cv_folds: 2"),
               (r"^    n_estimators: \d+", "    n_estimators: 20")]  # the first: LightGBM's
 
 
+# the long pole first, then the other whole-case modules, then the quick ones: with `make test`'s
+# `--dist loadscope --no-loadscope-reorder`, pytest-xdist hands the workers whole modules in this
+# order, so the longest module starts at once instead of last (xdist's own reorder puts modules
+# with many tests first, which ran the one-test DVC module at the end, alone on one worker)
+LONG_POLE = "tests/integration/test_dvc_repro.py"
+
+
+def pytest_collection_modifyitems(items):
+    def weight(item) -> int:
+        if item.nodeid.startswith(LONG_POLE):
+            return 0
+        return 1 if item.get_closest_marker("slow") or item.get_closest_marker("realdata") else 2
+    items.sort(key=weight)  # stable: a module's tests keep their order
+
+
 _SESSION_START = __import__("time").time()
 
 
