@@ -217,8 +217,9 @@ def canonical(raw: pd.DataFrame, origin: str) -> tuple[pd.DataFrame, str, list[s
     take(TRUTH, fn=lambda s: s.astype(float))  # the simulator's only
     # known when a listing is priced, in the files that have them (never a price field: the
     # weekly, monthly, cleaning or deposit prices and extra_people are the price by another name)
-    if "name" in raw:
-        out["name"] = raw["name"].astype("string").fillna("").astype(str)
+    for c in ("name", "summary", "description"):  # the listing's own text
+        if c in raw:
+            out[c] = raw[c].astype("string").fillna("").astype(str)
     for c in ("guests_included", "availability_30", "availability_90",
               "review_scores_location", "review_scores_value", "review_scores_cleanliness"):
         take(c, fn=lambda s: pd.to_numeric(s, errors="coerce").astype(float))
