@@ -20,7 +20,7 @@ def amenity_vocabulary(amenities: pd.Series, top: int) -> list[str]:
     return [a for a, _ in counts.most_common(top)]
 
 
-WORD = r"(?u)\b[a-z][a-z]+\b"  # letters only: no number a host typed (a price) becomes a word
+WORD = r"\b[a-z][a-z]+\b"  # letters only: no number a host typed (a price) becomes a word
 
 
 def word_indicators(text: pd.Series, top: int, min_listings: int) -> pd.DataFrame:
