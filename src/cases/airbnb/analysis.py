@@ -16,7 +16,7 @@ import time
 import numpy as np
 import pandas as pd
 
-from cases.airbnb.tasks import build_model
+from cases.airbnb.tasks import build_model, own_columns
 from cases.lifecycle import bootstrap as bs
 from cases.lifecycle.contract import AnalysisContext, EdaResult
 from cases.lifecycle.eda import figure, markdown_table, plt
@@ -257,15 +257,16 @@ def interaction(ctx: AnalysisContext, test: pd.DataFrame, cols: list[str]) -> tu
 def analyze(ctx: AnalysisContext) -> EdaResult:
     view = ctx.cfg["primary"]["view"]
     cols = ctx.meta["views"][view]
+    own = own_columns(cols)  # what every candidate but lgbm-tuned reads
     train, test = ctx.train, ctx.test
     table = encoding_table(ctx)
-    checks, figures = linear_checks(ctx, train, test, cols)
-    robust = robustness(ctx, train, cols)
+    checks, figures = linear_checks(ctx, train, test, own)
+    robust = robustness(ctx, train, own)
     inter, fig_inter = interaction(ctx, test, cols)
     figures.update(fig_inter)
     figures["encodings_table"] = table.round(6)
     units = bs.unit_ids(ctx.rows("test"), ctx.cfg["evaluate"]["bootstrap_unit"])[1]
-    levels, levels_table = many_levels(ctx, train, test, cols, units)
+    levels, levels_table = many_levels(ctx, train, test, own, units)
     if len(levels_table):
         figures["many_levels_table"] = levels_table.round(6)
         figures["many_levels"] = many_levels_plot(levels, levels_table)

@@ -12,10 +12,12 @@ Encodings (`Encode`), fitted inside each fold on its training rows only:
 
 Two more LightGBM candidates on the same folds:
 - `lgbm-plain`, the reference every run must beat: LightGBM with the library's defaults, native
-  categories, on the file's own columns (no word indicators, no neighbour prices);
-- `lgbm-tuned`: every column of the view, the mean log price of the nearest training listings
-  (`NeighbourPrice`, fitted inside each fold) and the parameters of `case.train.tuned`, chosen on
-  CV folds only."""
+  categories, on the file's own columns;
+- `lgbm-tuned`: the file's own columns, the word indicators of the listing's text, the mean log
+  price of the nearest training listings (`NeighbourPrice`, fitted inside each fold) and the
+  parameters of `case.train.tuned`, chosen on CV folds only.
+Every other candidate, like `lgbm-plain`, sees the file's own columns only (`own_columns`): the
+encodings are compared on the same inputs, and a forest does not split on hundreds of words."""
 
 from __future__ import annotations
 
@@ -44,7 +46,25 @@ from cases.lifecycle.models import (
 ENCODINGS = ("onehot", "target", "tree", "native")
 MODELS = ("linear", "forest", "lgbm")
 REFERENCES = ("plain", "tuned")  # case.train.references: the LightGBM candidates beyond encodings
-ENGINEERED = ("word_", "text_length")  # columns lgbm-plain leaves out (features.text)
+ENGINEERED = ("word_", "text_length")  # columns only lgbm-tuned reads (features.text)
+
+
+def own_columns(cols: Sequence[str]) -> list[str]:
+    """The view's columns without the engineered ones (`ENGINEERED`)."""
+    return [c for c in cols if not c.startswith(ENGINEERED)]
+
+
+class Columns(BaseEstimator, TransformerMixin):
+    """Keeps `columns` of a frame (the model reads those, whatever else the view holds)."""
+
+    def __init__(self, columns: Sequence[str] = ()):
+        self.columns = columns
+
+    def fit(self, X: pd.DataFrame, y=None):
+        return self
+
+    def transform(self, X: pd.DataFrame) -> pd.DataFrame:
+        return X[list(self.columns)]
 
 
 class NeighbourPrice(BaseEstimator, TransformerMixin):
@@ -202,6 +222,7 @@ def dense_pipeline(model, numeric: Sequence[str], categorical: Sequence[str]) ->
 
 def build_model(name: str, method: str, cols: Sequence[str], cfg: Mapping, seed: int):
     t, f = cfg["train"], cfg["features"]
+    cols = own_columns(cols)
     column = f["high_cardinality"]
     num, cat = encoded_columns(cols, f["categorical"], column, method)
     if name == "linear":
@@ -220,7 +241,8 @@ def build_model(name: str, method: str, cols: Sequence[str], cfg: Mapping, seed:
         model = lgbm_pipeline("regression", cat, params=dict(t["lgbm"]), seed=seed)
     else:
         raise CasebookError(f"unknown model {name!r}; expected one of {', '.join(MODELS)}")
-    return Pipeline([("encode", Encode(column, method, int(t["tree_buckets"]), seed)),
+    return Pipeline([("columns", Columns(cols)),
+                     ("encode", Encode(column, method, int(t["tree_buckets"]), seed)),
                      ("model", model)])
 
 
@@ -230,10 +252,7 @@ def reference_model(name: str, cols: Sequence[str], cfg: Mapping, seed: int) -> 
     t, f = cfg["train"], cfg["features"]
     categorical = [c for c in f["categorical"] if c in cols]
     if name == "plain":
-        own = [c for c in cols if not c.startswith(ENGINEERED)]
-        keep = ColumnTransformer([("own", "passthrough", own)], verbose_feature_names_out=False)
-        keep.set_output(transform="pandas")
-        return Pipeline([("columns", keep),
+        return Pipeline([("columns", Columns(own_columns(cols))),
                          ("model", lgbm_pipeline("regression", categorical, seed=seed))])
     if name == "tuned":
         tuned = dict(t["tuned"])
