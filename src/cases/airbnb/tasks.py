@@ -94,19 +94,22 @@ class NeighbourPrice(BaseEstimator, TransformerMixin):
         return ll, room, np.isfinite(ll).all(axis=1)
 
     @staticmethod
-    def _query(ll_src, y_src, room_src, ll, room, ok, k) -> tuple[np.ndarray, np.ndarray]:
+    def _index(ll_src, y_src, room_src) -> dict:
+        """{room type: (ball tree of its listings, their log prices)}."""
         from sklearn.neighbors import BallTree
 
+        return {r: (BallTree(ll_src[room_src == r], metric="haversine"), y_src[room_src == r])
+                for r in np.unique(room_src)}
+
+    def _query(self, index, ll, room, ok) -> tuple[np.ndarray, np.ndarray]:
         mean = np.full(len(ll), np.nan)
         dist = np.full(len(ll), np.nan)
-        for r in np.unique(room[ok]):
-            src = room_src == r
+        for r, (tree, y_src) in index.items():
             q = ok & (room == r)
-            if src.sum() == 0 or not q.any():
+            if not q.any():
                 continue
-            kk = int(min(k, src.sum()))
-            d, i = BallTree(ll_src[src], metric="haversine").query(ll[q], k=kk)
-            mean[q] = y_src[src][i].mean(axis=1)
+            d, i = tree.query(ll[q], k=int(min(self.k, len(y_src))))
+            mean[q] = y_src[i].mean(axis=1)
             dist[q] = d[:, -1] * 6371.0
         return mean, dist
 
@@ -115,7 +118,7 @@ class NeighbourPrice(BaseEstimator, TransformerMixin):
 
         ll, room, ok = self._points(X)
         y = np.asarray(y, dtype=float)
-        self.ll_, self.room_, self.y_ = ll[ok], room[ok], y[ok]
+        self.index_ = self._index(ll[ok], y[ok], room[ok])  # what serving queries
         mean = np.full(len(X), np.nan)
         dist = np.full(len(X), np.nan)
         rows = np.flatnonzero(ok)
@@ -124,14 +127,13 @@ class NeighbourPrice(BaseEstimator, TransformerMixin):
                 src, dst = rows[a], rows[b]
                 hit = np.zeros(len(X), dtype=bool)
                 hit[dst] = True
-                m, d = self._query(ll[src], y[src], room[src], ll, room, hit, self.k)
+                m, d = self._query(self._index(ll[src], y[src], room[src]), ll, room, hit)
                 mean[dst], dist[dst] = m[dst], d[dst]
         return self._add(X, mean, dist)
 
     def transform(self, X: pd.DataFrame) -> pd.DataFrame:
         ll, room, ok = self._points(X)
-        mean, dist = self._query(self.ll_, self.y_, self.room_, ll, room, ok, self.k)
-        return self._add(X, mean, dist)
+        return self._add(X, *self._query(self.index_, ll, room, ok))
 
     @staticmethod
     def _add(X, mean, dist) -> pd.DataFrame:
