@@ -23,10 +23,10 @@ def test_airbnb_pipeline_on_the_simulator(tmp_path):
     test = m["tasks"]["price"]["listing"]["test"]
     assert set(test) == {"baseline", "linear-onehot", "linear-target", "linear-tree",
                          "forest-onehot", "forest-target", "forest-tree", "lgbm-native",
-                         "lgbm-target", "lgbm-onehot", "lgbm-tree"}
+                         "lgbm-target", "lgbm-onehot", "lgbm-tree", "lgbm-plain", "lgbm-tuned"}
     assert {"rmse", "r2", "mae_dollars"} <= set(test["lgbm-native"])
     assert "shuffled folds of whole groups" in m["split"]["cv"]
-    assert len(a["table"]) == 10 and a["interaction"]["pair"]
+    assert len(a["table"]) == 12 and a["interaction"]["pair"]
     assert {r["model"] for r in a["robustness"]} == {"linear-onehot", "forest-onehot",
                                                      "lgbm-native"}
     assert a["linear_checks"]["vif"] and 0 < a["linear_checks"]["interval_coverage_pct"] <= 100
@@ -34,7 +34,13 @@ def test_airbnb_pipeline_on_the_simulator(tmp_path):
     assert lv["column"] == "street" and lv["levels"] > 500 and lv["unseen_share"] > 0
     assert {"lgbm-native", "lgbm-target", "lgbm-tree", "lgbm-onehot", "linear-target",
             "lgbm without"} <= set(lv["results"])
-    assert len(a["against_linear"]) == 10
+    assert len(a["against_linear"]) == 12
+    plain = a["plain_reference"]
+    table = {t["candidate"]: t for t in a["table"]}
+    assert plain["cv"]["plain"] == table["lgbm-plain"]["cv_rmse"]
+    assert plain["test"]["plain"] == test["lgbm-plain"]["rmse"]
+    if plain["selected"] != "lgbm-plain":
+        assert plain["test"]["lo"] <= plain["test"]["selected_minus_plain"] <= plain["test"]["hi"]
     icc = a["independence"]["icc"]["linear-onehot"]
     assert icc["interval"][0] <= icc["icc"] <= icc["interval"][1]
     for plot in ("encodings", "linear_qq", "linear_residuals", "interaction", "many_levels"):

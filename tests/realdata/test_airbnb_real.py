@@ -1,6 +1,8 @@
 """The airbnb loaders on the real files in ../shared/data: Seattle 2016 (detailed schema) and
 New York City 2019 (summary schema), and the whole case on each."""
 
+import json
+
 import pytest
 
 from cases.airbnb import data as ad
@@ -30,17 +32,36 @@ def test_new_york_2019_summary_schema(shared_data, tmp_path):
     assert "amenities" in ds.tables["schema"]["unusable"].iloc[0]
 
 
+# a seeded sample of each file, the case whole in under a minute on two cores
+SAMPLE = ["case.data.sample_rows=1500", "case.train.tuned.n_estimators=120"]
+FIGURES = ("encodings", "linear_qq", "linear_residuals", "interaction")
+
+
+def check_run(m: dict, a: dict, rep) -> None:
+    """The run finished, wrote its figures and measured the plain reference on its own split."""
+    assert m["source"] == "real" and m["rows"] == 1500
+    for plot in FIGURES:
+        assert (rep / f"analysis/{plot}.png").exists(), plot
+    test = m["tasks"]["price"]["listing"]["test"]
+    plain = a["plain_reference"]
+    assert plain["test"]["plain"] == test["lgbm-plain"]["rmse"]
+    assert "Against a plain LightGBM" in (rep / "talking_points.md").read_text()
+    assert a["table"] and a["linear_checks"]["vif"]
+
+
 @pytest.mark.slow
 def test_the_case_runs_on_seattle_2016(shared_data, tmp_path):
     m, a, rep = run_case(tmp_path, "case.data.source=real",
-                         f"case.data.path={shared_data / 'listings.csv.gz'}")
-    assert m["rows"] == 3_818 and a["linear_checks"]["vif"]
+                         f"case.data.path={shared_data / 'listings.csv.gz'}", *SAMPLE)
+    check_run(m, a, rep)
     assert "detailed schema" in (rep / "rollout.md").read_text()
+    cols = json.loads((tmp_path / "data/airbnb/features.json").read_text())
+    assert any(c.startswith("word_") for c in cols["views"]["listing"])
 
 
 @pytest.mark.slow
 def test_the_case_runs_on_new_york_2019(shared_data, tmp_path):
     m, a, rep = run_case(tmp_path, "case.data.source=real",
-                         f"case.data.path={shared_data / 'AB_NYC_2019.csv.gz'}",
-                         "case.data.sample_rows=3000")
-    assert m["source"] == "real" and a["extrapolation"] == {}  # no capacity column in 2019
+                         f"case.data.path={shared_data / 'AB_NYC_2019.csv.gz'}", *SAMPLE)
+    check_run(m, a, rep)
+    assert a["extrapolation"] == {}  # no capacity column in 2019

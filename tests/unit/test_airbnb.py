@@ -8,8 +8,14 @@ import pandas as pd
 import pytest
 
 from cases.airbnb import data as ad
-from cases.airbnb.features import build
-from cases.airbnb.tasks import Encode, build_model, make_tasks
+from cases.airbnb.features import build, word_indicators
+from cases.airbnb.tasks import (
+    Encode,
+    NeighbourPrice,
+    build_model,
+    make_tasks,
+    reference_model,
+)
 from cases.config import compose
 from cases.errors import CasebookError
 from cases.lifecycle.selection import group_folds
@@ -225,3 +231,51 @@ def test_host_icc_recovers_a_known_intra_class_correlation():
     # single-listing hosts carry no within-host information and are left out
     got = host_icc(rng.normal(size=9001), np.r_[hosts, [99999]], 50, 0)
     assert got["listings"] == 9000
+
+
+def test_word_indicators_take_letters_only_never_a_number():
+    text = pd.Series(["Cozy loft $85 a night", "Cozy studio 2 bedrooms", "Loft near 85th",
+                      None])
+    w = word_indicators(text, top=10, min_listings=2)
+    assert {"word_cozy", "word_loft"} <= set(w.columns)
+    assert not any(any(ch.isdigit() for ch in c) for c in w.columns)  # no "85", no price
+    assert w["word_cozy"].tolist() == [1.0, 1.0, 0.0, 0.0]
+    assert w["text_length"].iloc[3] == 0.0
+
+
+def test_neighbour_price_never_reads_a_listings_own_price():
+    rng = np.random.default_rng(0)
+    n = 400
+    X = pd.DataFrame({"latitude": 47.6 + rng.normal(0, 0.02, n),
+                      "longitude": -122.3 + rng.normal(0, 0.02, n),
+                      "room_type": rng.choice(["Entire home/apt", "Private room"], n)})
+    y = rng.normal(size=n)  # pure noise: no neighbour can know it
+    enc = NeighbourPrice(k=5, seed=0)
+    inside = enc.fit_transform(X, y)["neighbour_log_price"].to_numpy()
+    # a listing's own price in its feature would correlate with it; out of fold it cannot
+    assert abs(np.corrcoef(inside, y)[0, 1]) < 0.15
+    # a new listing at a training listing's spot reads that listing's price among its k
+    again = enc.transform(X)["neighbour_log_price"].to_numpy()
+    assert np.corrcoef(again, y)[0, 1] > 0.2
+    # a listing without coordinates gets a missing value, not an error
+    hole = X.assign(latitude=np.where(np.arange(n) == 0, np.nan, X["latitude"]))
+    assert np.isnan(enc.transform(hole)["neighbour_log_price"].iloc[0])
+    with pytest.raises(CasebookError, match="latitude"):
+        enc.transform(X.drop(columns="latitude"))
+
+
+def test_the_plain_reference_sees_the_files_own_columns_only(cfg):
+    X = pd.DataFrame({"room_type": ["Private room", "Entire home/apt"] * 30,
+                      "accommodates": np.arange(60.0) % 6 + 1, "latitude": 47.6, "longitude":
+                      -122.3 + np.arange(60) / 1000, "word_cozy": np.arange(60) % 2 * 1.0,
+                      "text_length": np.arange(60.0)})
+    y = np.log(50 + 10 * X["accommodates"])
+    plain = reference_model("plain", list(X.columns), cfg, 0).fit(X, y)
+    booster = plain.named_steps["model"].named_steps["model"]
+    assert list(booster.feature_name_) == ["room_type", "accommodates", "latitude", "longitude"]
+    assert booster.get_params()["n_estimators"] == 100  # the library's default
+    tuned = reference_model("tuned", list(X.columns), cfg, 0).fit(X, y)
+    names = list(tuned.named_steps["model"].named_steps["model"].feature_name_)
+    assert {"word_cozy", "neighbour_log_price", "neighbour_km"} <= set(names)
+    with pytest.raises(CasebookError, match="references"):
+        reference_model("fancy", list(X.columns), cfg, 0)

@@ -16,7 +16,7 @@ import time
 import numpy as np
 import pandas as pd
 
-from cases.airbnb.tasks import build_model
+from cases.airbnb.tasks import build_model, own_columns
 from cases.lifecycle import bootstrap as bs
 from cases.lifecycle.contract import AnalysisContext, EdaResult
 from cases.lifecycle.eda import figure, markdown_table, plt
@@ -36,11 +36,62 @@ def encoding_table(ctx: AnalysisContext) -> pd.DataFrame:
     for name, c in sel.items():
         if name == "baseline":
             continue
-        rows.append({"model": c["params"]["model"], "encoding": c["params"]["encoding"],
+        rows.append({"candidate": name, "model": c["params"]["model"],
+                     "encoding": c["params"]["encoding"],
                      "cv_rmse": c["cv"]["rmse"]["mean"], "cv_rmse_sd": c["cv"]["rmse"]["std"],
                      "test_rmse": test[name]["rmse"], "test_r2": test[name]["r2"],
                      "test_mae_dollars": test[name]["mae_dollars"]})
     return pd.DataFrame(rows).sort_values("cv_rmse").reset_index(drop=True)
+
+
+PLAIN = "lgbm-plain"
+
+
+def plain_reference(ctx: AnalysisContext) -> dict:
+    """The selected model against `lgbm-plain` (LightGBM's defaults on the file's own columns),
+    from the run's own figures: CV RMSE of both on the same host-grouped folds with the
+    fold-by-fold difference from the best candidate and its standard error (as selection states
+    it), and the test RMSE of both with the paired host-bootstrap interval of selected − plain
+    (negative: the selected model is better). Empty when the run has no plain reference."""
+    view = ctx.cfg["primary"]["view"]
+    sel = ctx.selection["price"][view]
+    if PLAIN not in sel["candidates"]:
+        return {}
+    r = ctx.metrics["tasks"]["price"][view]
+    chosen, metric = sel["selected"], "rmse"
+    cv = {n: sel["candidates"][n]["cv"][metric]["mean"] for n in (chosen, PLAIN)}
+    out = {"selected": chosen, "best_cv": sel["best"],
+           "cv": {"selected": cv[chosen], "plain": cv[PLAIN],
+                  "selected_minus_plain": cv[chosen] - cv[PLAIN],
+                  "plain_vs_best": sel["vs_best"][PLAIN]},
+           "test": {"selected": r["test"][chosen][metric], "plain": r["test"][PLAIN][metric]}}
+    if chosen != PLAIN:
+        d = r["paired"][PLAIN]["vs_selected"][metric]  # plain − selected on the same resamples
+        out["test"].update({"selected_minus_plain": -d["diff"], "lo": -d["hi"], "hi": -d["lo"],
+                            "verdict": ("within noise" if d["within_noise"] else
+                                        "better" if d["diff"] > 0 else "worse")})
+    return out
+
+
+def _plain_text(p: dict) -> str:
+    if not p:
+        return "No plain reference in this run (`case.train.references` has no `plain`)."
+    cv, t = p["cv"], p["test"]
+    text = (f"`{PLAIN}`, LightGBM with the library's default parameters on the file's own "
+            f"columns (no word indicators, no neighbour prices), on the same rows and folds. CV "
+            f"RMSE of log price: `{p['selected']}` {cv['selected']:.4f}, `{PLAIN}` "
+            f"{cv['plain']:.4f} (fold-by-fold, `{PLAIN}` − best `{p['best_cv']}` "
+            f"{cv['plain_vs_best']['difference']:+.4f}, standard error "
+            f"{cv['plain_vs_best']['standard_error']:.4f}). Test: `{p['selected']}` "
+            f"{t['selected']:.4f}, `{PLAIN}` {t['plain']:.4f}")
+    if "lo" in t:
+        text += (f"; selected − plain {t['selected_minus_plain']:+.4f} (95% interval over hosts "
+                 f"[{t['lo']:+.4f}, {t['hi']:+.4f}]): the selected model is "
+                 + {"better": "better", "worse": "worse",
+                    "within noise": "within noise of it"}[t["verdict"]] + ".")
+    else:
+        text += ": the plain reference is the selected model."
+    return text
 
 
 def linear_checks(ctx: AnalysisContext, train: pd.DataFrame, test: pd.DataFrame,
@@ -206,26 +257,28 @@ def interaction(ctx: AnalysisContext, test: pd.DataFrame, cols: list[str]) -> tu
 def analyze(ctx: AnalysisContext) -> EdaResult:
     view = ctx.cfg["primary"]["view"]
     cols = ctx.meta["views"][view]
+    own = own_columns(cols)  # what every candidate but lgbm-tuned reads
     train, test = ctx.train, ctx.test
     table = encoding_table(ctx)
-    checks, figures = linear_checks(ctx, train, test, cols)
-    robust = robustness(ctx, train, cols)
+    checks, figures = linear_checks(ctx, train, test, own)
+    robust = robustness(ctx, train, own)
     inter, fig_inter = interaction(ctx, test, cols)
     figures.update(fig_inter)
     figures["encodings_table"] = table.round(6)
     units = bs.unit_ids(ctx.rows("test"), ctx.cfg["evaluate"]["bootstrap_unit"])[1]
-    levels, levels_table = many_levels(ctx, train, test, cols, units)
+    levels, levels_table = many_levels(ctx, train, test, own, units)
     if len(levels_table):
         figures["many_levels_table"] = levels_table.round(6)
         figures["many_levels"] = many_levels_plot(levels, levels_table)
     vs_linear = against_linear(ctx, test, cols, units)
+    plain = plain_reference(ctx)
     figures["against_linear"] = pd.DataFrame(vs_linear).round(6)
     selected = ctx.selection["price"][view]["selected"]
     indep = independence(ctx, train, test, cols,
                          {n: ctx.model("price", view, n) for n in dict.fromkeys(
                              ["linear-onehot", selected])})
     fig, ax = figure("CV RMSE of log price: model x encoding", "CV RMSE (log price)", "")
-    labels = [f"{r.model}-{r.encoding}" for r in table.itertuples()]
+    labels = list(table["candidate"])
     ax.barh(labels, table["cv_rmse"], xerr=table["cv_rmse_sd"], color="#4c72b0")
     ax.invert_yaxis()
     ax.set_xlim(table["cv_rmse"].min() * 0.9, table["cv_rmse"].max() * 1.05)
@@ -234,7 +287,7 @@ def analyze(ctx: AnalysisContext) -> EdaResult:
     lin = ctx.model("price", view, "linear-onehot")
     # the best tree model by CV (the selected model may be the linear one)
     trees = table[table["model"] != "linear"]
-    best = f"{trees.iloc[0]['model']}-{trees.iloc[0]['encoding']}"
+    best = str(trees.iloc[0]["candidate"])
     tree = ctx.model("price", view, best)
     res = test.assign(linear=test["log_price"] - lin.predict(test[cols]),
                       best=test["log_price"] - tree.predict(test[cols]))
@@ -281,7 +334,7 @@ def analyze(ctx: AnalysisContext) -> EdaResult:
              "worst_neighbourhoods": hood.reset_index().to_dict("records"),
              "coefficients": {k: float(v) for k, v in readable.items()},
              "extrapolation": extra, "many_levels": levels, "against_linear": vs_linear,
-             "independence": indep}
+             "independence": indep, "plain_reference": plain}
     c = checks
     spread = (max(c["coverage_by_fitted_quintile_pct"]) - min(c["coverage_by_fitted_quintile_pct"]))
     sections = [
@@ -311,6 +364,7 @@ def analyze(ctx: AnalysisContext) -> EdaResult:
             f"multiplied by 10 (validation untouched), and a junk categorical with "
             f"{int(ctx.cfg['analysis']['junk_levels']):,} random levels added:\n\n"
             + markdown_table(robust.round(4)))),
+        ("Against a plain LightGBM", _plain_text(plain)),
         ("A categorical with thousands of levels", _levels_text(levels, levels_table)),
         ("Independence: residuals within a host", _independence_text(indep)),
         ("When the trees do not beat linear", _against_linear_text(

@@ -215,6 +215,20 @@ def canonical(raw: pd.DataFrame, origin: str) -> tuple[pd.DataFrame, str, list[s
         raise CasebookError(f"{origin}: no price column")
     out["price"] = parse_price(raw["price"])
     take(TRUTH, fn=lambda s: s.astype(float))  # the simulator's only
+    # known when a listing is priced, in the files that have them (never a price field: the
+    # weekly, monthly, cleaning or deposit prices and extra_people are the price by another name)
+    for c in ("name", "summary", "description"):  # the listing's own text
+        if c in raw:
+            out[c] = raw[c].astype("string").fillna("").astype(str)
+    for c in ("guests_included", "availability_30", "availability_90",
+              "review_scores_location", "review_scores_value", "review_scores_cleanliness"):
+        take(c, fn=lambda s: pd.to_numeric(s, errors="coerce").astype(float))
+    for c in ("bed_type", "cancellation_policy"):
+        take(c, fn=lambda s: s.astype("string").fillna("Unknown").astype(str))
+    take("host_identity_verified", fn=parse_flag)
+    if "first_review" in raw and ref is not None:
+        out["days_since_first_review"] = (
+            ref - pd.to_datetime(raw["first_review"], errors="coerce")).dt.days.astype(float)
     missing = [c for c in CANONICAL if c not in out]
     return out.reset_index(drop=True), schema, missing
 

@@ -20,6 +20,30 @@ def amenity_vocabulary(amenities: pd.Series, top: int) -> list[str]:
     return [a for a, _ in counts.most_common(top)]
 
 
+WORD = r"\b[a-z][a-z]+\b"  # letters only: no number a host typed (a price) becomes a word
+
+
+def word_indicators(text: pd.Series, top: int, min_listings: int) -> pd.DataFrame:
+    """One 0/1 column `word_<w>` per word among the `top` most common words of the listings'
+    text (words in at least `min_listings` listings), and `text_length`. The vocabulary is
+    counted over every listing's text, never its price (as the amenity vocabulary)."""
+    from sklearn.feature_extraction.text import CountVectorizer
+
+    text = text.fillna("").astype(str).str.lower()
+    out = pd.DataFrame({"text_length": text.str.len().astype(float)}, index=text.index)
+    if top <= 0 or len(text) < min_listings or not text.str.contains(WORD).any():
+        return out
+    vec = CountVectorizer(max_features=top, binary=True, min_df=min_listings,
+                          token_pattern=WORD, dtype=np.float32)
+    try:
+        counts = vec.fit_transform(text)
+    except ValueError:  # no word in enough listings
+        return out
+    words = pd.DataFrame(counts.toarray().astype(float), index=text.index,
+                         columns=[f"word_{w}" for w in vec.get_feature_names_out()])
+    return pd.concat([out, words], axis=1)
+
+
 def build(tables: dict[str, pd.DataFrame], cfg: Mapping) -> FeatureTable:
     f = cfg["features"]
     t = tables["listings"].reset_index(drop=True)
@@ -29,7 +53,7 @@ def build(tables: dict[str, pd.DataFrame], cfg: Mapping) -> FeatureTable:
     categorical = list(f["categorical"])
     frame = pd.DataFrame(index=t.index)
     for c in declared:
-        if c not in t or c == "amenities":
+        if c not in t or c in ("amenities", "words"):
             continue
         frame[c] = t[c].astype(str) if c in categorical else t[c].astype(float)
     # the many-level test's candidate columns (analysis only, in no view unless listed there)
@@ -44,14 +68,25 @@ def build(tables: dict[str, pd.DataFrame], cfg: Mapping) -> FeatureTable:
             frame[slug(a)] = t["amenities"].map(lambda items, a=a: a in items).astype(float)
         frame["n_amenities"] = t["amenities"].map(len).astype(float)
         amen_cols = [slug(a) for a in vocab]
+    word_cols: list[str] = []
+    text_cols = [c for c in f["text"]["columns"] if c in t]
+    if text_cols:
+        text = t[text_cols[0]].astype(str)
+        for c in text_cols[1:]:
+            text = text + " " + t[c].astype(str)
+        words = word_indicators(text, int(f["text"]["words"]), int(f["text"]["min_listings"]))
+        frame = pd.concat([frame, words], axis=1)
+        word_cols = list(words.columns)
     frame["log_price"] = np.log(t["price"].astype(float))
     frame["price"] = t["price"].astype(float)
     if TRUTH in t:  # the simulator's truth, for the Bayes floor only (never in a view)
         frame[TRUTH] = t[TRUTH].astype(float)
-    views = {k: [c for c in v if c in frame.columns] + (amen_cols if "amenities" in v else [])
+    groups_of = {"amenities": amen_cols, "words": word_cols}  # a view's token for many columns
+    views = {k: [c for c in v if c in frame.columns]
+             + [x for g, cols in groups_of.items() if g in v for x in cols]
              for k, v in f["views"].items()}
-    unavailable = sorted({c for c in declared if c not in frame.columns and c != "amenities"}
-                         | ({"amenities"} if not amen_cols else set()))
+    unavailable = sorted({c for c in declared if c not in frame.columns and c not in groups_of}
+                         | {g for g, cols in groups_of.items() if g in declared and not cols})
     hosts = t["host_id"].astype(str) if "host_id" in t else t.index.astype(str)
     codes = pd.Series(pd.factorize(hosts)[0])
     rng = np.random.default_rng(int(f["split_seed"]))
@@ -61,6 +96,6 @@ def build(tables: dict[str, pd.DataFrame], cfg: Mapping) -> FeatureTable:
     info = {"kind": f"random by host: {float(f['test_share']):.0%} of hosts are the test set",
             "schema": str(tables["schema"]["schema"].iloc[0]) if "schema" in tables else "?",
             "hosts": int(codes.nunique()), "unavailable_features": unavailable,
-            "amenities": amen_cols}
+            "amenities": amen_cols, "words": word_cols}
     return FeatureTable(frame=frame, views=views, targets=["log_price"], split=split,
                         period=None, split_info=info, groups=codes)

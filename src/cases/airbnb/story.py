@@ -13,12 +13,13 @@ def story(measured: Mapping, cfg: Mapping) -> Story:
     m, a, e = measured["metrics"], measured["analysis"], measured["eda"]
     view = m["primary"]["view"]
     r = m["tasks"]["price"][view]
-    table = {f"{t['model']}-{t['encoding']}": t for t in a["table"]}
+    table = {t["candidate"]: t for t in a["table"]}
     best = r["selected"]
     lin = table.get("linear-onehot")
     forest = min((t for k, t in table.items() if k.startswith("forest")),
                  key=lambda t: t["cv_rmse"], default=None)
-    enc = {t["encoding"]: t for t in a["table"] if t["model"] == "lgbm"}
+    enc = {t["encoding"]: t for t in a["table"]
+           if t["model"] == "lgbm" and t["candidate"] == f"lgbm-{t['encoding']}"}
     c, inter = a["linear_checks"], a["interaction"]
     rob = {x["model"]: x for x in a["robustness"]}
     sel_t = r["test"][best]
@@ -63,6 +64,16 @@ def story(measured: Mapping, cfg: Mapping) -> Story:
             + f". One indicator per {cfg['features']['high_cardinality']} level starves a "
               f"forest's splits of an additive premium the linear model fits in one "
               f"coefficient each; trees win where interactions and thresholds carry the signal.")
+    plain = a.get("plain_reference") or {}
+    if plain:
+        cv, t = plain["cv"], plain["test"]
+        points.append(
+            f"Against a plain LightGBM (library defaults on the file's own columns, same rows "
+            f"and folds): CV RMSE `{best}` {cv['selected']:.4f}, `lgbm-plain` "
+            f"{cv['plain']:.4f}; test {t['selected']:.4f} against {t['plain']:.4f}"
+            + (f", selected − plain {t['selected_minus_plain']:+.4f} (95% interval over hosts "
+               f"[{t['lo']:+.4f}, {t['hi']:+.4f}], {t['verdict']})." if "lo" in t else
+               ": the plain reference is itself the selected model."))
     lv = a.get("many_levels") or {}
     if lv.get("column"):
         res = lv["results"]

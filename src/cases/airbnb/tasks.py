@@ -8,7 +8,16 @@ Encodings (`Encode`), fitted inside each fold on its training rows only:
   price never encodes its own neighbourhood;
 - tree: levels grouped into at most `tree_buckets` buckets by a shallow regression tree on the
   level's mean log price;
-- native: LightGBM's own categorical splits."""
+- native: LightGBM's own categorical splits.
+
+Two more LightGBM candidates on the same folds:
+- `lgbm-plain`, the reference every run must beat: LightGBM with the library's defaults, native
+  categories, on the file's own columns;
+- `lgbm-tuned`: the file's own columns, the word indicators of the listing's text, the mean log
+  price of the nearest training listings (`NeighbourPrice`, fitted inside each fold) and the
+  parameters of `case.train.tuned`, chosen on CV folds only.
+Every other candidate, like `lgbm-plain`, sees the file's own columns only (`own_columns`): the
+encodings are compared on the same inputs, and a forest does not split on hundreds of words."""
 
 from __future__ import annotations
 
@@ -36,6 +45,99 @@ from cases.lifecycle.models import (
 
 ENCODINGS = ("onehot", "target", "tree", "native")
 MODELS = ("linear", "forest", "lgbm")
+REFERENCES = ("plain", "tuned")  # case.train.references: the LightGBM candidates beyond encodings
+ENGINEERED = ("word_", "text_length")  # columns only lgbm-tuned reads (features.text)
+
+
+def own_columns(cols: Sequence[str]) -> list[str]:
+    """The view's columns without the engineered ones (`ENGINEERED`)."""
+    return [c for c in cols if not c.startswith(ENGINEERED)]
+
+
+class Columns(BaseEstimator, TransformerMixin):
+    """Keeps `columns` of a frame (the model reads those, whatever else the view holds)."""
+
+    def __init__(self, columns: Sequence[str] = ()):
+        self.columns = columns
+
+    def fit(self, X: pd.DataFrame, y=None):
+        return self
+
+    def transform(self, X: pd.DataFrame) -> pd.DataFrame:
+        return X[list(self.columns)]
+
+
+class NeighbourPrice(BaseEstimator, TransformerMixin):
+    """Adds `neighbour_log_price`: the mean log price of the `k` nearest training listings of the
+    same room type (great-circle distance on latitude and longitude), and `neighbour_km`, the
+    distance to the k-th of them. A training row's value comes from a model fitted on the other
+    folds of the training rows (`folds`, shuffled), so no listing's own price is in its own
+    feature; rows without coordinates get missing values."""
+
+    def __init__(self, k: int = 20, folds: int = 5, seed: int = 0):
+        self.k = k
+        self.folds = folds
+        self.seed = seed
+
+    def fit(self, X: pd.DataFrame, y=None):
+        self.fit_transform(X, y)
+        return self
+
+    def _points(self, X: pd.DataFrame) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        missing = [c for c in ("latitude", "longitude") if c not in X]
+        if missing:
+            raise CasebookError(f"NeighbourPrice: column(s) {', '.join(missing)} not in the "
+                                f"view; lgbm-tuned needs the listings' coordinates")
+        ll = np.radians(X[["latitude", "longitude"]].to_numpy(dtype=float))
+        room = (X["room_type"].astype(str).to_numpy() if "room_type" in X
+                else np.zeros(len(X), dtype=object))
+        return ll, room, np.isfinite(ll).all(axis=1)
+
+    @staticmethod
+    def _index(ll_src, y_src, room_src) -> dict:
+        """{room type: (ball tree of its listings, their log prices)}."""
+        from sklearn.neighbors import BallTree
+
+        return {r: (BallTree(ll_src[room_src == r], metric="haversine"), y_src[room_src == r])
+                for r in np.unique(room_src)}
+
+    def _query(self, index, ll, room, ok) -> tuple[np.ndarray, np.ndarray]:
+        mean = np.full(len(ll), np.nan)
+        dist = np.full(len(ll), np.nan)
+        for r, (tree, y_src) in index.items():
+            q = ok & (room == r)
+            if not q.any():
+                continue
+            d, i = tree.query(ll[q], k=int(min(self.k, len(y_src))))
+            mean[q] = y_src[i].mean(axis=1)
+            dist[q] = d[:, -1] * 6371.0
+        return mean, dist
+
+    def fit_transform(self, X: pd.DataFrame, y=None, **fit_params):
+        from sklearn.model_selection import KFold
+
+        ll, room, ok = self._points(X)
+        y = np.asarray(y, dtype=float)
+        self.index_ = self._index(ll[ok], y[ok], room[ok])  # what serving queries
+        mean = np.full(len(X), np.nan)
+        dist = np.full(len(X), np.nan)
+        rows = np.flatnonzero(ok)
+        if len(rows) >= self.folds:
+            for a, b in KFold(self.folds, shuffle=True, random_state=self.seed).split(rows):
+                src, dst = rows[a], rows[b]
+                hit = np.zeros(len(X), dtype=bool)
+                hit[dst] = True
+                m, d = self._query(self._index(ll[src], y[src], room[src]), ll, room, hit)
+                mean[dst], dist[dst] = m[dst], d[dst]
+        return self._add(X, mean, dist)
+
+    def transform(self, X: pd.DataFrame) -> pd.DataFrame:
+        ll, room, ok = self._points(X)
+        return self._add(X, *self._query(self.index_, ll, room, ok))
+
+    @staticmethod
+    def _add(X, mean, dist) -> pd.DataFrame:
+        return X.assign(neighbour_log_price=mean, neighbour_km=dist)
 
 
 class Encode(BaseEstimator, TransformerMixin):
@@ -122,6 +224,7 @@ def dense_pipeline(model, numeric: Sequence[str], categorical: Sequence[str]) ->
 
 def build_model(name: str, method: str, cols: Sequence[str], cfg: Mapping, seed: int):
     t, f = cfg["train"], cfg["features"]
+    cols = own_columns(cols)
     column = f["high_cardinality"]
     num, cat = encoded_columns(cols, f["categorical"], column, method)
     if name == "linear":
@@ -140,13 +243,33 @@ def build_model(name: str, method: str, cols: Sequence[str], cfg: Mapping, seed:
         model = lgbm_pipeline("regression", cat, params=dict(t["lgbm"]), seed=seed)
     else:
         raise CasebookError(f"unknown model {name!r}; expected one of {', '.join(MODELS)}")
-    return Pipeline([("encode", Encode(column, method, int(t["tree_buckets"]), seed)),
+    return Pipeline([("columns", Columns(cols)),
+                     ("encode", Encode(column, method, int(t["tree_buckets"]), seed)),
                      ("model", model)])
+
+
+def reference_model(name: str, cols: Sequence[str], cfg: Mapping, seed: int) -> Pipeline:
+    """`lgbm-plain` (library defaults on the file's own columns) or `lgbm-tuned` (every column,
+    neighbour prices, tuned parameters); see the module's docstring."""
+    t, f = cfg["train"], cfg["features"]
+    categorical = [c for c in f["categorical"] if c in cols]
+    if name == "plain":
+        return Pipeline([("columns", Columns(own_columns(cols))),
+                         ("model", lgbm_pipeline("regression", categorical, seed=seed))])
+    if name == "tuned":
+        tuned = dict(t["tuned"])
+        return Pipeline([("neighbours", NeighbourPrice(int(tuned.pop("neighbours")),
+                                                       seed=seed)),
+                         ("model", lgbm_pipeline("regression", categorical, params=tuned,
+                                                 seed=seed))])
+    raise CasebookError(f"case.train.references: unknown {name!r}; expected one of "
+                        f"{', '.join(REFERENCES)}")
 
 
 def make_tasks(cfg: Mapping, seed: int) -> list[Task]:
     t = cfg["train"]
     pairs = [(m, e) for m in t["models"] for e in t["encodings"][m]]
+    references = list(t.get("references") or [])
     bad = [f"{m}-{e}" for m, e in pairs if m not in MODELS or e not in ENCODINGS
            or (e == "native" and m != "lgbm")]
     if bad:
@@ -156,7 +279,10 @@ def make_tasks(cfg: Mapping, seed: int) -> list[Task]:
 
     def candidates(view: str, cols: list[str]) -> list[Candidate]:
         return [Candidate(f"{m}-{e}", lambda m=m, e=e: build_model(m, e, cols, cfg, seed),
-                          {"model": m, "encoding": e}) for m, e in pairs]
+                          {"model": m, "encoding": e}) for m, e in pairs] + [
+            Candidate(f"lgbm-{r}", lambda r=r: reference_model(r, cols, cfg, seed),
+                      {"model": "lgbm", "encoding": "native", "reference": r})
+            for r in references]
 
     levels = [["neighbourhood", "room_type"], ["room_type"]]
     return [Task("price", "regression", "log_price", t["selection_metric"]["price"], candidates,
