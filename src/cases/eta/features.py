@@ -1,7 +1,11 @@
 """Features that fit what the file carries. Coordinates: great-circle and Manhattan distance,
-bearing, the points and their k-means clusters (fitted on training trips only). Taxi zones: the
-zone ids and boroughs (and, only if allowed, the metered distance). Both: hour, weekday, minute
-of the day, US federal holidays, passengers, vendor, and the day's rain when the data has it.
+bearing, the points and their k-means clusters (fitted on training trips only), and the points
+and the walking distance along a street grid turned by `features.grid_angle_deg` (Manhattan's
+avenues run about 29 degrees east of north). Taxi zones: the zone ids and boroughs (and, only if
+allowed, the metered distance). Both: hour, weekday, hour of the week, minute of the day, the
+date as a day count (the level of the latest weeks), US federal holidays, passengers, vendor, and
+the day's rain when the data has it. Every function here is row-wise (or takes statistics fitted
+on training trips), so it also runs on one partition of a larger frame.
 Zone-pair statistics depend on the target, so they are fitted inside the model (models.PairStats)
 on each fold's training rows, never here. The latest weeks are the test set."""
 
@@ -16,6 +20,9 @@ from cases.errors import CasebookError
 from cases.eta.data import TRUTH, bearing_deg, haversine_km, manhattan_km, us_holidays
 from cases.lifecycle.contract import FeatureTable
 
+EPOCH = pd.Timestamp("2000-01-01")  # `days` counts from here: a row-wise feature, no fitted origin
+KM_PER_DEG_LAT = 111.2
+
 
 def time_features(when: pd.Series) -> pd.DataFrame:
     when = pd.to_datetime(when)
@@ -24,9 +31,29 @@ def time_features(when: pd.Series) -> pd.DataFrame:
     return pd.DataFrame({
         "hour": when.dt.hour.astype(float),
         "weekday": when.dt.dayofweek.astype(float),
+        "hour_of_week": (when.dt.dayofweek * 24 + when.dt.hour).astype(float),
         "minute_of_day": (when.dt.hour * 60 + when.dt.minute).astype(float),
         "holiday": days.isin(holidays).astype(float),
+        "days": ((days - EPOCH) / pd.Timedelta(days=1)).astype(float),
     })
+
+
+def grid_xy(lat, lon, angle_deg: float) -> tuple[np.ndarray, np.ndarray]:
+    """Kilometres along a street grid turned `angle_deg` east of north (x: across the avenues,
+    y: along them), from an equirectangular projection at each point's latitude."""
+    lat, lon = np.asarray(lat, dtype=float), np.asarray(lon, dtype=float)
+    north = lat * KM_PER_DEG_LAT
+    east = lon * KM_PER_DEG_LAT * np.cos(np.radians(lat))
+    a = np.radians(float(angle_deg))
+    return east * np.cos(a) - north * np.sin(a), east * np.sin(a) + north * np.cos(a)
+
+
+def grid_features(t: pd.DataFrame, angle_deg: float) -> pd.DataFrame:
+    """The pickup and dropoff on the turned grid and the distance along its streets."""
+    px, py = grid_xy(t["pickup_latitude"], t["pickup_longitude"], angle_deg)
+    dx, dy = grid_xy(t["dropoff_latitude"], t["dropoff_longitude"], angle_deg)
+    return pd.DataFrame({"pickup_x": px, "pickup_y": py, "dropoff_x": dx, "dropoff_y": dy,
+                         "grid_km": np.abs(dx - px) + np.abs(dy - py)})
 
 
 def geo_features(t: pd.DataFrame) -> pd.DataFrame:
@@ -74,7 +101,7 @@ def build(tables: dict[str, pd.DataFrame], cfg: Mapping) -> FeatureTable:
     is_test, week, how = split_by_weeks(t["pickup_datetime"], f)
     parts = [time_features(t["pickup_datetime"])]
     if schema == "coords":
-        geo = geo_features(t)
+        geo = pd.concat([geo_features(t), grid_features(t, float(f["grid_angle_deg"]))], axis=1)
         train_pts = np.vstack([
             geo.loc[~is_test, ["pickup_latitude", "pickup_longitude"]].to_numpy(),
             geo.loc[~is_test, ["dropoff_latitude", "dropoff_longitude"]].to_numpy()])
