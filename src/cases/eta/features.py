@@ -11,6 +11,7 @@ on each fold's training rows, never here. The latest weeks are the test set."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Mapping
 
 import numpy as np
@@ -38,22 +39,29 @@ def time_features(when: pd.Series) -> pd.DataFrame:
     })
 
 
-def grid_xy(lat, lon, angle_deg: float) -> tuple[np.ndarray, np.ndarray]:
-    """Kilometres along a street grid turned `angle_deg` east of north (x: across the avenues,
-    y: along them), from an equirectangular projection at each point's latitude."""
-    lat, lon = np.asarray(lat, dtype=float), np.asarray(lon, dtype=float)
-    north = lat * KM_PER_DEG_LAT
-    east = lon * KM_PER_DEG_LAT * np.cos(np.radians(lat))
+def grid_xy(lat, lon, angle_deg: float, origin: Sequence[float]) -> tuple[np.ndarray, np.ndarray]:
+    """Kilometres from `origin` (lat, long: the city's centre) along a street grid turned
+    `angle_deg` east of north (x: across the avenues, y: along them), from an equirectangular
+    projection at the origin's latitude (a fixed scale: the same place, the same point)."""
+    lat0, lon0 = (float(v) for v in origin)
+    north = (np.asarray(lat, dtype=float) - lat0) * KM_PER_DEG_LAT
+    east = (np.asarray(lon, dtype=float) - lon0) * KM_PER_DEG_LAT * np.cos(np.radians(lat0))
     a = np.radians(float(angle_deg))
     return east * np.cos(a) - north * np.sin(a), east * np.sin(a) + north * np.cos(a)
 
 
-def grid_features(t: pd.DataFrame, angle_deg: float) -> pd.DataFrame:
+def grid_features(t: pd.DataFrame, angle_deg: float, origin: Sequence[float]) -> pd.DataFrame:
     """The pickup and dropoff on the turned grid and the distance along its streets."""
-    px, py = grid_xy(t["pickup_latitude"], t["pickup_longitude"], angle_deg)
-    dx, dy = grid_xy(t["dropoff_latitude"], t["dropoff_longitude"], angle_deg)
+    px, py = grid_xy(t["pickup_latitude"], t["pickup_longitude"], angle_deg, origin)
+    dx, dy = grid_xy(t["dropoff_latitude"], t["dropoff_longitude"], angle_deg, origin)
     return pd.DataFrame({"pickup_x": px, "pickup_y": py, "dropoff_x": dx, "dropoff_y": dy,
                          "grid_km": np.abs(dx - px) + np.abs(dy - py)})
+
+
+def city_centre(data: Mapping) -> tuple[float, float]:
+    """The centre of the city's box: the simulator's, or the real files' (`data.real_bbox`)."""
+    box = data["world"]["bbox"] if data.get("source") == "simulator" else data["real_bbox"]
+    return (float(np.mean(box["lat"])), float(np.mean(box["long"])))
 
 
 def geo_features(t: pd.DataFrame) -> pd.DataFrame:
@@ -101,7 +109,8 @@ def build(tables: dict[str, pd.DataFrame], cfg: Mapping) -> FeatureTable:
     is_test, week, how = split_by_weeks(t["pickup_datetime"], f)
     parts = [time_features(t["pickup_datetime"])]
     if schema == "coords":
-        geo = pd.concat([geo_features(t), grid_features(t, float(f["grid_angle_deg"]))], axis=1)
+        geo = pd.concat([geo_features(t), grid_features(t, float(f["grid_angle_deg"]),
+                                                        city_centre(cfg["data"]))], axis=1)
         train_pts = np.vstack([
             geo.loc[~is_test, ["pickup_latitude", "pickup_longitude"]].to_numpy(),
             geo.loc[~is_test, ["dropoff_latitude", "dropoff_longitude"]].to_numpy()])
