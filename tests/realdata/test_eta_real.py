@@ -79,7 +79,7 @@ def test_the_case_runs_on_the_tlc_folder(shared_data, tmp_path):
     assert m["split"]["schema"] == "zones" and m["split"]["test"]["from"].startswith("2024-03")
     assert "4 separate stretches" in m["split"]["cv"]  # 2021, 2022, 2023, March 2024
     meta = json.loads((tmp_path / "data/eta/features.json").read_text())
-    assert {"pu_zone", "do_zone", "hour_of_week", "days"} <= set(meta["views"]["trip"])
+    assert {"pu_zone", "do_zone", "hour_of_week"} <= set(meta["views"]["trip"])
     assert "trip_distance_km" not in meta["views"]["trip"]  # the meter's distance: after the trip
     assert a["routes"]["pairs_in_training"] > 100
     check_whole_run(m, rep, {"pu_zone", "do_zone", "hour", "weekday", "minute_of_day"})

@@ -72,7 +72,6 @@ def test_time_features_flag_holidays_and_weekdays():
     assert f["weekday"].tolist() == [0.0, 1.0, 0.0]
     assert f["minute_of_day"].tolist() == [510.0, 1025.0, 0.0]
     assert f["hour_of_week"].tolist() == [8.0, 24 + 17.0, 0.0]
-    assert f["days"].tolist() == [5861.0, 5862.0, 6029.0]  # days since 2000-01-01
 
 
 def test_grid_features_measure_along_the_turned_street_grid():
@@ -94,7 +93,7 @@ def test_grid_features_measure_along_the_turned_street_grid():
 def test_plain_reference_sees_only_the_raw_places_and_times(cfg):
     cols = ["gc_km", "grid_km", "pickup_latitude", "pickup_longitude", "dropoff_latitude",
             "dropoff_longitude", "pickup_cluster", "dropoff_cluster", "hour", "weekday",
-            "hour_of_week", "minute_of_day", "days", "vendor_id"]
+            "hour_of_week", "minute_of_day", "vendor_id"]
     cands = {c.name: c for c in make_tasks(cfg, 0)[0].candidates("trip", cols)}
     assert list(cands) == ["linear", PLAIN, "lgbm"]
     model = cands[PLAIN].build()

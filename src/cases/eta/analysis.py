@@ -106,7 +106,7 @@ SOURCES = {
     "places": ("pickup_latitude", "pickup_longitude", "dropoff_latitude", "dropoff_longitude",
                "pickup_x", "pickup_y", "dropoff_x", "dropoff_y", "pickup_cluster",
                "dropoff_cluster", "pu_zone", "do_zone", "pu_borough", "do_borough"),
-    "time": ("hour", "weekday", "hour_of_week", "minute_of_day", "holiday", "days"),
+    "time": ("hour", "weekday", "hour_of_week", "minute_of_day", "holiday"),
     "weather": ("precip_mm",),
     "the booking": ("passenger_count", "vendor_id"),
 }

@@ -1,13 +1,13 @@
 """Features that fit what the file carries. Coordinates: great-circle and Manhattan distance,
 bearing, the points and their k-means clusters (fitted on training trips only), and the points
-and the walking distance along a street grid turned by `features.grid_angle_deg` (Manhattan's
+and the distance along a street grid turned by `features.grid_angle_deg` (Manhattan's
 avenues run about 29 degrees east of north). Taxi zones: the zone ids and boroughs (and, only if
-allowed, the metered distance). Both: hour, weekday, hour of the week, minute of the day, the
-date as a day count (the level of the latest weeks), US federal holidays, passengers, vendor, and
-the day's rain when the data has it. Every function here is row-wise (or takes statistics fitted
-on training trips), so it also runs on one partition of a larger frame.
-Zone-pair statistics depend on the target, so they are fitted inside the model (models.PairStats)
-on each fold's training rows, never here. The latest weeks are the test set."""
+allowed, the metered distance). Both: hour, weekday, hour of the week, minute of the day, US
+federal holidays, passengers, vendor, and the day's rain when the data has it. Every function
+here is row-wise (or takes statistics fitted on training trips), so it also runs on one partition
+of a larger frame. Zone-pair statistics depend on the target, so they are fitted inside the
+model (models.PairStats) on each fold's training rows, never here. The latest weeks are the test
+set."""
 
 from __future__ import annotations
 
@@ -21,7 +21,6 @@ from cases.errors import CasebookError
 from cases.eta.data import TRUTH, bearing_deg, haversine_km, manhattan_km, us_holidays
 from cases.lifecycle.contract import FeatureTable
 
-EPOCH = pd.Timestamp("2000-01-01")  # `days` counts from here: a row-wise feature, no fitted origin
 KM_PER_DEG_LAT = 111.2
 
 
@@ -35,7 +34,6 @@ def time_features(when: pd.Series) -> pd.DataFrame:
         "hour_of_week": (when.dt.dayofweek * 24 + when.dt.hour).astype(float),
         "minute_of_day": (when.dt.hour * 60 + when.dt.minute).astype(float),
         "holiday": days.isin(holidays).astype(float),
-        "days": ((days - EPOCH) / pd.Timedelta(days=1)).astype(float),
     })
 
 
