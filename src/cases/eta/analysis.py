@@ -51,8 +51,9 @@ def learning_curve(ctx: AnalysisContext) -> tuple[pd.DataFrame, dict]:
     y = pd.concat([pool["trip_duration"], val["trip_duration"]], ignore_index=True)
     val_idx = np.arange(len(pool), len(frame))
     jobs, keys = [], []
+    selected = ctx.selection["duration"][ctx.cfg["primary"]["view"]]["selected"]
     for cand in task.candidates(ctx.cfg["primary"]["view"], cols):
-        if cand.name == PLAIN:  # the reference is scored by evaluate; no curve of its own
+        if cand.name == PLAIN != selected:  # the reference is scored by evaluate; no curve
             continue
         for n in sizes:
             seeds = range(n_seeds) if n < len(pool) and n <= up_to else range(1)
