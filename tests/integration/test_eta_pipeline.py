@@ -18,7 +18,7 @@ def run_case(tmp_path, *overrides):
 def test_eta_pipeline_on_the_simulator(tmp_path):
     m, a, rep = run_case(tmp_path, "case.data.world.trips=30000")
     test = m["tasks"]["duration"]["trip"]["test"]
-    assert set(test) == {"baseline", "linear", "lgbm"}
+    assert set(test) == {"baseline", "linear", "lgbm-plain", "lgbm"}
     for name in test:
         assert {"mae", "rmsle", "ape_p50", "ape_p90"} <= set(test[name])
     assert test[m["selected_model"]]["rmsle"] < test["baseline"]["rmsle"]

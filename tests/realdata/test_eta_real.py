@@ -38,22 +38,48 @@ def test_tlc_green_files_load_with_zones(shared_data, tmp_path):
     assert "and 2 more file(s)" in ds.description
 
 
+FIGURES = ("eda/duration_hist.png", "eda/duration_by_distance.png", "eda/speed_by_hour.png",
+           "evaluation/duration_candidates.png", "analysis/learning_curve.png")
+
+
+def check_whole_run(m: dict, rep, plain_columns: set[str]) -> None:
+    """Every stage finished and wrote its figures; the plain reference ran on the raw columns
+    the file has, and the story says how the selected model stands against it."""
+    for f in FIGURES:
+        assert (rep / f).stat().st_size > 0, f
+    r = m["tasks"]["duration"]["trip"]
+    assert {"baseline", "linear", "lgbm-plain", "lgbm"} == set(r["test"])
+    assert r["test"][r["selected"]]["rmsle"] < r["test"]["baseline"]["rmsle"]
+    points = (rep / "talking_points.md").read_text()
+    assert "The plain reference `lgbm-plain`" in points
+    if r["selected"] != "lgbm-plain":
+        assert "lgbm-plain" in r["paired"] and "vs_selected" in r["paired"]["lgbm-plain"]
+        assert f"lgbm-plain \u2212 {r['selected']}:" in points
+    said = points.split("on the raw ", 1)[1].split(";", 1)[0]
+    assert set(said.split(", ")) == plain_columns
+
+
 @pytest.mark.slow
 def test_the_case_runs_on_the_kaggle_sample(kaggle, tmp_path):
     m, a, rep = run_case(tmp_path, "case.data.source=real", f"case.data.path={kaggle}",
                          "case.data.sample_rows=20000")
     assert m["source"] == "real" and m["split"]["schema"] == "coords"
-    test = m["tasks"]["duration"]["trip"]["test"]
-    assert test[m["selected_model"]]["rmsle"] < test["baseline"]["rmsle"]
     assert "precip_mm" in a["features"]["unavailable"]
+    check_whole_run(m, rep, {"pickup_latitude", "pickup_longitude", "dropoff_latitude",
+                             "dropoff_longitude", "hour", "weekday", "minute_of_day"})
 
 
 @pytest.mark.slow
-def test_the_case_runs_on_two_tlc_months(shared_data, tmp_path):
-    path = shared_data / "nyc_tlc_green" / "green_tripdata_2021-0[12].parquet"
-    m, a, rep = run_case(tmp_path, "case.data.source=real", f"case.data.path='{path}'",
+def test_the_case_runs_on_the_tlc_folder(shared_data, tmp_path):
+    """All ten monthly files (2021-2024): the CV folds hold out whole years, the test is the
+    last weeks of March 2024."""
+    path = shared_data / "nyc_tlc_green"
+    m, a, rep = run_case(tmp_path, "case.data.source=real", f"case.data.path={path}",
                          "case.data.sample_rows=20000")
-    assert m["split"]["schema"] == "zones"
-    assert {"pu_zone", "do_zone"} <= set(
-        json.loads((tmp_path / "data/eta/features.json").read_text())["views"]["trip"])
+    assert m["split"]["schema"] == "zones" and m["split"]["test"]["from"].startswith("2024-03")
+    assert "4 separate stretches" in m["split"]["cv"]  # 2021, 2022, 2023, March 2024
+    meta = json.loads((tmp_path / "data/eta/features.json").read_text())
+    assert {"pu_zone", "do_zone", "hour_of_week"} <= set(meta["views"]["trip"])
+    assert "trip_distance_km" not in meta["views"]["trip"]  # the meter's distance: after the trip
     assert a["routes"]["pairs_in_training"] > 100
+    check_whole_run(m, rep, {"pu_zone", "do_zone", "hour", "weekday", "minute_of_day"})

@@ -9,8 +9,8 @@ from cases.config import compose
 from cases.errors import CasebookError
 from cases.eta import data as ed
 from cases.eta.analysis import plateau
-from cases.eta.features import build, split_by_weeks, time_features
-from cases.eta.tasks import PairStats, SpeedBaseline, duration_metrics
+from cases.eta.features import build, grid_features, split_by_weeks, time_features
+from cases.eta.tasks import PLAIN, PairStats, SpeedBaseline, duration_metrics, make_tasks
 
 
 @pytest.fixture(scope="module")
@@ -71,6 +71,40 @@ def test_time_features_flag_holidays_and_weekdays():
     assert f["holiday"].tolist() == [1.0, 0.0, 1.0]  # MLK day, a Tuesday, Independence Day
     assert f["weekday"].tolist() == [0.0, 1.0, 0.0]
     assert f["minute_of_day"].tolist() == [510.0, 1025.0, 0.0]
+    assert f["hour_of_week"].tolist() == [8.0, 24 + 17.0, 0.0]
+
+
+def test_grid_features_measure_along_the_turned_street_grid():
+    # 1 km along Manhattan's avenues (29 degrees east of north): 1 km by the grid, not 1.36 as
+    # by the meridians; with no turn the grid distance is the north-south plus east-west legs
+    lat0, lon0, a = 40.75, -73.98, np.radians(29.0)
+    dlat = np.cos(a) / 111.2
+    dlon = np.sin(a) / (111.2 * np.cos(np.radians(lat0)))
+    t = pd.DataFrame({"pickup_latitude": [lat0], "pickup_longitude": [lon0],
+                      "dropoff_latitude": [lat0 + dlat], "dropoff_longitude": [lon0 + dlon]})
+    g = grid_features(t, 29.0, (lat0, lon0))
+    assert g["grid_km"].iloc[0] == pytest.approx(1.0, abs=0.01)
+    assert g["dropoff_y"].iloc[0] - g["pickup_y"].iloc[0] == pytest.approx(1.0, abs=0.01)
+    assert g["pickup_x"].iloc[0] == g["pickup_y"].iloc[0] == 0.0  # the origin
+    assert grid_features(t, 0.0, (40.7, -74.0))["grid_km"].iloc[0] == pytest.approx(
+        ed.manhattan_km(lat0, lon0, lat0 + dlat, lon0 + dlon)[()], abs=0.01)
+
+
+def test_plain_reference_sees_only_the_raw_places_and_times(cfg):
+    cols = ["gc_km", "grid_km", "pickup_latitude", "pickup_longitude", "dropoff_latitude",
+            "dropoff_longitude", "pickup_cluster", "dropoff_cluster", "hour", "weekday",
+            "hour_of_week", "minute_of_day", "vendor_id"]
+    cands = {c.name: c for c in make_tasks(cfg, 0)[0].candidates("trip", cols)}
+    assert list(cands) == ["linear", PLAIN, "lgbm"]
+    model = cands[PLAIN].build()
+    rng = np.random.default_rng(0)
+    X = pd.DataFrame(rng.uniform(1, 2, (300, len(cols))), columns=cols).assign(
+        pickup_cluster="a", dropoff_cluster="b")
+    y = np.exp(rng.normal(6, 0.5, 300))
+    inner = model.fit(X, y).regressor_.named_steps["model"].named_steps["model"]
+    assert inner.feature_name_ == ["pickup_latitude", "pickup_longitude", "dropoff_latitude",
+                                   "dropoff_longitude", "hour", "weekday", "minute_of_day"]
+    assert inner.n_estimators == 100 and inner.num_leaves == 31  # the library's defaults
 
 
 def test_time_split_has_no_overlap(cfg):

@@ -7,7 +7,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from cases.eta.tasks import duration_metrics, pair_of
+from cases.eta.tasks import PLAIN, duration_metrics, pair_of
 from cases.lifecycle.contract import AnalysisContext, EdaResult
 from cases.lifecycle.eda import figure, markdown_table
 from cases.lifecycle.parallel import Job, predict, run_fits
@@ -51,7 +51,10 @@ def learning_curve(ctx: AnalysisContext) -> tuple[pd.DataFrame, dict]:
     y = pd.concat([pool["trip_duration"], val["trip_duration"]], ignore_index=True)
     val_idx = np.arange(len(pool), len(frame))
     jobs, keys = [], []
+    selected = ctx.selection["duration"][ctx.cfg["primary"]["view"]]["selected"]
     for cand in task.candidates(ctx.cfg["primary"]["view"], cols):
+        if cand.name == PLAIN != selected:  # the reference is scored by evaluate; no curve
+            continue
         for n in sizes:
             seeds = range(n_seeds) if n < len(pool) and n <= up_to else range(1)
             for k in seeds:
@@ -99,12 +102,12 @@ def curve_summary(curve: pd.DataFrame, floor: float | None) -> pd.DataFrame:
 
 # where each input comes from: what an interviewer asks of "which features"
 SOURCES = {
-    "distance and direction": ("gc_km", "manhattan_km", "log_gc_km", "bearing",
+    "distance and direction": ("gc_km", "manhattan_km", "grid_km", "log_gc_km", "bearing",
                                "trip_distance_km"),
     "places": ("pickup_latitude", "pickup_longitude", "dropoff_latitude", "dropoff_longitude",
-               "pickup_cluster", "dropoff_cluster", "pu_zone", "do_zone", "pu_borough",
-               "do_borough"),
-    "time": ("hour", "weekday", "minute_of_day", "holiday"),
+               "pickup_x", "pickup_y", "dropoff_x", "dropoff_y", "pickup_cluster",
+               "dropoff_cluster", "pu_zone", "do_zone", "pu_borough", "do_borough"),
+    "time": ("hour", "weekday", "hour_of_week", "minute_of_day", "holiday"),
     "weather": ("precip_mm",),
     "the booking": ("passenger_count", "vendor_id"),
 }

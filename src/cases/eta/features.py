@@ -1,12 +1,17 @@
 """Features that fit what the file carries. Coordinates: great-circle and Manhattan distance,
-bearing, the points and their k-means clusters (fitted on training trips only). Taxi zones: the
-zone ids and boroughs (and, only if allowed, the metered distance). Both: hour, weekday, minute
-of the day, US federal holidays, passengers, vendor, and the day's rain when the data has it.
-Zone-pair statistics depend on the target, so they are fitted inside the model (models.PairStats)
-on each fold's training rows, never here. The latest weeks are the test set."""
+bearing, the points and their k-means clusters (fitted on training trips only), and the points
+and the distance along a street grid turned by `features.grid_angle_deg` (Manhattan's
+avenues run about 29 degrees east of north). Taxi zones: the zone ids and boroughs (and, only if
+allowed, the metered distance). Both: hour, weekday, hour of the week, minute of the day, US
+federal holidays, passengers, vendor, and the day's rain when the data has it. Every function
+here is row-wise (or takes statistics fitted on training trips), so it also runs on one partition
+of a larger frame. Zone-pair statistics depend on the target, so they are fitted inside the
+model (models.PairStats) on each fold's training rows, never here. The latest weeks are the test
+set."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Mapping
 
 import numpy as np
@@ -16,6 +21,8 @@ from cases.errors import CasebookError
 from cases.eta.data import TRUTH, bearing_deg, haversine_km, manhattan_km, us_holidays
 from cases.lifecycle.contract import FeatureTable
 
+KM_PER_DEG_LAT = 111.2
+
 
 def time_features(when: pd.Series) -> pd.DataFrame:
     when = pd.to_datetime(when)
@@ -24,9 +31,35 @@ def time_features(when: pd.Series) -> pd.DataFrame:
     return pd.DataFrame({
         "hour": when.dt.hour.astype(float),
         "weekday": when.dt.dayofweek.astype(float),
+        "hour_of_week": (when.dt.dayofweek * 24 + when.dt.hour).astype(float),
         "minute_of_day": (when.dt.hour * 60 + when.dt.minute).astype(float),
         "holiday": days.isin(holidays).astype(float),
     })
+
+
+def grid_xy(lat, lon, angle_deg: float, origin: Sequence[float]) -> tuple[np.ndarray, np.ndarray]:
+    """Kilometres from `origin` (lat, long: the city's centre) along a street grid turned
+    `angle_deg` east of north (x: across the avenues, y: along them), from an equirectangular
+    projection at the origin's latitude (a fixed scale: the same place, the same point)."""
+    lat0, lon0 = (float(v) for v in origin)
+    north = (np.asarray(lat, dtype=float) - lat0) * KM_PER_DEG_LAT
+    east = (np.asarray(lon, dtype=float) - lon0) * KM_PER_DEG_LAT * np.cos(np.radians(lat0))
+    a = np.radians(float(angle_deg))
+    return east * np.cos(a) - north * np.sin(a), east * np.sin(a) + north * np.cos(a)
+
+
+def grid_features(t: pd.DataFrame, angle_deg: float, origin: Sequence[float]) -> pd.DataFrame:
+    """The pickup and dropoff on the turned grid and the distance along its streets."""
+    px, py = grid_xy(t["pickup_latitude"], t["pickup_longitude"], angle_deg, origin)
+    dx, dy = grid_xy(t["dropoff_latitude"], t["dropoff_longitude"], angle_deg, origin)
+    return pd.DataFrame({"pickup_x": px, "pickup_y": py, "dropoff_x": dx, "dropoff_y": dy,
+                         "grid_km": np.abs(dx - px) + np.abs(dy - py)})
+
+
+def city_centre(data: Mapping) -> tuple[float, float]:
+    """The centre of the city's box: the simulator's, or the real files' (`data.real_bbox`)."""
+    box = data["world"]["bbox"] if data.get("source") == "simulator" else data["real_bbox"]
+    return (float(np.mean(box["lat"])), float(np.mean(box["long"])))
 
 
 def geo_features(t: pd.DataFrame) -> pd.DataFrame:
@@ -74,7 +107,8 @@ def build(tables: dict[str, pd.DataFrame], cfg: Mapping) -> FeatureTable:
     is_test, week, how = split_by_weeks(t["pickup_datetime"], f)
     parts = [time_features(t["pickup_datetime"])]
     if schema == "coords":
-        geo = geo_features(t)
+        geo = pd.concat([geo_features(t), grid_features(t, float(f["grid_angle_deg"]),
+                                                        city_centre(cfg["data"]))], axis=1)
         train_pts = np.vstack([
             geo.loc[~is_test, ["pickup_latitude", "pickup_longitude"]].to_numpy(),
             geo.loc[~is_test, ["dropoff_latitude", "dropoff_longitude"]].to_numpy()])

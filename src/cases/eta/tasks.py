@@ -1,6 +1,9 @@
 """One task: trip duration in seconds. Baseline: the median speed of the hour times the distance
 (or, without a distance, the zone pair's median duration). Candidates: a linear model and
-LightGBM, both on log duration, both with zone-pair statistics fitted on their training rows."""
+LightGBM, both on log duration, both with zone-pair statistics fitted on their training rows,
+and the plain reference `lgbm-plain`: LightGBM with the library's default settings on the raw
+pickup and dropoff places and times only (`train.plain_columns`), no engineered feature, so the
+run measures on its own rows and split what the features and the tuning add."""
 
 from __future__ import annotations
 
@@ -18,6 +21,7 @@ from cases.lifecycle.models import lgbm_pipeline, linear_pipeline
 
 PAIRS = (("pickup_cluster", "dropoff_cluster"), ("pu_zone", "do_zone"))
 DISTANCES = ("gc_km", "trip_distance_km")
+PLAIN = "lgbm-plain"  # the plain reference candidate
 
 
 def pair_of(cols: Sequence[str]) -> tuple[str, str] | None:
@@ -66,6 +70,19 @@ class PairStats(BaseEstimator, TransformerMixin):
         X["pair_median"] = (cnt * med + k * origin) / np.maximum(cnt + k, 1e-9)
         X["pair_trips"] = cnt
         return X
+
+
+class Columns(BaseEstimator, TransformerMixin):
+    """Keeps the named columns, in this order (the plain reference sees nothing else)."""
+
+    def __init__(self, columns: Sequence[str] = ()):
+        self.columns = columns
+
+    def fit(self, X: pd.DataFrame, y=None):
+        return self
+
+    def transform(self, X: pd.DataFrame) -> pd.DataFrame:
+        return X[list(self.columns)]
 
 
 def _pair_key(X: pd.DataFrame, a: str, b: str) -> pd.Series:
@@ -123,7 +140,19 @@ def make_tasks(cfg: Mapping, seed: int) -> list[Task]:
             return on_log(Pipeline(stats + [("model", lgbm_pipeline(
                 "regression", cat, params=dict(t["lgbm"]), seed=seed))]))
 
+        plain_cols = [c for c in t["plain_columns"] if c in cols]
+        plain_cat = [c for c in cat if c in plain_cols]
+        # the library's defaults; only the thread count, for a reproducible build
+        plain_params = {"n_jobs": int(t["lgbm"]["n_jobs"])} if "n_jobs" in t["lgbm"] else {}
+
+        def lgbm_plain():
+            return on_log(Pipeline([("columns", Columns(plain_cols)), ("model", lgbm_pipeline(
+                "regression", plain_cat, params=plain_params, seed=seed))]))
+
         return [Candidate("linear", linear, {"model": "ridge", "target": "log1p"}),
+                Candidate(PLAIN, lgbm_plain, {"model": "lgbm", "target": "log1p",
+                                                     "settings": "library defaults",
+                                                     "columns": ",".join(plain_cols)}),
                 Candidate("lgbm", lgbm, {"model": "lgbm", "target": "log1p"})]
 
     return [Task("duration", "regression", "trip_duration", t["selection_metric"]["duration"],
