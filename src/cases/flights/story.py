@@ -199,7 +199,8 @@ def _information(info: Mapping, a: str, b: str, cfg: Mapping) -> str:
                          f"{fmt(x['hi'])}], {noise})")
     return (f"What information adds, the model held fixed (the same candidate refitted on each "
             f"view, the same test flights and day resamples): from `{a}` to `{b}` features (the "
-            f"origin weather {cfg['features']['weather_lag_hours']} h before departure), "
+            f"origin weather and the delays observed there {cfg['features']['lead_hours']:g} h before "
+            f"departure), "
             + "; ".join(parts) + ". The departure delay itself is never a feature: a guard "
             "refuses any view that lists it.")
 
