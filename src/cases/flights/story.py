@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from cases.flights.evaluation import strategy_table
+from cases.flights.tasks import PLAIN
 from cases.lifecycle.contract import Story
 from cases.lifecycle.eda import markdown_table
 from cases.lifecycle.report import difference, gate_note, interval, selection_note, versus
@@ -92,6 +93,10 @@ def story(measured: Mapping, cfg: Mapping) -> Story:
             f"long buckets are almost never the most likely class: read them as probabilities, "
             f"not as argmax labels.")
     points += cls_lines
+    plain = _plain(tasks, views)
+    if plain:
+        points.append(plain)
+        rollout.append(("The plain reference", plain))
     an = measured.get("analysis") or {}
     if len(views) > 1 and an.get("information"):
         points.append(_information(an["information"], views[0], views[-1], cfg))
@@ -170,6 +175,36 @@ def story(measured: Mapping, cfg: Mapping) -> Story:
     timing = [f"Serving: one prediction from the model loaded back from MLflow takes "
               f"p50 {lat['p50']:.1f} ms, p99 {lat['p99']:.1f} ms on this machine."]
     return Story(rollout=rollout, talking_points=points, timing=timing)
+
+
+def _plain(tasks: Mapping, views: list[str]) -> str:
+    """The selected model against the plain reference (`lgbm-plain`: LightGBM with the
+    library's defaults on the tables' own columns) on the same rows and split: each figure with
+    its interval and the paired difference, from the run's metrics."""
+    parts = []
+    for task, metric, label, fmt in (("regression", "mae", "MAE", lambda x: f"{x:.2f} min"),
+                                     ("delayed", "auc", "AUC", lambda x: f"{x:.3f}")):
+        for view in views:
+            e = (tasks.get(task) or {}).get(view)
+            if not e or PLAIN not in e["test"]:
+                continue
+            sel = e["selected"]
+            if sel == PLAIN:
+                parts.append(f"{task} ({view}): the plain reference is the selected model, "
+                             f"{label} {fmt(e['test'][PLAIN][metric])}")
+                continue
+            word = versus(e, sel, PLAIN, metric)
+            parts.append(
+                f"{task} ({view}): `{sel}` {label} {fmt(e['test'][sel][metric])}"
+                f"{interval(e, sel, metric, 3)} against {fmt(e['test'][PLAIN][metric])}"
+                f"{interval(e, PLAIN, metric, 3)}"
+                + (f"; it {word} `{PLAIN}`{difference(e, sel, PLAIN, metric, 3)}" if word else ""))
+    if not parts:
+        return ""
+    return ("Against the plain reference on the same flights and split (`" + PLAIN + "`: "
+            "LightGBM with the library's defaults on the tables' own columns, the schedule, "
+            "plane and weather, without the delays observed by the prediction time): "
+            + "; ".join(parts) + ".")
 
 
 def _sel_entry(measured: Mapping, task: str, view: str) -> Mapping | None:

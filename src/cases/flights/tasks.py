@@ -7,6 +7,7 @@ from collections.abc import Mapping
 
 from sklearn.pipeline import Pipeline
 
+from cases.errors import CasebookError
 from cases.flights.models import KeepColumns, TargetStrategyRegressor
 from cases.lifecycle.contract import Candidate, Task
 from cases.lifecycle.models import GroupBaseline, lgbm_pipeline, linear_pipeline
@@ -64,7 +65,10 @@ def make_tasks(cfg: Mapping, seed: int) -> list[Task]:
         cats, linear_cats, numeric = split_cols(cols)
         out = []
         for model in t["models"]:
-            for strategy in t["strategies"]:
+            for strategy in t["linear_strategies" if model == "linear" else "strategies"]:
+                if strategy not in STRATEGIES:
+                    raise CasebookError(f"case.train: strategy {strategy!r}; expected one of "
+                                        f"{', '.join(STRATEGIES)}")
                 loss, target = STRATEGIES[strategy]
 
                 def build(model=model, loss=loss, target=target):
