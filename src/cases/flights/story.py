@@ -1,5 +1,6 @@
 """The flights interview story, written from the run's own numbers: which outlier strategy costs
-what, which framing serves which user, and what weather two hours out buys."""
+what, which framing serves which user, what the weather and the delays seen two hours out buy,
+and how the selected model stands against a plain LightGBM on the same split."""
 
 from __future__ import annotations
 
@@ -161,7 +162,8 @@ def story(measured: Mapping, cfg: Mapping) -> Story:
         f"{100 * eda['tail_share']:.2f}%) and the cancellation rate: a storm "
         f"season shifts both before the model notices.",
         "- Calibration of the delayed probability (expected calibration error per week) and the "
-        "share of flights with missing weather or plane data (feeds break silently).",
+        "share of flights with missing weather, plane data or observed departures at the "
+        "origin (feeds break silently; an empty departures feed reads as a quiet airport).",
         "- Latency of one prediction, p50 and p99 (this run's figures: timing.md).",
     ])))
     rollout.append(("Risks and rollback", "\n".join([
