@@ -64,7 +64,7 @@ def story(measured: Mapping, cfg: Mapping) -> Story:
             f"{_fmt(table.loc[best_tail, 'mae'])}{vs_sel(best_tail, 'tail_mae')})."
             + (f" Filtering the tail out of training gives a tail bias of "
                f"{_fmt(table.loc['lgbm-filter_tail', 'tail_bias'])} min against "
-               f"{_fmt(table.loc['lgbm-squared', 'tail_bias'])} for plain squared loss."
+               f"{_fmt(table.loc['lgbm-squared', 'tail_bias'])} for squared loss on every flight."
                if "lgbm-filter_tail" in table.index and "lgbm-squared" in table.index else ""))
         note = selection_note(_sel_entry(measured, "regression", pv))
         points.append(
