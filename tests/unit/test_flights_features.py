@@ -6,6 +6,8 @@ from cases.config import compose
 from cases.errors import CasebookError
 from cases.flights import data as fdata
 from cases.flights.features import build, targets
+from cases.flights.history import scheduled_departure, window_sums
+from cases.flights.weather import WEATHER_COLS
 from cases.lifecycle.features import check_views
 from cases.lifecycle.ingest import validate
 from tests.conftest import make_flights
@@ -51,18 +53,99 @@ def test_weather_is_taken_lag_hours_before_departure(tables, cfg):
         assert ft.frame.loc[i, "wx_temp"] == expected
 
 
-def test_features_ignore_what_happens_after_departure(tables, cfg):
-    """The leakage guard, behaviourally: scrambling departure/arrival facts changes no feature."""
+def _asof(f: pd.DataFrame, cfg) -> tuple[pd.Series, pd.Series]:
+    """Each flight's prediction time and actual departure (missing: cancelled)."""
+    sched = scheduled_departure(f)
+    return (sched - pd.Timedelta(hours=float(cfg.features.lead_hours)),
+            sched + pd.to_timedelta(f["dep_delay"], unit="min"))
+
+
+@pytest.fixture(scope="module")
+def wide():
+    """A history window wide enough for the small table's sparse schedule (an origin's flights
+    are hours apart)."""
+    return compose(["case=flights", "case.features.history_window_min=600"]).case
+
+
+def test_features_see_nothing_after_the_prediction_time(tables, wide):
+    """The as-of guard, behaviourally: for a flight, every flight that had not left by its
+    prediction time (T - lead_hours) is delayed further or cancelled, the weather after T is
+    scrambled, and every arrival (time, delay, air time) too: none of the flight's features
+    changes. The departures seen by T are what the history features read."""
+    cfg = wide
     before = build(tables, cfg)
-    scrambled = dict(tables)
-    f = tables["flights"].copy()
-    rng = np.random.default_rng(1)
-    for col in ("dep_time", "dep_delay", "arr_time", "air_time"):
-        f[col] = rng.permutation(f[col].to_numpy())
-    scrambled["flights"] = f
-    after = build(scrambled, cfg)
-    for cols in before.views.values():
-        pd.testing.assert_frame_equal(before.frame[cols], after.frame[cols])
+    f, w = tables["flights"], tables["weather"]
+    asof, departed = _asof(f, cfg)
+    rng = np.random.default_rng(7)
+    cols = before.views["pre_departure"]
+    rows = [i for i in range(0, len(f), 37) if before.frame.loc[i, "origin_departed"] > 0]
+    assert len(rows) >= 5
+    for i in rows:
+        later = ~(departed <= asof[i]).to_numpy()  # not departed by T (cancelled included)
+        assert later[i]  # the flight itself always
+        g = f.copy()
+        g.loc[later, "dep_delay"] += rng.integers(1, 300, later.sum())
+        cancel = later & (rng.random(len(g)) < 0.3)
+        g.loc[cancel, ["dep_time", "dep_delay"]] = np.nan
+        for col in ("arr_time", "arr_delay", "air_time"):
+            g[col] = rng.permutation(g[col].to_numpy())
+        v = w.copy()
+        after_t = (v["time_hour"] > asof[i]).to_numpy()
+        v.loc[after_t, WEATHER_COLS] = rng.normal(0, 100, (after_t.sum(), len(WEATHER_COLS)))
+        after = build({**tables, "flights": g, "weather": v}, cfg)
+        pd.testing.assert_series_equal(before.frame.loc[i, cols], after.frame.loc[i, cols])
+    # and the test can fail: one departure seen by T, a minute earlier, moves the origin's mean
+    i = rows[-1]
+    seen = np.flatnonzero(((departed <= asof[i]) & (f["origin"] == f.loc[i, "origin"])
+                           & (departed > asof[i] - pd.Timedelta(minutes=590))).to_numpy())
+    g = f.copy()
+    g.loc[seen[0], "dep_delay"] -= 1
+    after = build({**tables, "flights": g}, cfg)
+    assert after.frame.loc[i, "origin_dep_delay"] != before.frame.loc[i, "origin_dep_delay"]
+
+
+def test_history_counts_and_means_match_a_row_by_row_reading(tables, wide):
+    """The vectorised as-of windows against the definition, flight by flight."""
+    cfg = wide
+    ft = build(tables, cfg)
+    f = tables["flights"]
+    asof, departed = _asof(f, cfg)
+    sched = scheduled_departure(f)
+    window = pd.Timedelta(minutes=float(cfg.features.history_window_min))
+    for i in range(0, len(f), 23):
+        in_window = (departed <= asof[i]) & (departed > asof[i] - window)
+        here = in_window & (f["origin"] == f.loc[i, "origin"])
+        row = ft.frame.loc[i]
+        assert row["origin_departed"] == here.sum()
+        planned = (sched <= asof[i]) & (sched > asof[i] - window) & (f["origin"] == f.loc[i, "origin"])
+        assert row["origin_not_departed"] == planned.sum() - here.sum()
+        if here.any():
+            assert row["origin_dep_delay"] == pytest.approx(f.loc[here, "dep_delay"].mean())
+        else:
+            assert np.isnan(row["origin_dep_delay"])
+        own = here & (f["carrier"] == f.loc[i, "carrier"])
+        assert row["carrier_origin_departed"] == own.sum()
+        tail = f.loc[i, "tailnum"]
+        prior = (f["tailnum"] == tail) & (departed <= asof[i]) if isinstance(tail, str) else None
+        if prior is not None and prior.any():
+            last = departed[prior].idxmax()
+            assert row["tail_last_dep_delay"] == f.loc[last, "dep_delay"]
+            assert row["tail_last_dep_minutes_ago"] == (
+                (asof[i] - departed[last]).total_seconds() / 60)
+        else:
+            assert np.isnan(row["tail_last_dep_delay"])
+
+
+def test_window_sums_match_brute_force():
+    rng = np.random.default_rng(3)
+    ek, et = rng.choice(["a", "b", "c"], 400).astype(object), rng.integers(0, 2000, 400).astype(float)
+    et[rng.random(400) < 0.1] = np.nan
+    ev = rng.normal(size=400)
+    qk, qt = rng.choice(["a", "b", "d"], 150).astype(object), rng.integers(0, 2000, 150).astype(float)
+    n, total = window_sums(ek, et, ev, qk, qt, 90)
+    for j in range(150):
+        hit = (ek == qk[j]) & (et <= qt[j]) & (et > qt[j] - 90)
+        assert n[j] == hit.sum() and total[j] == pytest.approx(ev[hit].sum())
 
 
 def test_configured_views_never_use_forbidden_columns(cfg):

@@ -1,6 +1,7 @@
-"""Flight features at two moments of prediction. At booking: the schedule, carrier, route and
-plane. Two hours before departure: the same plus the weather observed at the origin by then.
-Nothing measured after the scheduled departure (departure time or delay, air time) is used."""
+"""Flight features at two moments of prediction. At booking: the schedule, carrier, route, plane
+and how busy the origin's hour is. `lead_hours` (2) before departure: the same plus the weather
+observed at the origin by then and the delays already observed there (`history`). Nothing
+recorded after that moment (the flight's own departure or delay, later flights) is used."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ import numpy as np
 import pandas as pd
 from pandas.tseries.holiday import USFederalHolidayCalendar
 
+from cases.flights.history import observed_delays
 from cases.flights.weather import origin_weather
 from cases.lifecycle.contract import FeatureTable
 
@@ -51,8 +53,13 @@ def build(tables: dict[str, pd.DataFrame], cfg: Mapping) -> FeatureTable:
     # the published schedule: flights on this route that day (known when the ticket is sold)
     feats["route_flights_per_day"] = (f.groupby(["origin", "dest", "year", "month", "day"])
                                       ["flight"].transform("size").astype(float))
-    wx = origin_weather(f, tables.get("weather", pd.DataFrame()), int(fcfg["weather_lag_hours"]))
-    feats = pd.concat([feats, wx], axis=1)
+    # congestion from the same schedule: departures the origin has planned in the flight's hour
+    feats["origin_flights_in_hour"] = (f.groupby(["origin", "time_hour"])["flight"]
+                                       .transform("size").astype(float))
+    lead = float(fcfg["lead_hours"])
+    wx = origin_weather(f, tables.get("weather", pd.DataFrame()), lead)
+    seen = observed_delays(f, lead, float(fcfg["history_window_min"]))
+    feats = pd.concat([feats, wx, seen], axis=1)
     tg = targets(f["arr_delay"], fcfg)
     frame = pd.concat([feats, tg], axis=1)
     frame["month"] = f["month"].astype(int).to_numpy()

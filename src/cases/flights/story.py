@@ -1,11 +1,13 @@
 """The flights interview story, written from the run's own numbers: which outlier strategy costs
-what, which framing serves which user, and what weather two hours out buys."""
+what, which framing serves which user, what the weather and the delays seen two hours out buy,
+and how the selected model stands against a plain LightGBM on the same split."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 
 from cases.flights.evaluation import strategy_table
+from cases.flights.tasks import PLAIN
 from cases.lifecycle.contract import Story
 from cases.lifecycle.eda import markdown_table
 from cases.lifecycle.report import difference, gate_note, interval, selection_note, versus
@@ -62,7 +64,7 @@ def story(measured: Mapping, cfg: Mapping) -> Story:
             f"{_fmt(table.loc[best_tail, 'mae'])}{vs_sel(best_tail, 'tail_mae')})."
             + (f" Filtering the tail out of training gives a tail bias of "
                f"{_fmt(table.loc['lgbm-filter_tail', 'tail_bias'])} min against "
-               f"{_fmt(table.loc['lgbm-squared', 'tail_bias'])} for plain squared loss."
+               f"{_fmt(table.loc['lgbm-squared', 'tail_bias'])} for squared loss on every flight."
                if "lgbm-filter_tail" in table.index and "lgbm-squared" in table.index else ""))
         note = selection_note(_sel_entry(measured, "regression", pv))
         points.append(
@@ -92,6 +94,10 @@ def story(measured: Mapping, cfg: Mapping) -> Story:
             f"long buckets are almost never the most likely class: read them as probabilities, "
             f"not as argmax labels.")
     points += cls_lines
+    plain = _plain(tasks, views)
+    if plain:
+        points.append(plain)
+        rollout.append(("The plain reference", plain))
     an = measured.get("analysis") or {}
     if len(views) > 1 and an.get("information"):
         points.append(_information(an["information"], views[0], views[-1], cfg))
@@ -156,7 +162,8 @@ def story(measured: Mapping, cfg: Mapping) -> Story:
         f"{100 * eda['tail_share']:.2f}%) and the cancellation rate: a storm "
         f"season shifts both before the model notices.",
         "- Calibration of the delayed probability (expected calibration error per week) and the "
-        "share of flights with missing weather or plane data (feeds break silently).",
+        "share of flights with missing weather, plane data or observed departures at the "
+        "origin (feeds break silently; an empty departures feed reads as a quiet airport).",
         "- Latency of one prediction, p50 and p99 (this run's figures: timing.md).",
     ])))
     rollout.append(("Risks and rollback", "\n".join([
@@ -170,6 +177,36 @@ def story(measured: Mapping, cfg: Mapping) -> Story:
     timing = [f"Serving: one prediction from the model loaded back from MLflow takes "
               f"p50 {lat['p50']:.1f} ms, p99 {lat['p99']:.1f} ms on this machine."]
     return Story(rollout=rollout, talking_points=points, timing=timing)
+
+
+def _plain(tasks: Mapping, views: list[str]) -> str:
+    """The selected model against the plain reference (`lgbm-plain`: LightGBM with the
+    library's defaults on the tables' own columns) on the same rows and split: each figure with
+    its interval and the paired difference, from the run's metrics."""
+    parts = []
+    for task, metric, label, fmt in (("regression", "mae", "MAE", lambda x: f"{x:.2f} min"),
+                                     ("delayed", "auc", "AUC", lambda x: f"{x:.3f}")):
+        for view in views:
+            e = (tasks.get(task) or {}).get(view)
+            if not e or PLAIN not in e["test"]:
+                continue
+            sel = e["selected"]
+            if sel == PLAIN:
+                parts.append(f"{task} ({view}): the plain reference is the selected model, "
+                             f"{label} {fmt(e['test'][PLAIN][metric])}")
+                continue
+            word = versus(e, sel, PLAIN, metric)
+            parts.append(
+                f"{task} ({view}): `{sel}` {label} {fmt(e['test'][sel][metric])}"
+                f"{interval(e, sel, metric, 3)} against {fmt(e['test'][PLAIN][metric])}"
+                f"{interval(e, PLAIN, metric, 3)}"
+                + (f"; it {word} `{PLAIN}`{difference(e, sel, PLAIN, metric, 3)}" if word else ""))
+    if not parts:
+        return ""
+    return ("Against the plain reference on the same flights and split (`" + PLAIN + "`: "
+            "LightGBM with the library's defaults on the tables' own columns, the schedule, "
+            "plane and weather, without the delays observed by the prediction time): "
+            + "; ".join(parts) + ".")
 
 
 def _sel_entry(measured: Mapping, task: str, view: str) -> Mapping | None:
@@ -199,7 +236,8 @@ def _information(info: Mapping, a: str, b: str, cfg: Mapping) -> str:
                          f"{fmt(x['hi'])}], {noise})")
     return (f"What information adds, the model held fixed (the same candidate refitted on each "
             f"view, the same test flights and day resamples): from `{a}` to `{b}` features (the "
-            f"origin weather {cfg['features']['weather_lag_hours']} h before departure), "
+            f"origin weather and the delays observed there {cfg['features']['lead_hours']:g} h before "
+            f"departure), "
             + "; ".join(parts) + ". The departure delay itself is never a feature: a guard "
             "refuses any view that lists it.")
 

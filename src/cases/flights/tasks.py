@@ -5,9 +5,14 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from cases.flights.models import TargetStrategyRegressor
+from sklearn.pipeline import Pipeline
+
+from cases.errors import CasebookError
+from cases.flights.models import KeepColumns, TargetStrategyRegressor
 from cases.lifecycle.contract import Candidate, Task
 from cases.lifecycle.models import GroupBaseline, lgbm_pipeline, linear_pipeline
+
+PLAIN = "lgbm-plain"
 
 # strategy -> (loss, what is done to the training target)
 STRATEGIES = {
@@ -26,6 +31,29 @@ def make_tasks(cfg: Mapping, seed: int) -> list[Task]:
     categorical = list(f["categorical"])
     discrete = list(f["discrete"])
     lgbm_params = dict(t["lgbm"])
+    plain = t["plain"]
+
+    def with_plain(task: str, kind: str, candidates):
+        """The task's candidates, and the plain reference when `train.plain.tasks` names it:
+        LightGBM with the library's defaults (only the thread count and the seed set) on the
+        view's columns that `train.plain.columns` lists."""
+        if task not in plain["tasks"]:
+            return candidates
+        keep = list(plain["columns"])
+
+        def out(view: str, cols: list[str]) -> list[Candidate]:
+            cats = [c for c in cols if c in categorical and c in keep]
+
+            def build():
+                threads = {k: lgbm_params[k] for k in ("n_jobs",) if k in lgbm_params}
+                inner = lgbm_pipeline(kind, cats, params=threads, seed=seed)
+                return Pipeline([("columns", KeepColumns(keep)), *inner.steps])
+
+            return [*candidates(view, cols),
+                    Candidate(PLAIN, build, {"model": "lgbm", "settings": "library defaults",
+                                             "columns": "the tables' own"})]
+
+        return out
 
     def split_cols(cols: list[str]):
         cats = [c for c in cols if c in categorical]
@@ -37,7 +65,10 @@ def make_tasks(cfg: Mapping, seed: int) -> list[Task]:
         cats, linear_cats, numeric = split_cols(cols)
         out = []
         for model in t["models"]:
-            for strategy in t["strategies"]:
+            for strategy in t["linear_strategies" if model == "linear" else "strategies"]:
+                if strategy not in STRATEGIES:
+                    raise CasebookError(f"case.train: strategy {strategy!r}; expected one of "
+                                        f"{', '.join(STRATEGIES)}")
                 loss, target = STRATEGIES[strategy]
 
                 def build(model=model, loss=loss, target=target):
@@ -83,10 +114,12 @@ def make_tasks(cfg: Mapping, seed: int) -> list[Task]:
     metric = t["selection_metric"]
     all_tasks = {
         "regression": Task("regression", "regression", "arr_delay", metric["regression"],
-                           regression, baseline("regression")),
-        "delayed": Task("delayed", "binary", "delayed", metric["delayed"], classifier("binary"),
-                        baseline("binary")),
+                           with_plain("regression", "regression", regression),
+                           baseline("regression")),
+        "delayed": Task("delayed", "binary", "delayed", metric["delayed"],
+                        with_plain("delayed", "binary", classifier("binary")), baseline("binary")),
         "buckets": Task("buckets", "multiclass", "bucket", metric["buckets"],
-                        classifier("multiclass"), baseline("multiclass"), classes=labels),
+                        with_plain("buckets", "multiclass", classifier("multiclass")),
+                        baseline("multiclass"), classes=labels),
     }
     return [all_tasks[name] for name in t["tasks"]]

@@ -9,7 +9,7 @@ import pandas as pd
 WEATHER_COLS = ["temp", "dewp", "humid", "wind_speed", "wind_gust", "precip", "pressure", "visib"]
 
 
-def origin_weather(flights: pd.DataFrame, weather: pd.DataFrame, lag_hours: int) -> pd.DataFrame:
+def origin_weather(flights: pd.DataFrame, weather: pd.DataFrame, lag_hours: float) -> pd.DataFrame:
     """Weather at the origin `lag_hours` before the scheduled departure hour, and the rain of the
     six hours up to then: what an operations desk would know at that moment."""
     cols = {c: f"wx_{c}" for c in WEATHER_COLS}
