@@ -437,7 +437,7 @@ class DaskETA:
         from cases.lifecycle.models import lgbm_params
 
         params = lgbm_params(self.seed, dict(self.cfg["train"]["lgbm"]))
-        params["n_jobs"] = int(self.d["threads_per_worker"])
+        params.pop("n_jobs", None)  # lightgbm.dask: each worker's own thread count
         return lgb.DaskLGBMRegressor(client=self.client, objective="regression", **params)
 
     def evaluate(self, test_raw) -> dict:
