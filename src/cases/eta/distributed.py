@@ -99,7 +99,7 @@ def _progress(futures, d: Mapping) -> None:
     if d.get("progress"):
         from distributed import progress
 
-        progress(futures, notebook=False)
+        progress(futures, notebook=False, interval="5s")
         print(flush=True)
 
 
@@ -536,11 +536,18 @@ def log_model(run: DaskETA, cfg: Mapping, uri: str, result: Mapping) -> str:
 
 
 def learning_curve(cfg: Mapping, seed: int, folder: Path, sizes: Sequence[int],
-                   client=None, uri: str | None = None) -> dict:
+                   client=None, uri: str | None = None,
+                   log_sizes: Sequence[int] | None = None) -> dict:
     """Fit each size on the first `size` trips of one world and score all on the same test
     trips (the test weeks of the largest world)."""
     d = cfg["dask"]
     sizes = sorted(int(s) for s in sizes)
+    per = int(d["partition_trips"])
+    odd = [s for s in sizes[:-1] if s % per]
+    if odd:
+        raise CasebookError(f"learning-curve sizes {odd} are not multiples of "
+                            f"case.dask.partition_trips={per}: each size is whole chunks of "
+                            f"the world")
     w = {**cfg["data"]["world"], "trips": sizes[-1]}
     with contextlib.ExitStack() as stack:
         client = client or stack.enter_context(cluster(d))
@@ -553,9 +560,91 @@ def learning_curve(cfg: Mapping, seed: int, folder: Path, sizes: Sequence[int],
             print(f"Dask ETA: {n:,} trips ...", flush=True)
             res = run_world(client, cfg, seed, n, world, test_chunks)
             run = res.pop("_run")
-            if uri:
+            if uri and (log_sizes is None or n in log_sizes):
                 res["mlflow_run_id"] = log_model(run, cfg, uri, res)
             curve.append(res)
             print(json.dumps(res), flush=True)
     return {"world_write_s": round(write_s, 1), "sizes": sizes, "curve": curve,
             "per_doubling": per_doubling(curve)}
+
+
+# ----------------------------------------------------------------------------- the case, whole
+def run_case(cfg) -> dict:
+    """`python -m cases all case=eta case.compute=dask`: the world written partition by
+    partition, the learning curve up to the whole world on the cluster (every size scored on the
+    same test weeks), the whole world's model logged to MLflow as a plain LightGBM model, and
+    reports/eta/dask.md + dask.json saying what more data bought and what it cost."""
+    from omegaconf import OmegaConf
+
+    from cases.lifecycle.io import outputs
+    from cases.stages import common
+
+    case = OmegaConf.to_container(cfg.case, resolve=True)
+    if case["data"]["source"] != "simulator":
+        raise CasebookError("case.compute=dask runs the simulated world (case.data.source="
+                            "simulator); real TLC files are read lazily by "
+                            "cases.eta.distributed.real_trips but not yet run whole")
+    trips = int(case["data"]["world"]["trips"])
+    sizes = sorted({int(s) for s in case["dask"]["learning_curve"] if int(s) < trips
+                    and int(s) % int(case["dask"]["partition_trips"]) == 0} | {trips})
+    result = learning_curve(case, int(cfg.seed), Path(cfg.paths.data) / "dask_world", sizes,
+                            uri=common.uri(cfg), log_sizes=[trips])
+    result["story"] = story(result, case)
+    reports = Path(cfg.paths.reports)
+    with outputs() as out:
+        out.write_json(reports / "dask.json", result)
+        out.write_text(reports / "dask.md", report_md(result, case))
+    print(result["story"], flush=True)
+    return result
+
+
+def story(result: Mapping, case: Mapping) -> str:
+    """What more data bought, in the run's own numbers."""
+    import pandas as pd
+
+    from cases.eta.analysis import plateau
+
+    curve = result["curve"]
+    first, last = curve[0], curve[-1]
+    if len(curve) == 1:
+        return (f"{last['trips']:,} trips on Dask: test RMSLE {last['metrics']['rmsle']:.4f} "
+                f"in {last['wall_s']:.0f} s (one size: no curve)")
+    gain = float(case["analysis"]["plateau_gain_pct"])
+    frame = pd.DataFrame({"model": "lgbm", "trips": [r["trips"] for r in curve],
+                          "val_rmsle": [r["metrics"]["rmsle"] for r in curve]})
+    pl = plateau(frame, "lgbm", gain)
+    total = 100 * (first["metrics"]["rmsle"] - last["metrics"]["rmsle"]) / first["metrics"]["rmsle"]
+    stops = (f"each doubling past {pl['stops_paying_at']:,} trips gains under {gain:g}% RMSLE"
+             if pl["stops_paying_at"] else f"the last doubling still gains {gain:g}% or more")
+    floor = last["metrics"].get("floor_rmsle")
+    to_floor = (f"; the Bayes floor is {floor:.4f}, so {last['metrics']['rmsle'] - floor:.4f} "
+                f"RMSLE is left for any model" if floor is not None else "")
+    peak = max((v for r in curve for v in r["peak_worker_gb"].values()), default=0.0)
+    return (f"From {first['trips']:,} to {last['trips']:,} trips the test RMSLE goes from "
+            f"{first['metrics']['rmsle']:.4f} to {last['metrics']['rmsle']:.4f} "
+            f"({total:.2f}% better); {stops}{to_floor}. The cost: {last['wall_s']:.0f} s for "
+            f"the largest size against {first['wall_s']:.0f} s for the smallest on "
+            f"{last['workers']} worker(s), peak worker memory {peak:.2f} GB.")
+
+
+def report_md(result: Mapping, case: Mapping) -> str:
+    rows = ["| trips | test RMSLE | MAE s | wall s | rows/s per worker | peak GB per worker |",
+            "| ---: | ---: | ---: | ---: | ---: | ---: |"]
+    for r in result["curve"]:
+        m = r["metrics"]
+        rows.append(f"| {r['trips']:,} | {m['rmsle']:.4f} | {m['mae']:.1f} | {r['wall_s']:.0f} "
+                    f"| {r['rows_per_s_per_worker']:,} | "
+                    f"{', '.join(f'{v:.2f}' for v in r['peak_worker_gb'].values())} |")
+    gains = ["| from | to | RMSLE gain | per doubling | extra wall s |",
+             "| ---: | ---: | ---: | ---: | ---: |"] + [
+        f"| {g['from']:,} | {g['to']:,} | {g['rmsle_gain_pct']:.2f}% | "
+        f"{g['per_doubling_pct']:.2f}% | {g['extra_wall_s']:+.0f} |"
+        for g in result["per_doubling"]]
+    d = case["dask"]
+    return "\n".join([
+        f"# {case['title']}: past one machine (Dask)", "",
+        result["story"], "",
+        f"Every size is fitted on the training weeks of the first trips of one world (written "
+        f"in chunks of {int(d['partition_trips']):,} trips in {result['world_write_s']:.0f} s) "
+        f"and scored on the same test weeks ({result['curve'][-1]['metrics']['test_trips']:,} "
+        f"trips).", "", *rows, "", *gains, ""])
