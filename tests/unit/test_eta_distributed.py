@@ -72,3 +72,28 @@ def test_the_split_keeps_the_test_weeks_out_of_training(case):
     assert {int(f.split("week=")[1][:3]) for f in dist.world_files(world, train)} == set(train)
     with pytest.raises(CasebookError, match="test_weeks"):
         dist.split_weeks(10, case["features"])
+
+
+def test_real_tlc_files_are_read_lazily_one_partition_a_file(tmp_path):
+    pytest.importorskip("dask")
+    import dask
+
+    from tests.unit.test_eta import write_tlc
+
+    write_tlc(tmp_path, seed=0)
+    (tmp_path / "green_tripdata_2021-01.parquet").rename(tmp_path / "green_tripdata_2020-12.parquet")
+    write_tlc(tmp_path, seed=1)
+    files = ed.resolve_files(str(tmp_path))
+    dist.forget_reads()
+    lazy, schema = dist.real_trips(files, None)
+    assert schema == "zones" and lazy.npartitions == len(files) == 2
+    assert len(dist.files_read()) == 0  # no partition read before compute (the columns: the
+    # driver's look at the first file)
+    with dask.config.set(scheduler="sync"):
+        got = lazy.compute()
+    want = ed.read_trips(files)[0]
+    key = ["pickup_datetime", "id"]
+    pd.testing.assert_frame_equal(got.sort_values(key).reset_index(drop=True),
+                                  want.sort_values(key).reset_index(drop=True),
+                                  check_dtype=False)  # Dask's strings are pyarrow-backed
+    assert sorted(dist.files_read()) == files
