@@ -97,3 +97,13 @@ def test_real_tlc_files_are_read_lazily_one_partition_a_file(tmp_path):
                                   want.sort_values(key).reset_index(drop=True),
                                   check_dtype=False)  # Dask's strings are pyarrow-backed
     assert sorted(dist.files_read()) == files
+
+
+def test_the_compute_option_is_checked_before_any_work(capsys):
+    from cases.cli import main
+
+    assert main(["train", "case=eta", "case.compute=dask"]) == 2
+    assert "runs the case whole" in capsys.readouterr().err
+    assert main(["all", "case=eta", "case.compute=spark"]) == 2
+    assert "expected 'local' or 'dask'" in capsys.readouterr().err
+    assert main(["all", "case=flights", "case.compute=dask"]) == 2  # eta's option only

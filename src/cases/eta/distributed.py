@@ -539,7 +539,7 @@ def learning_curve(cfg: Mapping, seed: int, folder: Path, sizes: Sequence[int],
                    client=None, uri: str | None = None,
                    log_sizes: Sequence[int] | None = None) -> dict:
     """Fit each size on the first `size` trips of one world and score all on the same test
-    trips (the test weeks of the largest world)."""
+    trips: the test weeks of the world's first `case.dask.test_chunks` chunks."""
     d = cfg["dask"]
     sizes = sorted(int(s) for s in sizes)
     per = int(d["partition_trips"])
@@ -554,7 +554,7 @@ def learning_curve(cfg: Mapping, seed: int, folder: Path, sizes: Sequence[int],
         t0 = time.perf_counter()
         world = write_world(client, w, d, folder)
         write_s = time.perf_counter() - t0
-        test_chunks = len(world["chunks"])
+        test_chunks = min(int(d["test_chunks"]), len(world["chunks"]))
         curve = []
         for n in sizes:
             print(f"Dask ETA: {n:,} trips ...", flush=True)
