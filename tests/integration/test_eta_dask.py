@@ -51,7 +51,17 @@ def test_dask_matches_the_local_path_and_never_reads_the_test_weeks(case, tmp_pa
         read = [f for files in client.run(dist.files_read).values() for f in files]
         assert {int(f.split("week=")[1][:3]) for f in read} >= set(test_weeks)
         model = run.local_model()
+        first_test_week = dist.read_files(dist.world_files(world, test_weeks[:1]))
+        rows = run.features(first_test_week, "coords").partitions[0].compute().head(50)
+        sample = dist.with_pairs(rows, run.pairs)[run.columns]
     assert type(model).__name__ == "LGBMRegressor"  # a plain LightGBM model for serving
+    uri = f"sqlite:///{tmp_path}/mlflow.db"
+    run_id = dist.log_model(run, case, uri, {"trips": TRIPS, "workers": 2, "wall_s": 1.0,
+                                             "metrics": test})
+    import mlflow
+
+    served = mlflow.lightgbm.load_model(f"runs:/{run_id}/model")  # no Dask needed to serve
+    np.testing.assert_allclose(served.predict(sample), model.predict(sample))
     local = local_rmsle(case, seed)
     assert test["test_trips"] > 0.1 * TRIPS
     assert abs(test["rmsle"] - local) / local < 0.01, (test["rmsle"], local)
