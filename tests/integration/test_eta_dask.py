@@ -62,6 +62,10 @@ def test_dask_matches_the_local_path_and_never_reads_the_test_weeks(case, tmp_pa
 
     served = mlflow.lightgbm.load_model(f"runs:/{run_id}/model")  # no Dask needed to serve
     np.testing.assert_allclose(served.predict(sample), model.predict(sample))
+    inputs = mlflow.artifacts.load_dict(f"runs:/{run_id}/serving_features.json")
+    assert len(inputs["cluster_centers"]) == case["features"]["clusters"]
+    assert inputs["columns"] == run.columns
+    assert len(inputs["pair_stats"]["pairs"]) == len(run.pairs.pair_keys_)
     local = local_rmsle(case, seed)
     assert test["test_trips"] > 0.1 * TRIPS
     assert abs(test["rmsle"] - local) / local < 0.01, (test["rmsle"], local)

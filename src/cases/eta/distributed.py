@@ -523,10 +523,10 @@ def per_doubling(curve: Sequence[Mapping]) -> list[dict]:
 
 
 def log_model(run: DaskETA, cfg: Mapping, uri: str, result: Mapping) -> str:
-    """The model to MLflow as a plain LightGBM model, with the pair statistics and metrics."""
+    """The model to MLflow as a plain LightGBM model, with what serving needs to make its
+    inputs beside it (`serving_features.json`: the k-means centres of the pickup/dropoff
+    clusters and the zone-pair statistics, `tasks.PairStats`'s fitted state) and the metrics."""
     import mlflow
-
-    from cases.eta.tasks import PairStats  # noqa: F401 - documented: the serving transformer
 
     mlflow.set_tracking_uri(uri)
     mlflow.set_experiment(f"casebook-{cfg['name']}-dask")
@@ -535,13 +535,16 @@ def log_model(run: DaskETA, cfg: Mapping, uri: str, result: Mapping) -> str:
                            "workers": result["workers"], "columns": ",".join(run.columns)})
         mlflow.log_metrics({f"test_{k}": v for k, v in result["metrics"].items()
                             if isinstance(v, (int, float))} | {"wall_s": result["wall_s"]})
+        serving = {"columns": run.columns, "categorical": run.categorical,
+                   "cluster_centers": run.km.cluster_centers_.tolist() if run.km else None}
         if run.pairs is not None:
-            mlflow.log_dict({"pickup": run.pairs.pickup, "dropoff": run.pairs.dropoff,
-                             "smoothing": run.pairs.smoothing, "global": run.pairs.global_,
-                             "origin": run.pairs.origin_, "pairs": dict(zip(
-                                 run.pairs.pair_keys_, zip(run.pairs.pair_median_.tolist(),
-                                                           run.pairs.pair_count_.tolist())))},
-                            "pair_stats.json")
+            serving["pair_stats"] = {
+                "pickup": run.pairs.pickup, "dropoff": run.pairs.dropoff,
+                "smoothing": run.pairs.smoothing, "global": run.pairs.global_,
+                "origin": run.pairs.origin_, "pairs": dict(zip(
+                    run.pairs.pair_keys_, zip(run.pairs.pair_median_.tolist(),
+                                              run.pairs.pair_count_.tolist())))}
+        mlflow.log_dict(serving, "serving_features.json")
         mlflow.lightgbm.log_model(run.local_model(), name="model")
         return r.info.run_id
 
@@ -611,8 +614,6 @@ def run_case(cfg) -> dict:
 
 def story(result: Mapping, case: Mapping) -> str:
     """What more data bought, in the run's own numbers."""
-    import pandas as pd
-
     from cases.eta.analysis import plateau
 
     curve = result["curve"]
