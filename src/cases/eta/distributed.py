@@ -420,8 +420,11 @@ class DaskETA:
         pair = pair_of(cols)
         self.pairs = None
         if pair:
+            # summed in a tree (a partition's counts are nearly as long as its trips: gathered
+            # whole, 30M trips' counts overflowed a 4 GB worker)
             counts = feats.map_partitions(pair_counts, *pair, meta={
-                "a": "i4", "b": "i4", "y": "f8", "n": "i8"}).compute()
+                "a": "i4", "b": "i4", "y": "f8", "n": "i8"}).groupby(
+                ["a", "b", "y"]).n.sum().reset_index().compute()
             self.pairs = fit_pair_stats(counts, *pair, float(self.cfg["train"]["pair_smoothing"]))
         timings["pair_stats_s"] = time.perf_counter() - t0
         t0 = time.perf_counter()
