@@ -69,6 +69,8 @@ def main(argv: list[str] | None = None) -> int:
             return 0
         from cases.stages import guard, run_stage
 
+        if cfg.case.get("compute", "local") != "local":
+            return _distributed(args.command, cfg)
         if args.command == "all":  # one lock for the whole run: no other run slips in between
             with guard.case_lock(cfg):
                 for name in NAMES:
@@ -88,6 +90,23 @@ def main(argv: list[str] | None = None) -> int:
         print(f"casebook: failed: {type(exc).__name__}: {exc} (set CASEBOOK_LOG=DEBUG for the "
               f"traceback)", file=sys.stderr)
         return 1
+
+
+def _distributed(command: str, cfg) -> int:
+    """`case.compute=dask`: the case runs whole as one job on the cluster (its own module,
+    `cases.<case>.distributed`, imported only here)."""
+    import importlib
+
+    from cases.stages import guard
+
+    if cfg.case.compute != "dask":
+        raise CasebookError(f"case.compute={cfg.case.compute!r}; expected 'local' or 'dask'")
+    if command != "all":
+        raise CasebookError(f"case.compute=dask runs the case whole, not stage by stage: "
+                            f"python -m cases all case={cfg.case.name} case.compute=dask")
+    with guard.case_lock(cfg):
+        importlib.import_module(f"cases.{cfg.case.name}.distributed").run_case(cfg)
+    return 0
 
 
 def run_stage_script(stage: str) -> None:

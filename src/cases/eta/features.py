@@ -100,20 +100,17 @@ def split_by_weeks(when: pd.Series, f: Mapping) -> tuple[np.ndarray, np.ndarray,
     return is_test, week, how
 
 
-def build(tables: dict[str, pd.DataFrame], cfg: Mapping) -> FeatureTable:
-    f = cfg["features"]
-    t = tables["trips"].sort_values("pickup_datetime", kind="stable").reset_index(drop=True)
-    schema = str(t["schema"].iloc[0])
-    is_test, week, how = split_by_weeks(t["pickup_datetime"], f)
+def row_features(t: pd.DataFrame, schema: str, f: Mapping, km=None,
+                 extras: Sequence[str] | None = None,
+                 centre: tuple[float, float] | None = None) -> pd.DataFrame:
+    """Every feature that depends on the trip alone (and the fitted k-means `km` and the city's
+    `centre` for coordinate trips): the local path calls it on all trips, the Dask path
+    (`distributed`) on each partition. `extras`: the optional columns to carry (passengers,
+    vendor, rain); by default those the trips have values for."""
     parts = [time_features(t["pickup_datetime"])]
     if schema == "coords":
-        geo = pd.concat([geo_features(t), grid_features(t, float(f["grid_angle_deg"]),
-                                                        city_centre(cfg["data"]))], axis=1)
-        train_pts = np.vstack([
-            geo.loc[~is_test, ["pickup_latitude", "pickup_longitude"]].to_numpy(),
-            geo.loc[~is_test, ["dropoff_latitude", "dropoff_longitude"]].to_numpy()])
-        km = fit_clusters(train_pts, int(f["clusters"]), int(cfg["data"].get("world", {}).get(
-            "seed", 0)))
+        geo = pd.concat([geo_features(t), grid_features(t, float(f["grid_angle_deg"]), centre)],
+                        axis=1)
         geo["pickup_cluster"] = km.predict(geo[["pickup_latitude", "pickup_longitude"]].to_numpy())
         geo["dropoff_cluster"] = km.predict(
             geo[["dropoff_latitude", "dropoff_longitude"]].to_numpy())
@@ -129,10 +126,28 @@ def build(tables: dict[str, pd.DataFrame], cfg: Mapping) -> FeatureTable:
         if f["use_meter_distance"]:
             zones["trip_distance_km"] = t["trip_distance"].astype(float) * 1.609344
         parts.append(zones)
-    for c in ("passenger_count", "vendor_id", "precip_mm"):
-        if c in t and t[c].notna().any():
-            parts.append(pd.DataFrame({c: t[c].astype(float)}))
-    frame = pd.concat(parts, axis=1)
+    if extras is None:
+        extras = [c for c in ("passenger_count", "vendor_id", "precip_mm")
+                  if c in t and t[c].notna().any()]
+    for c in extras:
+        parts.append(pd.DataFrame({c: t[c].astype(float)}))
+    return pd.concat(parts, axis=1)
+
+
+def build(tables: dict[str, pd.DataFrame], cfg: Mapping) -> FeatureTable:
+    f = cfg["features"]
+    t = tables["trips"].sort_values("pickup_datetime", kind="stable").reset_index(drop=True)
+    schema = str(t["schema"].iloc[0])
+    is_test, week, how = split_by_weeks(t["pickup_datetime"], f)
+    km = None
+    if schema == "coords":
+        train = t.loc[~is_test]
+        train_pts = np.vstack([
+            train[["pickup_latitude", "pickup_longitude"]].to_numpy(float),
+            train[["dropoff_latitude", "dropoff_longitude"]].to_numpy(float)])
+        km = fit_clusters(train_pts, int(f["clusters"]), int(cfg["data"].get("world", {}).get(
+            "seed", 0)))
+    frame = row_features(t, schema, f, km, centre=city_centre(cfg["data"]))
     frame["trip_duration"] = t["trip_duration"].astype(float)
     if TRUTH in t:  # the simulator's truth, for the Bayes floor only (never in a view)
         frame[TRUTH] = t[TRUTH].astype(float)
