@@ -118,7 +118,7 @@ def test_one_dispatcher_gives_metrics_and_statistics_the_same_names():
         ev.scorer("ordinal", None, seg, extra, {})
 
 
-@pytest.mark.parametrize("case", ["acceptance", "airbnb", "eta", "housing", "loans"])
+@pytest.mark.parametrize("case", ["acceptance", "airbnb", "eta", "fraud", "housing", "loans"])
 def test_every_simulated_world_declares_a_truth_that_no_view_lists(case):
     from cases.config import compose
 

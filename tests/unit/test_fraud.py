@@ -174,3 +174,108 @@ def test_rare_event_metrics_and_rules_on_hand_numbers():
     X = pd.DataFrame({"amount": np.r_[np.full(99, 10.0), 5000.0], "tx_1h": np.r_[np.zeros(99), 4]})
     p = RulesBaseline().fit(X, np.zeros(100)).predict_proba(X)[:, 1]
     assert p[-1] == pytest.approx(1 - 1e-4) and p[0] == pytest.approx(1e-4)
+
+
+# ---------------------------------------------------------------------- the Bayes floor
+def test_the_simulator_draws_fraud_from_the_probability_it_writes(cfg):
+    """Fraud is drawn from P(fraud | what the bank sees) with the leak integrated out: the mean
+    of `true_p` is the configured fraud rate, the draws follow it, the reported share follows
+    `true_p_reported`, and `true_p` is a function of the very features the task sees."""
+    w = cfg.data.world
+    tx = fd.simulate({**w, "customers": 4000})
+    p = tx["true_p"].to_numpy()
+    assert p.mean() == pytest.approx(float(w.fraud_rate), rel=1e-6)
+    n_fraud = int(tx["is_fraud"].sum())
+    assert abs(n_fraud - p.sum()) < 4 * np.sqrt((p * (1 - p)).sum())
+    top = p > np.quantile(p, 0.999)  # the riskiest 0.1%: most of the fraud, at its own rate
+    assert tx["is_fraud"][top].mean() == pytest.approx(p[top].mean(), abs=0.12)
+    np.testing.assert_allclose(tx["true_p_reported"], (1 - float(w.unnoticed_share)) * p)
+    # the leak is drawn per card and no feature depends on it
+    assert tx.groupby("customer_id")["card_leaked"].nunique().max() == 1
+    assert tx["card_leaked"].mean() == pytest.approx(float(w.leak_share), abs=0.05)
+    ft = build({"transactions": tx}, cfg)
+    z = fd.fraud_logit(ft.frame, w.fraud_logit)  # from the features frame the task reads
+    b = fd.solve_intercept(z, float(w.fraud_rate), float(w.leak_share), float(w.leak_logit))
+    np.testing.assert_allclose(ft.frame["true_p"],
+                               fd.p_fraud_seen(z, b, float(w.leak_share), float(w.leak_logit)))
+    np.testing.assert_allclose(ft.frame["true_p_label"], tx["true_p_reported"])
+    assert not {"true_p", "true_p_label"} & {c for v in ft.views.values() for c in v}
+    with pytest.raises(CasebookError, match="case.features.label='chargeback'"):
+        build({"transactions": tx.assign(chargeback=tx["reported"])},
+              {**cfg, "features": {**cfg.features, "label": "chargeback"}})
+
+
+def _test_rows(is_fraud, p, seed=0):
+    rng = np.random.default_rng(seed)
+    n = len(is_fraud)
+    return pd.DataFrame({"is_fraud": is_fraud, "label": is_fraud, "true_p": p,
+                         "amount": rng.lognormal(np.log(40), 1.0, n).round(2),
+                         "reply_p": rng.uniform(0.5, 0.9, n),
+                         "time_s": np.sort(rng.uniform(0, 21 * 86400, n))})
+
+
+EVAL = {"evaluate": {"bootstrap_resamples": 300, "bootstrap_rowwise_resamples": 100}}
+
+
+def test_the_policy_floor_is_exact_on_a_degenerate_truth():
+    """P(fraud) in {0, 1} and right: the Bayes policy blocks every fraud and approves the rest,
+    so it loses nothing on every resample, and the AUPRC of that truth is 1."""
+    from cases.fraud.analysis import policy_floor
+    from tests.unit.test_floor import _floor_entry
+
+    rng = np.random.default_rng(3)
+    y = (rng.uniform(size=3000) < 0.02).astype(int)
+    test = _test_rows(y, y.astype(float))
+    c = Costs.from_cfg(compose(["case=fraud"]).case.analysis.costs, "block")
+    rules = (test["amount"] > 100).astype(int).to_numpy() * 2  # block large amounts
+    model = np.where(rng.uniform(size=3000) < 0.5, y, 0)  # blocks half of the fraud
+    units = (test["time_s"] // 86400).astype(int).to_numpy()
+    entry, bayes = policy_floor(test, {"lgbm": model, "baseline": rules}, "lgbm", c, units,
+                                EVAL, 0)
+    assert entry["test"] == {"cost_dollars": 0.0, "expected_cost_dollars": 0.0}
+    assert entry["interval"]["cost_dollars"] == [0.0, 0.0]
+    assert bayes["blocks"] == y.sum() and bayes["texts"] == 0 and bayes["true_recall"] == 1
+    assert entry["model"]["cost_dollars"] > 0 and not entry["near_floor"]
+    assert 0 < entry["gap_closed"] < 1
+    auprc, _ = _floor_entry("binary", y, {"model": rng.uniform(size=3000),
+                                          "baseline": np.full(3000, y.mean())},
+                            y.astype(float), "average_precision")
+    assert auprc["test"]["average_precision"] == 1.0
+    assert auprc["interval"]["average_precision"] == [1.0, 1.0]
+
+
+def test_a_model_handed_the_true_probability_reaches_the_floor_within_its_interval():
+    """A logistic regression of the label on the true log-odds (the true function's family,
+    fitted on other rows): its AUPRC and the cost of its cost-optimal policy land inside the
+    floor's intervals; a model that ignores the truth does not."""
+    from sklearn.linear_model import LogisticRegression
+
+    from cases.fraud.analysis import policy_floor
+    from tests.unit.test_floor import _floor_entry
+
+    rng = np.random.default_rng(4)
+    n = 40000
+    z = rng.normal(-6, 2.0, 2 * n)
+    p = 1 / (1 + np.exp(-z))
+    y = (rng.uniform(size=2 * n) < p).astype(int)
+    fit = LogisticRegression().fit(z[:n, None], y[:n])
+    q = fit.predict_proba(z[n:, None])[:, 1]
+    test = _test_rows(y[n:], p[n:], seed=5)
+    c = Costs.from_cfg(compose(["case=fraud"]).case.analysis.costs, "block")
+    from cases.fraud.policy import bayes_actions
+
+    units = (test["time_s"] // 86400).astype(int).to_numpy()
+    entry, _ = policy_floor(test, {"model": bayes_actions(q, test["amount"], test["reply_p"], c),
+                                   "baseline": np.zeros(n, dtype=int)}, "model", c, units, EVAL,
+                            0)
+    lo, hi = entry["interval"]["cost_dollars"]
+    assert lo <= entry["model"]["cost_dollars"] <= hi
+    assert entry["gap_closed"] > 0.9
+    auprc, points = _floor_entry("binary", y[n:], {"model": q, "baseline": np.full(n, y.mean())},
+                                 p[n:], "average_precision")
+    lo, hi = auprc["interval"]["average_precision"]
+    assert lo <= points["model"]["average_precision"] <= hi and auprc["near_floor"]
+    blind, _ = _floor_entry("binary", y[n:], {"model": rng.uniform(size=n),
+                                              "baseline": np.full(n, y.mean())},
+                            p[n:], "average_precision")
+    assert not blind["near_floor"]

@@ -136,28 +136,33 @@ def sigmoid(z):
     return 1 / (1 + np.exp(-np.asarray(z, dtype=float)))
 
 
-def fraud_logit(seen: pd.DataFrame, lg: Mapping) -> np.ndarray:
-    """The part of the log-odds of fraud that what the bank sees fixes (`seen`: the features
-    `features.observable` builds), without the intercept: a burst of small charges, a small
-    online charge, a large charge at an electronics or jewellery merchant, the night hours,
-    a merchant far from home, an amount far above the customer's usual, several charges in
-    the hour. Hinges (`max(x - knot, 0)`), so an ordinary transaction scores 0."""
+def logit_terms(seen: pd.DataFrame, lg: Mapping) -> pd.DataFrame:
+    """The terms of the log-odds of fraud, one column per weight of `data.world.fraud_logit`,
+    from what the bank sees (`seen`: the features `features.observable` builds): a burst of
+    small charges, a small online charge, a large charge at an electronics or jewellery
+    merchant, the night hours, a merchant far from home, an amount far above the customer's
+    usual, several charges in the hour. Hinges (`max(x - knot, 0)`): an ordinary transaction
+    scores 0 on each."""
     small = (seen["amount"] < 5).to_numpy(float)
     cat = seen["category"].to_numpy()
-    online = (cat == "online").astype(float)
     pricey = np.isin(cat, ["electronics", "jewelry"]).astype(float)
     vs_usual = np.nan_to_num(seen["amount_vs_usual"].to_numpy(float), nan=1.0)
-    return (float(lg["small_burst"]) * np.minimum(seen["small_amount_burst"].to_numpy(float), 3)
-            * small
-            + float(lg["online_small"]) * online * small
-            + float(lg["pricey_big"]) * pricey * np.maximum(
-                np.log(seen["amount"].to_numpy(float) / float(lg["big_amount"])), 0)
-            + float(lg["night"]) * (seen["hour"].to_numpy(float) < 5)
-            + float(lg["far"]) * np.maximum(seen["distance_km"].to_numpy(float)
-                                            - float(lg["far_km"]), 0) / 100
-            + float(lg["vs_usual"]) * np.maximum(
-                np.log(np.maximum(vs_usual, 1e-9) / float(lg["vs_usual_at"])), 0)
-            + float(lg["velocity"]) * np.minimum(seen["tx_1h"].to_numpy(float), 5))
+    return pd.DataFrame({
+        "small_burst": np.minimum(seen["small_amount_burst"].to_numpy(float), 3) * small,
+        "online_small": (cat == "online") * small,
+        "pricey_big": pricey * np.maximum(np.log(seen["amount"].to_numpy(float)
+                                                 / float(lg["big_amount"])), 0),
+        "night": (seen["hour"].to_numpy(float) < 5).astype(float),
+        "far": np.maximum(seen["distance_km"].to_numpy(float) - float(lg["far_km"]), 0) / 100,
+        "vs_usual": np.maximum(np.log(np.maximum(vs_usual, 1e-9) / float(lg["vs_usual_at"])), 0),
+        "velocity": np.minimum(seen["tx_1h"].to_numpy(float), 5)}, index=seen.index)
+
+
+def fraud_logit(seen: pd.DataFrame, lg: Mapping) -> np.ndarray:
+    """The part of the log-odds of fraud that what the bank sees fixes, without the intercept:
+    the weighted sum of `logit_terms`."""
+    terms = logit_terms(seen, lg)
+    return terms.to_numpy(float) @ np.array([float(lg[k]) for k in terms.columns])
 
 
 def p_fraud_seen(z: np.ndarray, intercept: float, leak_share: float,
