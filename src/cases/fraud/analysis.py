@@ -380,8 +380,8 @@ def floor_gap_text(g: dict, selected: str) -> str:
         f"{t['minus_floor']['hi']:+.3f}]. "
         + ("That interval reaches 0: the labels and their number suffice once the features "
            "carry the patterns (an amount above what a category usually costs, a distance "
-           "beyond the usual radius, small charges in a burst). What closes the gap is those "
-           "features, not more modelling of the raw columns."
+           "beyond the usual radius, small charges in a burst): what closes the gap is features "
+           "that carry those patterns."
            if reached else
            "Even the true function's family falls short of the floor on these labels: the gap "
            "is in the labels (their number, the unreported share), not in the features."))

@@ -1,12 +1,15 @@
 """Card transactions: a simulator with the truth, or the real ULB file.
 
 Simulator (default): customers with a home and spending habits, merchants in categories, weeks of
-transactions, and rare fraud of three kinds (about 0.2% of transactions): card testing (bursts
-of small online charges), account takeover (large charges at electronics and jewellery
-merchants, at odd hours) and spending far from home. Every fraud has a truth label; the bank's
-label is what it learns: a customer notices and reports fraud only with some probability
-(`unnoticed_share` is never reported). Customers answer a text with a probability and a delay.
-All in `conf/case/fraud.yaml` (`data.world`).
+transactions, and episodes of unusual activity of three kinds: card testing (bursts of small
+online charges), account takeover (large charges at electronics and jewellery merchants, at odd
+hours) and spending far from home. Each transaction is fraud with a probability the simulator
+knows (`simulate`): a logistic function of what the bank sees and of a hidden per-card leak;
+about 0.2% of transactions are fraud. Every fraud has a truth label and the truth columns carry
+P(fraud | what the bank sees) (the Bayes floor's); the bank's label is what it learns: a
+customer notices and reports fraud only with some probability (`unnoticed_share` is never
+reported). Customers answer a text with their own probability. All in `conf/case/fraud.yaml`
+(`data.world`).
 
 Real: the ULB credit-card file (`creditcard.csv`: Time, V1..V28, Amount, Class; 284,807 rows,
 two days of September 2013) from a local path, or downloaded from OpenML (dataset 1597) with the

@@ -1,8 +1,8 @@
 """One task: is this transaction fraud (as the bank will learn it)? Baseline: the rules a bank
 runs before any model (a large amount for the customer, a burst of charges, a burst of small
 ones, an amount or a distance beyond what 99% of transactions show). Candidates: logistic
-regression and LightGBM with a class weight for the rare fraud; selection by time-ordered CV on
-the area under the precision-recall curve."""
+regression and LightGBM (no class weight: see conf/case/fraud.yaml); selection by time-ordered
+CV on the area under the precision-recall curve."""
 
 from __future__ import annotations
 
