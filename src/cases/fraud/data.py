@@ -46,7 +46,8 @@ def load(data: Mapping, raw_dir: Path) -> Dataset:
     if source == "simulator":
         tx = simulate(data["world"])
         return Dataset(tables={"transactions": tx}, source=source,
-                       description="simulated card transactions with three kinds of fraud")
+                       description="simulated card transactions, fraud drawn from a known "
+                                   "P(fraud | what the bank sees)")
     if source not in ("real", "openml"):
         raise CasebookError(f"case.data.source={source!r}; expected 'simulator', 'real' (a local "
                             f"creditcard.csv) or 'openml' (download dataset 1597)")
