@@ -16,7 +16,14 @@ from cases.errors import CasebookError
 from cases.fraud import data as fd
 from cases.fraud.features import build, history
 from cases.fraud.policy import Costs, action_costs, actions, policy_cost, search_thresholds
-from cases.fraud.tasks import RulesBaseline, precision_at_recall, recall_at_alert_rate
+from cases.fraud.tasks import (
+    RulesBaseline,
+    precision_at_recall,
+    rare_event_metrics,
+    rare_event_statistics,
+    recall_at_alert_rate,
+)
+from cases.lifecycle import bootstrap as bs
 
 
 @pytest.fixture(scope="module")
@@ -171,9 +178,59 @@ def test_rare_event_metrics_and_rules_on_hand_numbers():
     s = np.array([0.9, 0.8, 0.7, 0.1, 0.1, 0.1, 0.1, 0.1, 0.1, 0.1])
     assert recall_at_alert_rate(y, s, 0.2) == 0.5  # top 2: one of the two frauds
     assert precision_at_recall(y, s, 1.0) == pytest.approx(2 / 3)
-    X = pd.DataFrame({"amount": np.r_[np.full(99, 10.0), 5000.0], "tx_1h": np.r_[np.zeros(99), 4]})
-    p = RulesBaseline().fit(X, np.zeros(100)).predict_proba(X)[:, 1]
-    assert p[-1] == pytest.approx(1 - 1e-4) and p[0] == pytest.approx(1e-4)
+    # the rules' score is the training fraud rate among rows firing as many rules
+    X = pd.DataFrame({"amount": np.r_[np.full(98, 10.0), 5000.0, 10.0],
+                      "tx_1h": np.r_[np.zeros(98), 4, 4]})
+    y = np.r_[np.zeros(97), 1, 1, 0]  # no rule: 1 fraud in 98; one rule: 0 in 1; both: 1 in 1
+    rules = RulesBaseline().fit(X, y)
+    p = rules.predict_proba(X)[:, 1]
+    assert p[0] == pytest.approx(1 / 98) and p[-1] == pytest.approx(1 / 98)  # never below
+    assert p[-2] == pytest.approx(1 - 1e-4)
+    assert rules.predict_proba(X.assign(tx_1h=0.0))[-2, 1] == pytest.approx(1 / 98)
+
+
+def test_the_money_guardrail_fails_a_model_whose_policy_costs_more_than_the_rules(cfg):
+    """The gate's dollar metric on a hand-made world: a model scoring every $100 fraud 0 (so its
+    policy approves them) and the good customers 0.9 (so it blocks them) costs more than rules
+    that score the frauds 0.9; the fail guardrail of fraud.yaml then fails the gate even though
+    the model wins the selection metric (both rank well there: the gate sees only the money)."""
+    rng = np.random.default_rng(0)
+    n = 2000
+    y = (rng.uniform(size=n) < 0.05).astype(int)
+    rows = pd.DataFrame({"amount": np.full(n, 100.0), "reply_p": np.full(n, 0.7)})
+    rules = np.where(y == 1, 0.9, 0.001)
+    model = np.where(y == 1, 0.001, 0.9)
+    # at 0.9 a text is cheapest in expectation (sms $0.05; a good customer's friction $1 and,
+    # silent with probability 0.3, a $15 block), at 0.001 approving; a missed fraud costs $100
+    c = cfg.analysis.costs
+    assert rare_event_metrics(y, rules, rows, cfg)["policy_cost_per_1k"] == pytest.approx(
+        1000 * np.mean(y * c.sms))
+    text_good = c.sms + c.friction + 0.3 * c.block_good
+    assert rare_event_metrics(y, model, rows, cfg)["policy_cost_per_1k"] == pytest.approx(
+        1000 * np.mean(np.where(y == 1, 100.0, text_good)))
+    points = {"baseline": rare_event_metrics(y, rules, rows, cfg),
+              "model": rare_event_metrics(y, model, rows, cfg)}
+    points["model"]["average_precision"], points["baseline"]["average_precision"] = 0.9, 0.1
+    stats = {"baseline": rare_event_statistics(y, rules, rows, cfg),
+             "model": rare_event_statistics(y, model, rows, cfg)}
+    rs = bs.Resamples(np.arange(n) // 20, 200, seed=0)
+    boot = bs.resample_all(stats, rs)
+    for name, ap in (("model", 0.9), ("baseline", 0.1)):
+        boot[name]["average_precision"] = np.full(rs.n, ap)
+    guards = list(cfg.evaluate.guardrails)
+    assert [g["metric"] for g in guards] == ["policy_cost_per_1k"]
+    gate = bs.evaluate_view(points, boot, "model", "average_precision", 0.05, guards)["gate"]
+    assert gate["relative_improvement"] > 0.05
+    assert gate["guardrails"][0]["breached"] and gate["guardrails"][0]["action"] == "fail"
+    assert not gate["passed"]
+    # the same model with the rules' money passes
+    ok = bs.evaluate_view({**points, "model": {**points["model"], "policy_cost_per_1k":
+                                              points["baseline"]["policy_cost_per_1k"]}},
+                          {**boot, "model": {**boot["model"],
+                                             "policy_cost_per_1k": boot["baseline"][
+                                                 "policy_cost_per_1k"]}},
+                          "model", "average_precision", 0.05, guards)["gate"]
+    assert ok["passed"] and not ok["guardrails"][0]["breached"]
 
 
 # ---------------------------------------------------------------------- the Bayes floor
