@@ -42,6 +42,24 @@ def test_fraud_pipeline_on_the_simulator(tmp_path):
     assert 0 <= a["labels"]["unreported_share"] < 1 and a["reasons"] and a["examples"]
     assert (rep / "analysis/cost_curve.png").exists()
     assert "Shadow period" in (rep / "rollout.md").read_text()
+    # the Bayes floor: the true P(label | what the bank sees) scored like a model, and the
+    # money of the policy that knows the true P(fraud)
+    f = m["tasks"]["fraud"]["tx"]["floor"]
+    assert f["available"] and f["truth"] == "true_p_label"
+    assert m["floor"]["average_precision"] == f["test"]["average_precision"]
+    assert m["gap_closed"] == f["gap_closed"] is not None
+    lo, hi = f["interval"]["average_precision"]
+    assert lo <= m["floor"]["average_precision"] <= hi
+    pf = a["policy_floor"]
+    assert pf["available"] and pf["metric"] == "cost_dollars"
+    assert pf["model"]["cost_dollars"] == money[a["selected"]]["cost_dollars"]
+    assert pf["test"]["cost_dollars"] == money["Bayes policy (knows P(fraud))"]["cost_dollars"]
+    # in expectation the floor holds transaction by transaction: no policy undercuts it
+    assert pf["test"]["expected_cost_dollars"] <= min(pf["model"]["expected_cost_dollars"],
+                                                      pf["baseline"]["expected_cost_dollars"])
+    assert "true terms" in a["floor_gap"]
+    rollout = (rep / "rollout.md").read_text()
+    assert "## The Bayes floor" in rollout and "The floor of the money" in rollout
 
 
 def test_fraud_pipeline_on_a_file_in_the_ulb_schema(tmp_path):
@@ -59,3 +77,7 @@ def test_fraud_pipeline_on_a_file_in_the_ulb_schema(tmp_path):
     assert m["source"] == "real" and m["rows"] == n
     assert json.loads((rep / "eda.json").read_text())["duplicates_removed"] == 5
     assert m["test"]["average_precision"] > 0.3
+    # real data: the truth is unknown, nothing is estimated
+    assert m["floor"] is None and not m["tasks"]["fraud"]["tx"]["floor"]["available"]
+    assert not a["policy_floor"]["available"] and a["floor_gap"] == {}
+    assert "no floor (truth unknown)" in (rep / "rollout.md").read_text()

@@ -77,6 +77,11 @@ def test_a_model_handed_the_true_function_reaches_the_floor_within_its_interval(
                             p[n:], "log_loss")
     assert not worse["near_floor"] and worse["gap_closed"] < 0
     assert "above it" in fl.line(worse)
+    # a score (higher is better): the model is below its floor, and the line says so
+    scored, _ = _floor_entry("binary", labels[n:], {"model": 1 - p[n:],
+                                                    "baseline": np.full(n, labels[:n].mean())},
+                             p[n:], "average_precision")
+    assert scored["above_floor"] > 0.05 and "below it" in fl.line(scored)
 
 
 def test_the_truth_is_read_only_where_it_is_known():
@@ -118,7 +123,7 @@ def test_one_dispatcher_gives_metrics_and_statistics_the_same_names():
         ev.scorer("ordinal", None, seg, extra, {})
 
 
-@pytest.mark.parametrize("case", ["acceptance", "airbnb", "eta", "housing", "loans"])
+@pytest.mark.parametrize("case", ["acceptance", "airbnb", "eta", "fraud", "housing", "loans"])
 def test_every_simulated_world_declares_a_truth_that_no_view_lists(case):
     from cases.config import compose
 

@@ -16,7 +16,14 @@ from cases.errors import CasebookError
 from cases.fraud import data as fd
 from cases.fraud.features import build, history
 from cases.fraud.policy import Costs, action_costs, actions, policy_cost, search_thresholds
-from cases.fraud.tasks import RulesBaseline, precision_at_recall, recall_at_alert_rate
+from cases.fraud.tasks import (
+    RulesBaseline,
+    precision_at_recall,
+    rare_event_metrics,
+    rare_event_statistics,
+    recall_at_alert_rate,
+)
+from cases.lifecycle import bootstrap as bs
 
 
 @pytest.fixture(scope="module")
@@ -171,6 +178,161 @@ def test_rare_event_metrics_and_rules_on_hand_numbers():
     s = np.array([0.9, 0.8, 0.7, 0.1, 0.1, 0.1, 0.1, 0.1, 0.1, 0.1])
     assert recall_at_alert_rate(y, s, 0.2) == 0.5  # top 2: one of the two frauds
     assert precision_at_recall(y, s, 1.0) == pytest.approx(2 / 3)
-    X = pd.DataFrame({"amount": np.r_[np.full(99, 10.0), 5000.0], "tx_1h": np.r_[np.zeros(99), 4]})
-    p = RulesBaseline().fit(X, np.zeros(100)).predict_proba(X)[:, 1]
-    assert p[-1] == pytest.approx(1 - 1e-4) and p[0] == pytest.approx(1e-4)
+    # the rules' score is the training fraud rate among rows firing as many rules
+    X = pd.DataFrame({"amount": np.r_[np.full(98, 10.0), 5000.0, 10.0],
+                      "tx_1h": np.r_[np.zeros(98), 4, 4]})
+    y = np.r_[np.zeros(97), 1, 1, 0]  # no rule: 1 fraud in 98; one rule: 0 in 1; both: 1 in 1
+    rules = RulesBaseline().fit(X, y)
+    p = rules.predict_proba(X)[:, 1]
+    assert p[0] == pytest.approx(1 / 98) and p[-1] == pytest.approx(1 / 98)  # never below
+    assert p[-2] == pytest.approx(1 - 1e-4)
+    assert rules.predict_proba(X.assign(tx_1h=0.0))[-2, 1] == pytest.approx(1 / 98)
+
+
+def test_the_money_guardrail_fails_a_model_whose_policy_costs_more_than_the_rules(cfg):
+    """The gate's dollar metric on a hand-made world: a model scoring every $100 fraud 0 (so its
+    policy approves them) and the good customers 0.9 (so it blocks them) costs more than rules
+    that score the frauds 0.9; the fail guardrail of fraud.yaml then fails the gate even though
+    the model wins the selection metric (both rank well there: the gate sees only the money)."""
+    rng = np.random.default_rng(0)
+    n = 2000
+    y = (rng.uniform(size=n) < 0.05).astype(int)
+    rows = pd.DataFrame({"amount": np.full(n, 100.0), "reply_p": np.full(n, 0.7)})
+    rules = np.where(y == 1, 0.9, 0.001)
+    model = np.where(y == 1, 0.001, 0.9)
+    # at 0.9 a text is cheapest in expectation (sms $0.05; a good customer's friction $1 and,
+    # silent with probability 0.3, a $15 block), at 0.001 approving; a missed fraud costs $100
+    c = cfg.analysis.costs
+    assert rare_event_metrics(y, rules, rows, cfg)["policy_cost_per_1k"] == pytest.approx(
+        1000 * np.mean(y * c.sms))
+    text_good = c.sms + c.friction + 0.3 * c.block_good
+    assert rare_event_metrics(y, model, rows, cfg)["policy_cost_per_1k"] == pytest.approx(
+        1000 * np.mean(np.where(y == 1, 100.0, text_good)))
+    points = {"baseline": rare_event_metrics(y, rules, rows, cfg),
+              "model": rare_event_metrics(y, model, rows, cfg)}
+    points["model"]["average_precision"], points["baseline"]["average_precision"] = 0.9, 0.1
+    stats = {"baseline": rare_event_statistics(y, rules, rows, cfg),
+             "model": rare_event_statistics(y, model, rows, cfg)}
+    rs = bs.Resamples(np.arange(n) // 20, 200, seed=0)
+    boot = bs.resample_all(stats, rs)
+    for name, ap in (("model", 0.9), ("baseline", 0.1)):
+        boot[name]["average_precision"] = np.full(rs.n, ap)
+    guards = list(cfg.evaluate.guardrails)
+    assert [g["metric"] for g in guards] == ["policy_cost_per_1k"]
+    gate = bs.evaluate_view(points, boot, "model", "average_precision", 0.05, guards)["gate"]
+    assert gate["relative_improvement"] > 0.05
+    assert gate["guardrails"][0]["breached"] and gate["guardrails"][0]["action"] == "fail"
+    assert not gate["passed"]
+    # the same model with the rules' money passes
+    ok = bs.evaluate_view({**points, "model": {**points["model"], "policy_cost_per_1k":
+                                              points["baseline"]["policy_cost_per_1k"]}},
+                          {**boot, "model": {**boot["model"],
+                                             "policy_cost_per_1k": boot["baseline"][
+                                                 "policy_cost_per_1k"]}},
+                          "model", "average_precision", 0.05, guards)["gate"]
+    assert ok["passed"] and not ok["guardrails"][0]["breached"]
+
+
+# ---------------------------------------------------------------------- the Bayes floor
+def test_the_simulator_draws_fraud_from_the_probability_it_writes(cfg):
+    """Fraud is drawn from P(fraud | what the bank sees) with the leak integrated out: the mean
+    of `true_p` is the configured fraud rate, the draws follow it, the reported share follows
+    `true_p_reported`, and `true_p` is a function of the very features the task sees."""
+    w = cfg.data.world
+    tx = fd.simulate({**w, "customers": 4000})
+    p = tx["true_p"].to_numpy()
+    assert p.mean() == pytest.approx(float(w.fraud_rate), rel=1e-6)
+    n_fraud = int(tx["is_fraud"].sum())
+    assert abs(n_fraud - p.sum()) < 4 * np.sqrt((p * (1 - p)).sum())
+    top = p > np.quantile(p, 0.999)  # the riskiest 0.1%: most of the fraud, at its own rate
+    assert tx["is_fraud"][top].mean() == pytest.approx(p[top].mean(), abs=0.12)
+    np.testing.assert_allclose(tx["true_p_reported"], (1 - float(w.unnoticed_share)) * p)
+    # the leak is drawn per card and no feature depends on it
+    assert tx.groupby("customer_id")["card_leaked"].nunique().max() == 1
+    assert tx["card_leaked"].mean() == pytest.approx(float(w.leak_share), abs=0.05)
+    ft = build({"transactions": tx}, cfg)
+    z = fd.fraud_logit(ft.frame, w.fraud_logit)  # from the features frame the task reads
+    b = fd.solve_intercept(z, float(w.fraud_rate), float(w.leak_share), float(w.leak_logit))
+    np.testing.assert_allclose(ft.frame["true_p"],
+                               fd.p_fraud_seen(z, b, float(w.leak_share), float(w.leak_logit)))
+    np.testing.assert_allclose(ft.frame["true_p_label"], tx["true_p_reported"])
+    assert not {"true_p", "true_p_label"} & {c for v in ft.views.values() for c in v}
+    with pytest.raises(CasebookError, match="case.features.label='chargeback'"):
+        build({"transactions": tx.assign(chargeback=tx["reported"])},
+              {**cfg, "features": {**cfg.features, "label": "chargeback"}})
+
+
+def _test_rows(is_fraud, p, seed=0):
+    rng = np.random.default_rng(seed)
+    n = len(is_fraud)
+    return pd.DataFrame({"is_fraud": is_fraud, "label": is_fraud, "true_p": p,
+                         "amount": rng.lognormal(np.log(40), 1.0, n).round(2),
+                         "reply_p": rng.uniform(0.5, 0.9, n),
+                         "time_s": np.sort(rng.uniform(0, 21 * 86400, n))})
+
+
+EVAL = {"evaluate": {"bootstrap_resamples": 300, "bootstrap_rowwise_resamples": 100}}
+
+
+def test_the_policy_floor_is_exact_on_a_degenerate_truth():
+    """P(fraud) in {0, 1} and right: the Bayes policy blocks every fraud and approves the rest,
+    so it loses nothing on every resample, and the AUPRC of that truth is 1."""
+    from cases.fraud.analysis import policy_floor
+    from tests.unit.test_floor import _floor_entry
+
+    rng = np.random.default_rng(3)
+    y = (rng.uniform(size=3000) < 0.02).astype(int)
+    test = _test_rows(y, y.astype(float))
+    c = Costs.from_cfg(compose(["case=fraud"]).case.analysis.costs, "block")
+    rules = (test["amount"] > 100).astype(int).to_numpy() * 2  # block large amounts
+    model = np.where(rng.uniform(size=3000) < 0.5, y, 0)  # blocks half of the fraud
+    units = (test["time_s"] // 86400).astype(int).to_numpy()
+    entry, bayes = policy_floor(test, {"lgbm": model, "baseline": rules}, "lgbm", c, units,
+                                EVAL, 0)
+    assert entry["test"] == {"cost_dollars": 0.0, "expected_cost_dollars": 0.0}
+    assert entry["interval"]["cost_dollars"] == [0.0, 0.0]
+    assert bayes["blocks"] == y.sum() and bayes["texts"] == 0 and bayes["true_recall"] == 1
+    assert entry["model"]["cost_dollars"] > 0 and not entry["near_floor"]
+    assert 0 < entry["gap_closed"] < 1
+    auprc, _ = _floor_entry("binary", y, {"model": rng.uniform(size=3000),
+                                          "baseline": np.full(3000, y.mean())},
+                            y.astype(float), "average_precision")
+    assert auprc["test"]["average_precision"] == 1.0
+    assert auprc["interval"]["average_precision"] == [1.0, 1.0]
+
+
+def test_a_model_handed_the_true_probability_reaches_the_floor_within_its_interval():
+    """A logistic regression of the label on the true log-odds (the true function's family,
+    fitted on other rows): its AUPRC and the cost of its cost-optimal policy land inside the
+    floor's intervals; a model that ignores the truth does not."""
+    from sklearn.linear_model import LogisticRegression
+
+    from cases.fraud.analysis import policy_floor
+    from tests.unit.test_floor import _floor_entry
+
+    rng = np.random.default_rng(4)
+    n = 40000
+    z = rng.normal(-6, 2.0, 2 * n)
+    p = 1 / (1 + np.exp(-z))
+    y = (rng.uniform(size=2 * n) < p).astype(int)
+    fit = LogisticRegression().fit(z[:n, None], y[:n])
+    q = fit.predict_proba(z[n:, None])[:, 1]
+    test = _test_rows(y[n:], p[n:], seed=5)
+    c = Costs.from_cfg(compose(["case=fraud"]).case.analysis.costs, "block")
+    from cases.fraud.policy import bayes_actions
+
+    units = (test["time_s"] // 86400).astype(int).to_numpy()
+    entry, _ = policy_floor(test, {"model": bayes_actions(q, test["amount"], test["reply_p"], c),
+                                   "baseline": np.zeros(n, dtype=int)}, "model", c, units, EVAL,
+                            0)
+    lo, hi = entry["interval"]["cost_dollars"]
+    assert lo <= entry["model"]["cost_dollars"] <= hi
+    assert entry["gap_closed"] > 0.9
+    auprc, points = _floor_entry("binary", y[n:], {"model": q, "baseline": np.full(n, y.mean())},
+                                 p[n:], "average_precision")
+    lo, hi = auprc["interval"]["average_precision"]
+    assert lo <= points["model"]["average_precision"] <= hi and auprc["near_floor"]
+    blind, _ = _floor_entry("binary", y[n:], {"model": rng.uniform(size=n),
+                                              "baseline": np.full(n, y.mean())},
+                            p[n:], "average_precision")
+    assert not blind["near_floor"]

@@ -12,12 +12,15 @@ from cases.fraud.policy import (
     Costs,
     action_costs,
     actions,
+    bayes_actions,
+    expected_action_costs,
     replies,
     search_thresholds,
     signed_usd,
     top_band_reading,
 )
 from cases.lifecycle import bootstrap as bs
+from cases.lifecycle import floor as fl
 from cases.lifecycle.contract import AnalysisContext, EdaResult
 from cases.lifecycle.eda import figure, markdown_table
 from cases.lifecycle.evaluate import expected_calibration_error
@@ -84,7 +87,7 @@ def analyze(ctx: AnalysisContext) -> EdaResult:
     rng = np.random.default_rng(ctx.seed)
     grid = int(a["threshold_grid"])
     # 1. thresholds per model on the validation week (out of sample), money on the test weeks
-    money, searches = [], {}
+    money, searches, acts = [], {}, {}
     val_costs = action_costs(val["label"], val["amount"], val["reply_p"], c)
     for name, build in builders.items():
         fitted = build().fit(pre[cols], pre["label"])
@@ -93,6 +96,7 @@ def analyze(ctx: AnalysisContext) -> EdaResult:
         searches[name] = s
         final = ctx.model("fraud", view, name)
         act = actions(predict_for("binary", final, test[cols]), s["t1"], s["t2"])
+        acts[name] = act
         o = outcome(test, act, c, np.random.default_rng(ctx.seed))
         replied = o.pop("replied")
         o.pop("row_cost")
@@ -105,6 +109,14 @@ def analyze(ctx: AnalysisContext) -> EdaResult:
     nothing.pop("row_cost")
     money.append({"model": "approve everything", "t1": np.inf, "t2": np.inf,
                   "validation_cost": float("nan"), **nothing})
+    # the floor of the money: the policy that knows each transaction's true P(fraud)
+    units = bs.unit_ids(test_rows, ctx.cfg["evaluate"]["bootstrap_unit"])[1]
+    if "true_p" in test:
+        floor, bayes = policy_floor(test, acts, selected, c, units, ctx.cfg, ctx.seed)
+        money.append({"model": BAYES, "t1": float("nan"), "t2": float("nan"),
+                      "validation_cost": float("nan"), **bayes})
+    else:
+        floor = fl.unavailable()
     money = pd.DataFrame(money)
     s = searches[selected]
     figures: dict = {"money": money.round(6)}
@@ -182,7 +194,8 @@ def analyze(ctx: AnalysisContext) -> EdaResult:
     figures["loop"] = loop.round(6)
     exploring = exploration_summary(loop, explore)
     # 2b. what the unreported fraud costs in training, and the calibration of high scores
-    units = bs.unit_ids(test_rows, ctx.cfg["evaluate"]["bootstrap_unit"])[1]
+    closing = (floor_gap(ctx, static, test, cols, units) if "true_p_label" in test
+               else {})
     unreported = unreported_cost(ctx, builders[selected], static, val, test, cols, shares, c,
                                  units)
     calib, calib_figs = calibration_fix(sel_pre, val, val_score, test, cols, c, grid,
@@ -219,7 +232,7 @@ def analyze(ctx: AnalysisContext) -> EdaResult:
              "money": money.to_dict("records"), "loop": loop.to_dict("records"),
              "labels": labels, "reasons": reasons, "examples": examples, "load": load,
              "exploration": exploring, "unreported_in_training": unreported,
-             "calibration": calib}
+             "calibration": calib, "policy_floor": floor, "floor_gap": closing}
     show = money[["model", "texts", "blocks", "fraud", "fraud_stopped", "true_recall",
                   "measured_recall", "alert_precision", "fraud_lost_dollars",
                   "good_blocked", "cost_dollars"]]
@@ -240,6 +253,9 @@ def analyze(ctx: AnalysisContext) -> EdaResult:
             + markdown_table(show.round(3))
             + f"\n\n`{selected}`: text from score {s['t1']:.4g}, block from {s['t2']:.4g}."
               f"\n\n![cost curve](analysis/cost_curve.png)")),
+        ("The floor: the policy that knows the true P(fraud)", policy_floor_text(floor, selected)),
+        *([("What would close the gap to the floor", floor_gap_text(closing, selected))]
+          if closing else []),
         ("The loop over later weeks", (
             "Each test week the policy acts; texted customers who reply give a label (a good "
             "customer approves, a victim denies); approved transactions get a label only from "
@@ -278,6 +294,122 @@ def analyze(ctx: AnalysisContext) -> EdaResult:
             f"per million transactions; {load['blocks_per_day']:,.1f} blocks a day.")),
     ]
     return EdaResult(sections=sections, figures=figures, facts=facts)
+
+
+BAYES = "Bayes policy (knows P(fraud))"
+
+
+def policy_floor(test: pd.DataFrame, acts: dict, selected: str, c: Costs, units: np.ndarray,
+                 cfg, seed: int) -> tuple[dict, dict]:
+    """The Bayes floor of the money (lifecycle/floor.py's entry): each test transaction gets the
+    action with the lowest expected cost under its true P(fraud) (the simulator's `true_p`),
+    against the selected model's and the rules' policies, on the same reply draws and the same
+    day resamples. Two costs: the realised one of the money table (the true fraud, the replies
+    drawn), whose floor holds on average, and the expected one under the true P(fraud), which
+    no policy can undercut on any transaction. The entry and the Bayes policy's outcome."""
+    p = test["true_p"].to_numpy(float)
+    expected = expected_action_costs(p, test["amount"], test["reply_p"], c)
+    policies = {selected: acts[selected], "baseline": acts["baseline"],
+                "floor": bayes_actions(p, test["amount"], test["reply_p"], c)}
+    stats, points = {}, {}
+    for name, act in policies.items():
+        o = outcome(test, act, c, np.random.default_rng(seed))
+        stats[name] = {"cost_dollars": bs.Additive([o.pop("row_cost")], lambda t: t[:, 0]),
+                       "expected_cost_dollars": bs.Additive(
+                           [expected[np.arange(len(act)), act]], lambda t: t[:, 0])}
+        points[name] = {k: st.point() for k, st in stats[name].items()}
+        o.pop("replied")
+        if name == "floor":
+            bayes = o
+    e = cfg["evaluate"]
+    boot = bs.resample_all(stats, bs.Resamples(units, int(e["bootstrap_resamples"]), seed,
+                                               int(e["bootstrap_rowwise_resamples"])))
+    entry = fl.summarise({k: v for k, v in points.items() if k != "floor"}, points["floor"],
+                         boot, selected, "cost_dollars", "true_p")
+    entry["model"] = points[selected]
+    entry["baseline"] = points["baseline"]
+    return entry, bayes
+
+
+def floor_gap(ctx: AnalysisContext, static, test: pd.DataFrame, cols: list[str],
+              units: np.ndarray) -> dict:
+    """What the gap between the selected model and the floor is made of, on the test weeks'
+    labels (the task's AUPRC): a logistic regression on the simulator's own terms of the
+    log-odds (`data.logit_terms`: the true function's family, hinges and interactions the
+    bank could build from its features), fitted on the same training rows and labels. Near the
+    floor, the gap is how the features represent the patterns; far from it, the labels or
+    their number. Paired day-bootstrap intervals against the floor."""
+    from sklearn.linear_model import LogisticRegression
+
+    from cases.fraud.data import logit_terms
+
+    lg = ctx.cfg["data"]["world"]["fraud_logit"]
+    train = ctx.train
+    fit = LogisticRegression(max_iter=2000).fit(logit_terms(train, lg), train["label"])
+    y = test["label"].to_numpy()
+    scores = {"selected": predict_for("binary", static, test[cols]),
+              "true terms": fit.predict_proba(logit_terms(test, lg))[:, 1],
+              "floor": test["true_p_label"].to_numpy(float)}
+    e = ctx.cfg["evaluate"]
+    cmp = bs.compare({k: {"average_precision": bs.AveragePrecision(y, v)}
+                      for k, v in scores.items()}, units, "floor",
+                     int(e["bootstrap_resamples"]), ctx.seed,
+                     int(e["bootstrap_rowwise_resamples"]))
+    out = {k: {"average_precision": v["point"]["average_precision"],
+               "interval": v["interval"]["average_precision"],
+               **({"minus_floor": v["vs_floor"]["average_precision"]} if "vs_floor" in v
+                  else {})} for k, v in cmp.items()}
+    d = out["true terms"]["minus_floor"]
+    # the true function's family reaches the floor: the paired interval covers 0 (or is above)
+    out["true_terms_reach_floor"] = bool(d["hi"] is None or d["hi"] >= 0)
+    return out
+
+
+def floor_gap_text(g: dict, selected: str) -> str:
+    s, t, f = g["selected"], g["true terms"], g["floor"]
+    reached = g["true_terms_reach_floor"]
+    return (
+        f"AUPRC on the test weeks' labels: the floor {f['average_precision']:.3f} "
+        f"[{f['interval'][0]:.3f}, {f['interval'][1]:.3f}]; `{selected}` "
+        f"{s['average_precision']:.3f}, minus the floor {s['minus_floor']['diff']:+.3f} "
+        f"[{s['minus_floor']['lo']:+.3f}, {s['minus_floor']['hi']:+.3f}]. A logistic "
+        f"regression on the simulator's own terms of the log-odds (the hinges and interactions "
+        f"of data.logit_terms, built from the same features), fitted on the same rows and "
+        f"labels: {t['average_precision']:.3f}, minus the floor "
+        f"{t['minus_floor']['diff']:+.3f} [{t['minus_floor']['lo']:+.3f}, "
+        f"{t['minus_floor']['hi']:+.3f}]. "
+        + ("That interval reaches 0: the labels and their number suffice once the features "
+           "carry the patterns (an amount above what a category usually costs, a distance "
+           "beyond the usual radius, small charges in a burst): what closes the gap is features "
+           "that carry those patterns."
+           if reached else
+           "Even the true function's family falls short of the floor on these labels: the gap "
+           "is in the labels (their number, the unreported share), not in the features."))
+
+
+def policy_floor_text(f: dict, selected: str) -> str:
+    if not f.get("available"):
+        return f"{f.get('note', fl.NO_FLOOR)}: the transactions' true P(fraud) is not known."
+    lo, hi = f["interval"]["cost_dollars"]
+    d = f["model_minus_floor"]
+    share, (slo, shi) = f["gap_closed"], f["gap_closed_interval"]
+    return (
+        "Each test transaction gets the action (approve, text, block) with the lowest expected "
+        "cost under its true P(fraud), the simulator's `true_p` (the card's leak, which no "
+        "transaction shows, integrated out): the best any policy could do with what the bank "
+        "sees (the row in the table above). On the same replies, it costs "
+        f"${f['test']['cost_dollars']:,.0f} [${lo:,.0f}, ${hi:,.0f}] against "
+        f"${f['model']['cost_dollars']:,.0f} for `{selected}` and "
+        f"${f['baseline']['cost_dollars']:,.0f} for the rules; `{selected}` − floor "
+        f"{signed_usd(d['cost_dollars']['diff'])} [{signed_usd(d['cost_dollars']['lo'])}, "
+        f"{signed_usd(d['cost_dollars']['hi'])}], so it closes "
+        + ("n/a" if share is None else f"{100 * share:.1f}%")
+        + (f" [{100 * slo:.1f}%, {100 * shi:.1f}%]" if slo is not None else "")
+        + " of the gap from the rules to the floor. In expectation under the true P(fraud) "
+        f"(no draw of fraud or replies, so the floor holds transaction by transaction): "
+        f"${f['test']['expected_cost_dollars']:,.0f} against "
+        f"${f['model']['expected_cost_dollars']:,.0f} for `{selected}` and "
+        f"${f['baseline']['expected_cost_dollars']:,.0f} for the rules.")
 
 
 def shap_reasons(ctx: AnalysisContext, test: pd.DataFrame, cols: list[str], s: dict,

@@ -1,12 +1,15 @@
 """Card transactions: a simulator with the truth, or the real ULB file.
 
 Simulator (default): customers with a home and spending habits, merchants in categories, weeks of
-transactions, and rare fraud of three kinds (about 0.2% of transactions): card testing (bursts
-of small online charges), account takeover (large charges at electronics and jewellery
-merchants, at odd hours) and spending far from home. Every fraud has a truth label; the bank's
-label is what it learns: a customer notices and reports fraud only with some probability
-(`unnoticed_share` is never reported). Customers answer a text with a probability and a delay.
-All in `conf/case/fraud.yaml` (`data.world`).
+transactions, and episodes of unusual activity of three kinds: card testing (bursts of small
+online charges), account takeover (large charges at electronics and jewellery merchants, at odd
+hours) and spending far from home. Each transaction is fraud with a probability the simulator
+knows (`simulate`): a logistic function of what the bank sees and of a hidden per-card leak;
+about 0.2% of transactions are fraud. Every fraud has a truth label and the truth columns carry
+P(fraud | what the bank sees) (the Bayes floor's); the bank's label is what it learns: a
+customer notices and reports fraud only with some probability (`unnoticed_share` is never
+reported). Customers answer a text with their own probability. All in `conf/case/fraud.yaml`
+(`data.world`).
 
 Real: the ULB credit-card file (`creditcard.csv`: Time, V1..V28, Amount, Class; 284,807 rows,
 two days of September 2013) from a local path, or downloaded from OpenML (dataset 1597) with the
@@ -43,7 +46,8 @@ def load(data: Mapping, raw_dir: Path) -> Dataset:
     if source == "simulator":
         tx = simulate(data["world"])
         return Dataset(tables={"transactions": tx}, source=source,
-                       description="simulated card transactions with three kinds of fraud")
+                       description="simulated card transactions, fraud drawn from a known "
+                                   "P(fraud | what the bank sees)")
     if source not in ("real", "openml"):
         raise CasebookError(f"case.data.source={source!r}; expected 'simulator', 'real' (a local "
                             f"creditcard.csv) or 'openml' (download dataset 1597)")
@@ -129,7 +133,79 @@ def read_arff(path: str) -> pd.DataFrame:
 
 
 # ----------------------------------------------------------------------------------- simulator
+KINDS = ("card_testing", "takeover", "far_from_home")
+
+
+def sigmoid(z):
+    return 1 / (1 + np.exp(-np.asarray(z, dtype=float)))
+
+
+def logit_terms(seen: pd.DataFrame, lg: Mapping) -> pd.DataFrame:
+    """The terms of the log-odds of fraud, one column per weight of `data.world.fraud_logit`,
+    from what the bank sees (`seen`: the features `features.observable` builds): a burst of
+    small charges, a small online charge, a large charge at an electronics or jewellery
+    merchant, the night hours, a merchant far from home, an amount far above the customer's
+    usual, several charges in the hour. Hinges (`max(x - knot, 0)`): an ordinary transaction
+    scores 0 on each."""
+    small = (seen["amount"] < 5).to_numpy(float)
+    cat = seen["category"].to_numpy()
+    pricey = np.isin(cat, ["electronics", "jewelry"]).astype(float)
+    vs_usual = np.nan_to_num(seen["amount_vs_usual"].to_numpy(float), nan=1.0)
+    return pd.DataFrame({
+        "small_burst": np.minimum(seen["small_amount_burst"].to_numpy(float), 3) * small,
+        "online_small": (cat == "online") * small,
+        "pricey_big": pricey * np.maximum(np.log(seen["amount"].to_numpy(float)
+                                                 / float(lg["big_amount"])), 0),
+        "night": (seen["hour"].to_numpy(float) < 5).astype(float),
+        "far": np.maximum(seen["distance_km"].to_numpy(float) - float(lg["far_km"]), 0) / 100,
+        "vs_usual": np.maximum(np.log(np.maximum(vs_usual, 1e-9) / float(lg["vs_usual_at"])), 0),
+        "velocity": np.minimum(seen["tx_1h"].to_numpy(float), 5)}, index=seen.index)
+
+
+def fraud_logit(seen: pd.DataFrame, lg: Mapping) -> np.ndarray:
+    """The part of the log-odds of fraud that what the bank sees fixes, without the intercept:
+    the weighted sum of `logit_terms`."""
+    terms = logit_terms(seen, lg)
+    return terms.to_numpy(float) @ np.array([float(lg[k]) for k in terms.columns])
+
+
+def p_fraud_seen(z: np.ndarray, intercept: float, leak_share: float,
+                 leak_logit: float) -> np.ndarray:
+    """P(fraud | what the bank sees): the leak of the card's number, which no feature shows,
+    integrated out (a leaked card adds `leak_logit` to the log-odds)."""
+    return (leak_share * sigmoid(z + intercept + leak_logit)
+            + (1 - leak_share) * sigmoid(z + intercept))
+
+
+def solve_intercept(z: np.ndarray, rate: float, leak_share: float, leak_logit: float) -> float:
+    """The intercept at which the mean P(fraud) over the transactions is `rate` (bisection: the
+    mean rises with the intercept)."""
+    lo, hi = -60.0, 20.0
+    for _ in range(80):
+        mid = (lo + hi) / 2
+        if p_fraud_seen(z, mid, leak_share, leak_logit).mean() > rate:
+            hi = mid
+        else:
+            lo = mid
+    return (lo + hi) / 2
+
+
 def simulate(w: Mapping) -> pd.DataFrame:
+    """Transactions whose fraud is drawn, one by one, from a probability the simulator knows.
+
+    Customers shop near home; a small share of the transactions come in episodes of unusual
+    activity of three kinds (bursts of small online charges, large electronics and jewellery
+    charges at odd hours, spending far from home), on cards drawn at random. Each transaction
+    is fraud with probability sigmoid(intercept + `fraud_logit`(what the bank sees) +
+    `leak_logit` if the card's number leaked): a leaked card (`leak_share` of the cards) is not
+    visible in any transaction, it only makes unusual activity on it likelier to be fraud. The
+    intercept is solved so the fraud rate is `fraud_rate`. The truth columns: `true_p`, P(fraud
+    | what the bank sees), the leak integrated out (the Bayes floor's prediction: no model sees
+    more than the transaction stream), and `true_p_reported`, P(the bank learns of a fraud |
+    what it sees) = (1 - `unnoticed_share`) `true_p`, since a victim notices with a probability
+    of their own that nothing the bank sees reveals."""
+    from cases.fraud.features import observable
+
     rng = np.random.default_rng(int(w["seed"]))
     nc, nm = int(w["customers"]), int(w["merchants"])
     days = int(w["weeks"]) * 7
@@ -143,7 +219,7 @@ def simulate(w: Mapping) -> pd.DataFrame:
     m_cat = rng.choice(len(CATEGORIES), nm, p=cat_p / cat_p.sum())
     m_loc = rng.uniform(0, float(w["region_km"]), (nm, 2))
     cat_scale = np.array([1.0, 0.8, 0.9, 1.1, 3.0, 2.5, 3.5, 0.6, 1.2])
-    # legitimate transactions
+    # ordinary transactions
     counts = rng.poisson(rate * days)
     cust = np.repeat(np.arange(nc), counts)
     n = len(cust)
@@ -156,21 +232,20 @@ def simulate(w: Mapping) -> pd.DataFrame:
     d = np.linalg.norm(m_loc[cand] - home[cust][:, None, :], axis=2)
     merch = cand[np.arange(n), d.argmin(axis=1)]
     amount = np.exp(mean_log_amount[cust] + rng.normal(0, 0.6, n)) * cat_scale[m_cat[merch]]
-    legit = pd.DataFrame({"time_s": t, "customer_id": cust, "merchant_id": merch,
-                          "amount": amount, "fraud_kind": "none"})
-    # fraud: victims and kinds
-    kinds = w["fraud"]
-    n_victims = int(round(float(w["fraud_rate"]) * n / float(kinds["tx_per_victim"])))
-    victims = rng.choice(nc, n_victims, replace=False)
-    kind = rng.choice(["card_testing", "takeover", "far_from_home"], n_victims,
-                      p=kinds["kind_share"])
+    ordinary = pd.DataFrame({"time_s": t, "customer_id": cust, "merchant_id": merch,
+                             "amount": amount, "episode": "none"})
+    # episodes of unusual activity on cards drawn at random: fraud or the customer's own
+    ep = w["fraud"]
+    n_episodes = int(round(float(ep["unusual_share"]) * n / float(ep["tx_per_episode"])))
+    cards = rng.choice(nc, n_episodes, replace=False)
+    kind = rng.choice(KINDS, n_episodes, p=ep["kind_share"])
     rows = []
     online = np.flatnonzero(m_cat == CATEGORIES.index("online"))
     pricey = np.flatnonzero(np.isin(m_cat, [CATEGORIES.index("electronics"),
                                             CATEGORIES.index("jewelry")]))
-    for v, k in zip(victims, kind):
+    for v, k in zip(cards, kind):
         start = rng.uniform(0, days * 86400 - 86400)
-        m = max(1, rng.poisson(float(kinds["tx_per_victim"])))
+        m = max(1, rng.poisson(float(ep["tx_per_episode"])))
         if k == "card_testing":
             times = start + np.cumsum(rng.exponential(120, m))
             merchants = rng.choice(online, m)
@@ -187,19 +262,32 @@ def simulate(w: Mapping) -> pd.DataFrame:
             amounts = np.exp(rng.normal(mean_log_amount[v] + 0.8, 0.7, m))
         for tt, mm, aa in zip(times, merchants, amounts):
             rows.append((tt, v, mm, aa, k))
-    fraud = pd.DataFrame(rows, columns=["time_s", "customer_id", "merchant_id", "amount",
-                                        "fraud_kind"])
-    tx = pd.concat([legit, fraud], ignore_index=True)
+    unusual = pd.DataFrame(rows, columns=["time_s", "customer_id", "merchant_id", "amount",
+                                          "episode"])
+    tx = pd.concat([ordinary, unusual], ignore_index=True)
     tx = tx[tx["time_s"] < days * 86400].sort_values("time_s", kind="stable").reset_index(drop=True)
-    tx["is_fraud"] = (tx["fraud_kind"] != "none").astype(int)
     tx["category"] = np.asarray(CATEGORIES)[m_cat[tx["merchant_id"].to_numpy()]]
     tx["distance_km"] = np.linalg.norm(m_loc[tx["merchant_id"].to_numpy()]
                                        - home[tx["customer_id"].to_numpy()], axis=1)
     tx["amount"] = tx["amount"].round(2)
+    # fraud: drawn from what the bank sees and the card's leak, which it does not see
+    z = fraud_logit(observable(tx), w["fraud_logit"])
+    share, boost = float(w["leak_share"]), float(w["leak_logit"])
+    intercept = solve_intercept(z, float(w["fraud_rate"]), share, boost)
+    leaked = rng.uniform(size=nc) < share
+    card_leaked = leaked[tx["customer_id"].to_numpy()]
+    tx["is_fraud"] = (rng.uniform(size=len(tx))
+                      < sigmoid(z + intercept + boost * card_leaked)).astype(int)
+    tx["fraud_kind"] = np.where(tx["is_fraud"] == 1, np.where(
+        tx["episode"] == "none", "ordinary-looking", tx["episode"]), "none")
+    tx["card_leaked"] = card_leaked.astype(int)
+    tx["true_p"] = p_fraud_seen(z, intercept, share, boost)
     # what the bank learns: a victim notices (and reports) with probability 1 - unnoticed
-    noticed = rng.uniform(size=nc) >= float(w["unnoticed_share"])
+    unnoticed = float(w["unnoticed_share"])
+    noticed = rng.uniform(size=nc) >= unnoticed
     tx["reported"] = (tx["is_fraud"].astype(bool)
                       & noticed[tx["customer_id"].to_numpy()]).astype(int)
+    tx["true_p_reported"] = (1 - unnoticed) * tx["true_p"]
     tx["reply_p"] = reply_p[tx["customer_id"].to_numpy()]
     tx["tx_id"] = np.arange(len(tx))
     return tx

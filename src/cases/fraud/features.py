@@ -15,6 +15,7 @@ from typing import Mapping
 import numpy as np
 import pandas as pd
 
+from cases.errors import CasebookError
 from cases.lifecycle.contract import FeatureTable
 
 WEEK = 7 * 86400
@@ -58,18 +59,37 @@ def time_blocks(time_s: pd.Series, f: Mapping) -> tuple[np.ndarray, str]:
         "block of 1/8 of the time span"
 
 
-def build(tables: dict[str, pd.DataFrame], cfg: Mapping) -> FeatureTable:
-    f = cfg["features"]
-    tx = tables["transactions"].sort_values("time_s", kind="stable").reset_index(drop=True)
+def observable(tx: pd.DataFrame) -> pd.DataFrame:
+    """What the bank sees of each transaction (`tx` in time order): the amount, the hour, and
+    on the simulated schema the customer's history, the merchant's category and the distance
+    from home. The simulator draws fraud from these very values (`data.fraud_logit`)."""
     frame = pd.DataFrame({"amount": tx["amount"].astype(float),
                           "log_amount": np.log1p(tx["amount"].astype(float)),
                           "hour": ((tx["time_s"] % 86400) // 3600).astype(float)})
-    simulated = "customer_id" in tx
-    if simulated:
+    if "customer_id" in tx:
         frame = pd.concat([frame, history(tx)], axis=1)
         frame["category"] = tx["category"].astype(str)
         frame["distance_km"] = tx["distance_km"].astype(float)
+    return frame
+
+
+# the truth the simulator writes for each label the task can learn: P(label | what the bank sees)
+TRUTH = {"reported": "true_p_reported", "is_fraud": "true_p"}
+
+
+def build(tables: dict[str, pd.DataFrame], cfg: Mapping) -> FeatureTable:
+    f = cfg["features"]
+    tx = tables["transactions"].sort_values("time_s", kind="stable").reset_index(drop=True)
+    frame = observable(tx)
+    simulated = "customer_id" in tx
+    if simulated:
         label = tx[f["label"]].astype(int)
+        if "true_p" in tx:  # the Bayes floor's truth (lifecycle/floor.py), never in a view
+            frame["true_p"] = tx["true_p"].astype(float)
+            if f["label"] not in TRUTH:
+                raise CasebookError(f"case.features.label={f['label']!r}; expected one of "
+                                    f"{', '.join(TRUTH)}")
+            frame["true_p_label"] = tx[TRUTH[f["label"]]].astype(float)
         frame["reply_p"] = tx["reply_p"].astype(float)
         frame["fraud_kind"] = tx["fraud_kind"].astype(str)
     else:

@@ -50,6 +50,22 @@ def action_costs(is_fraud, amount, reply_p, c: Costs) -> np.ndarray:
     return np.column_stack([approve, text, block])
 
 
+def expected_action_costs(p, amount, reply_p, c: Costs) -> np.ndarray:
+    """Expected cost of (approve, text, block) for every transaction when it is fraud with
+    probability `p`: shape (n, 3)."""
+    p = np.asarray(p, dtype=float)[:, None]
+    n = len(p)
+    return (p * action_costs(np.ones(n), amount, reply_p, c)
+            + (1 - p) * action_costs(np.zeros(n), amount, reply_p, c))
+
+
+def bayes_actions(p, amount, reply_p, c: Costs) -> np.ndarray:
+    """The cost-optimal action of every transaction for a policy that knows its P(fraud) `p`:
+    the lowest expected cost (a tie goes to the milder action). With the true probability this
+    is the best any policy can do (the Bayes floor of the money)."""
+    return np.argmin(expected_action_costs(p, amount, reply_p, c), axis=1)
+
+
 def actions(score, t1: float, t2: float) -> np.ndarray:
     """0 approve, 1 text, 2 block."""
     score = np.asarray(score, dtype=float)

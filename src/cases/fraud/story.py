@@ -6,6 +6,7 @@ from typing import Mapping
 
 from cases.fraud.policy import signed_usd, top_band_reading
 from cases.lifecycle.contract import Story
+from cases.lifecycle.floor import NO_FLOOR
 from cases.lifecycle.report import gate_note, interval
 
 
@@ -49,6 +50,7 @@ def story(measured: Mapping, cfg: Mapping) -> Story:
         f"({100 * lab['estimate_from_denials']:.0f}% of denied frauds never became a "
         f"chargeback).",
     ]
+    points += floor_points(r, a.get("policy_floor"), a.get("floor_gap"), sel)
     if loop:
         last = loop[-1]
         points.append(
@@ -112,6 +114,7 @@ def story(measured: Mapping, cfg: Mapping) -> Story:
                       + ", ".join(x["signal"] for x in a["reasons"][:4])
                       + f". A text can carry one line: {a['examples'][0] if a['examples'] else ''}")
     rep = cfg["report"]
+    pf = a.get("policy_floor") or {}
     shadow, texts_only = int(rep["shadow_weeks"]), int(rep["texts_only_weeks"])
     rollout = [
         ("Serving and load", (
@@ -125,6 +128,9 @@ def story(measured: Mapping, cfg: Mapping) -> Story:
             f"chargebacks. The next {texts_only} weeks: texts only (no blocks), measure reply "
             f"rates and denial rates by score band. Then turn on blocking above the upper "
             f"threshold, with a daily cap and a kill switch.")),
+        ("The floor of the money", (
+            _policy_floor_line(pf, sel) if pf.get("available") else
+            f"{pf.get('note', NO_FLOOR)}: the true P(fraud) of a transaction is not known.")),
         ("Drift monitoring", (
             "Daily: alert rate and text volume, reply and denial rates, precision of alerts "
             "(denials among replies), the score distribution against the training weeks, the "
@@ -135,3 +141,45 @@ def story(measured: Mapping, cfg: Mapping) -> Story:
     timing = [f"One decision: p50 {lat['p50']:.2f} ms, p99 {lat['p99']:.2f} ms for the model "
               f"loaded from MLflow."]
     return Story(rollout=rollout, talking_points=points, timing=timing)
+
+
+def floor_points(r: Mapping, pf: Mapping | None, gap: Mapping | None, sel: str) -> list[str]:
+    """The Bayes floor of the ranking (metrics.json) and of the money (the analysis): the
+    simulator's true probabilities scored like a model, or nothing on real data."""
+    f = r.get("floor") or {}
+    if not f.get("available"):
+        return []
+    m = f["metric"]
+    lo, hi = f["interval"][m]
+    share, (slo, shi) = f["gap_closed"], f["gap_closed_interval"]
+    out = (f"How far from the best: the true P(reported fraud | what the bank sees), which the "
+           f"simulator knows, scores AUPRC {f['test'][m]:.3f} [{lo:.3f}, {hi:.3f}] (the Bayes "
+           f"floor); `{sel}` is {100 * f['above_floor']:.1f}% short of it and closes "
+           + ("n/a" if share is None else f"{100 * share:.1f}%")
+           + (f" [{100 * slo:.1f}%, {100 * shi:.1f}%]" if slo is not None else "")
+           + " of the gap from the rules"
+           + (" (within 5% of the floor: more modelling cannot pay much)." if f["near_floor"]
+              else "."))
+    if gap and not f["near_floor"]:
+        t = gap["true terms"]["average_precision"]
+        out += (f" A logistic regression on the simulator's own terms of the log-odds, fitted "
+                f"on the same labels, scores {t:.3f}: "
+                + ("the gap is in the features (patterns as hinges and interactions), not in "
+                   "the labels." if gap["true_terms_reach_floor"] else
+                   "short of the floor too, so the gap is in the labels, not in the features."))
+    if pf and pf.get("available"):
+        out += " " + _policy_floor_line(pf, sel)
+    return [out]
+
+
+def _policy_floor_line(pf: Mapping, sel: str) -> str:
+    lo, hi = pf["interval"]["cost_dollars"]
+    share = pf["gap_closed"]
+    return (f"The policy that knows each transaction's true P(fraud) would cost "
+            f"${pf['test']['cost_dollars']:,.0f} [${lo:,.0f}, ${hi:,.0f}] on the test weeks, "
+            f"against ${pf['model']['cost_dollars']:,.0f} for `{sel}` and "
+            f"${pf['baseline']['cost_dollars']:,.0f} for the rules: `{sel}` closes "
+            + ("n/a" if share is None else f"{100 * share:.1f}%")
+            + " of the gap in dollars (in expectation under the true P(fraud): "
+            f"${pf['test']['expected_cost_dollars']:,.0f} against "
+            f"${pf['model']['expected_cost_dollars']:,.0f}).")

@@ -113,8 +113,11 @@ def line(entry: Mapping | None, digits: int = 4) -> str:
     slo, shi = entry.get("gap_closed_interval") or [None, None]
     closed = ("n/a" if share is None else f"{share:.1%}" + (
         f" [{slo:.1%}, {shi:.1%}]" if slo is not None else ""))
+    from cases.lifecycle.evaluate import greater_is_better
+
+    side = "below" if greater_is_better(m) else "above"  # a score's floor is a ceiling
     return (f"Bayes floor {m} {entry['test'][m]:.{digits}f} [{lo:.{digits}f}, {hi:.{digits}f}]; "
-            f"the model is {entry['above_floor']:.1%} above it and closes {closed} of the gap "
+            f"the model is {entry['above_floor']:.1%} {side} it and closes {closed} of the gap "
             f"from the baseline")
 
 
