@@ -325,7 +325,8 @@ class AUC(_Ranked):
 
     def resample(self, rs):
         groups = len(self.starts)
-        if groups * rs.n_units > UNIT_MATRIX_MAX:
+        # the pairs matrix below is units x units: with many units, row weights instead
+        if max(groups, rs.n_units) * rs.n_units > UNIT_MATRIX_MAX:
             return super().resample(rs)
         from scipy import sparse
 
