@@ -39,9 +39,12 @@ def test_point_values_are_the_reported_metrics():
     _same(ev.log_target_metrics(Y / 40, PRED / 40), bs.log_target_statistics(Y / 40, PRED / 40))
     secs, est = np.abs(Y) * 30 + 60, np.abs(PRED) * 30 + 60
     _same(duration_metrics(secs, est, None, {}), duration_statistics(secs, est, None, {}))
-    cfg = {"metrics": {"alert_rate": 0.05, "target_recall": 0.8}}
-    _same(rare_event_metrics(LABEL, SCORE, None, cfg),
-          rare_event_statistics(LABEL, SCORE, None, cfg))
+    cfg = {"metrics": {"alert_rate": 0.05, "target_recall": 0.8},
+           "analysis": {"costs": {"sms": 0.05, "friction": 1.0, "block_good": 15.0,
+                                  "fraud_share_lost": 1.0}, "no_reply": "block"}}
+    rows = pd.DataFrame({"amount": np.abs(Y) * 10 + 5, "reply_p": RNG.random(N)})
+    _same(rare_event_metrics(LABEL, SCORE, rows, cfg),
+          rare_event_statistics(LABEL, SCORE, rows, cfg))
 
 
 @pytest.mark.parametrize("make", [
