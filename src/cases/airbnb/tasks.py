@@ -37,6 +37,7 @@ from cases.lifecycle.contract import Candidate, Task
 from cases.lifecycle.evaluate import log_target_metrics
 from cases.lifecycle.models import (
     GroupBaseline,
+    KeepColumns,
     OneHot,
     lgbm_params,
     lgbm_pipeline,
@@ -52,19 +53,6 @@ ENGINEERED = ("word_", "text_length")  # columns only lgbm-tuned reads (features
 def own_columns(cols: Sequence[str]) -> list[str]:
     """The view's columns without the engineered ones (`ENGINEERED`)."""
     return [c for c in cols if not c.startswith(ENGINEERED)]
-
-
-class Columns(BaseEstimator, TransformerMixin):
-    """Keeps `columns` of a frame (the model reads those, whatever else the view holds)."""
-
-    def __init__(self, columns: Sequence[str] = ()):
-        self.columns = columns
-
-    def fit(self, X: pd.DataFrame, y=None):
-        return self
-
-    def transform(self, X: pd.DataFrame) -> pd.DataFrame:
-        return X[list(self.columns)]
 
 
 class NeighbourPrice(BaseEstimator, TransformerMixin):
@@ -243,7 +231,7 @@ def build_model(name: str, method: str, cols: Sequence[str], cfg: Mapping, seed:
         model = lgbm_pipeline("regression", cat, params=dict(t["lgbm"]), seed=seed)
     else:
         raise CasebookError(f"unknown model {name!r}; expected one of {', '.join(MODELS)}")
-    return Pipeline([("columns", Columns(cols)),
+    return Pipeline([("columns", KeepColumns(cols)),
                      ("encode", Encode(column, method, int(t["tree_buckets"]), seed)),
                      ("model", model)])
 
@@ -254,7 +242,7 @@ def reference_model(name: str, cols: Sequence[str], cfg: Mapping, seed: int) -> 
     t, f = cfg["train"], cfg["features"]
     categorical = [c for c in f["categorical"] if c in cols]
     if name == "plain":
-        return Pipeline([("columns", Columns(own_columns(cols))),
+        return Pipeline([("columns", KeepColumns(own_columns(cols))),
                          ("model", lgbm_pipeline("regression", categorical, seed=seed))])
     if name == "tuned":
         tuned = dict(t["tuned"])

@@ -17,7 +17,7 @@ from sklearn.compose import TransformedTargetRegressor
 from sklearn.pipeline import Pipeline
 
 from cases.lifecycle.contract import Candidate, Task
-from cases.lifecycle.models import lgbm_pipeline, linear_pipeline
+from cases.lifecycle.models import KeepColumns, lgbm_pipeline, linear_pipeline
 
 PAIRS = (("pickup_cluster", "dropoff_cluster"), ("pu_zone", "do_zone"))
 DISTANCES = ("gc_km", "trip_distance_km")
@@ -70,19 +70,6 @@ class PairStats(BaseEstimator, TransformerMixin):
         X["pair_median"] = (cnt * med + k * origin) / np.maximum(cnt + k, 1e-9)
         X["pair_trips"] = cnt
         return X
-
-
-class Columns(BaseEstimator, TransformerMixin):
-    """Keeps the named columns, in this order (the plain reference sees nothing else)."""
-
-    def __init__(self, columns: Sequence[str] = ()):
-        self.columns = columns
-
-    def fit(self, X: pd.DataFrame, y=None):
-        return self
-
-    def transform(self, X: pd.DataFrame) -> pd.DataFrame:
-        return X[list(self.columns)]
 
 
 def _pair_key(X: pd.DataFrame, a: str, b: str) -> pd.Series:
@@ -146,7 +133,7 @@ def make_tasks(cfg: Mapping, seed: int) -> list[Task]:
         plain_params = {"n_jobs": int(t["lgbm"]["n_jobs"])} if "n_jobs" in t["lgbm"] else {}
 
         def lgbm_plain():
-            return on_log(Pipeline([("columns", Columns(plain_cols)), ("model", lgbm_pipeline(
+            return on_log(Pipeline([("columns", KeepColumns(plain_cols)), ("model", lgbm_pipeline(
                 "regression", plain_cat, params=plain_params, seed=seed))]))
 
         return [Candidate("linear", linear, {"model": "ridge", "target": "log1p"}),

@@ -4,7 +4,7 @@ around any regressor: only this case compares what to do with 12-hour delays."""
 from __future__ import annotations
 
 import numpy as np
-from sklearn.base import BaseEstimator, RegressorMixin, TransformerMixin, clone
+from sklearn.base import BaseEstimator, RegressorMixin, clone
 
 TARGET_STRATEGIES = ("none", "filter_tail", "winsorize", "log_transform")
 
@@ -43,20 +43,3 @@ class TargetStrategyRegressor(BaseEstimator, RegressorMixin):
             pred = np.sign(pred) * np.expm1(np.abs(pred))
         return pred
 
-
-class KeepColumns(BaseEstimator, TransformerMixin):
-    """Passes on only the named columns (those of them the view has): the plain reference reads
-    the tables' own columns of a view that also holds engineered ones."""
-
-    def __init__(self, columns=()):
-        self.columns = columns
-
-    def fit(self, X, y=None):
-        self.columns_ = [c for c in X.columns if c in set(self.columns)]
-        if not self.columns_:
-            raise ValueError(f"none of the columns {list(self.columns)} is in the view "
-                             f"({', '.join(map(str, X.columns))})")
-        return self
-
-    def transform(self, X):
-        return X[self.columns_]

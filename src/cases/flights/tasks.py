@@ -8,9 +8,9 @@ from collections.abc import Mapping
 from sklearn.pipeline import Pipeline
 
 from cases.errors import CasebookError
-from cases.flights.models import KeepColumns, TargetStrategyRegressor
+from cases.flights.models import TargetStrategyRegressor
 from cases.lifecycle.contract import Candidate, Task
-from cases.lifecycle.models import GroupBaseline, lgbm_pipeline, linear_pipeline
+from cases.lifecycle.models import GroupBaseline, KeepColumns, lgbm_pipeline, linear_pipeline
 
 PLAIN = "lgbm-plain"
 

@@ -49,6 +49,25 @@ class CategoricalCaster(BaseEstimator, TransformerMixin):
         return X
 
 
+class KeepColumns(BaseEstimator, TransformerMixin):
+    """Passes on only the view's columns that are named, in the view's order: a reference model
+    (`lgbm-plain`) reads the tables' own columns of a view that also holds engineered ones."""
+
+    def __init__(self, columns: Sequence[str] = ()):
+        self.columns = columns
+
+    def fit(self, X: pd.DataFrame, y=None):
+        named = set(self.columns)
+        self.columns_ = [c for c in X.columns if c in named]
+        if not self.columns_:
+            raise ValueError(f"none of the columns {list(self.columns)} is in the view "
+                             f"({', '.join(map(str, X.columns))})")
+        return self
+
+    def transform(self, X: pd.DataFrame) -> pd.DataFrame:
+        return X[self.columns_]
+
+
 class GroupBaseline(BaseEstimator):
     """Historical mean (or class frequencies) per group, backing off through coarser groups when
     a group has fewer than `min_count` training rows: what a team ships before any model."""
