@@ -143,6 +143,9 @@ def story(measured: Mapping, cfg: Mapping) -> Story:
     return Story(rollout=rollout, talking_points=points, timing=timing)
 
 
+METRIC_NAMES = {"average_precision": "AUPRC", "auc": "AUC", "log_loss": "log loss"}
+
+
 def floor_points(r: Mapping, pf: Mapping | None, gap: Mapping | None, sel: str) -> list[str]:
     """The Bayes floor of the ranking (metrics.json) and of the money (the analysis): the
     simulator's true probabilities scored like a model, or nothing on real data."""
@@ -152,14 +155,15 @@ def floor_points(r: Mapping, pf: Mapping | None, gap: Mapping | None, sel: str) 
     m = f["metric"]
     lo, hi = f["interval"][m]
     share, (slo, shi) = f["gap_closed"], f["gap_closed_interval"]
-    out = (f"How far from the best: the true P(reported fraud | what the bank sees), which the "
-           f"simulator knows, scores AUPRC {f['test'][m]:.3f} [{lo:.3f}, {hi:.3f}] (the Bayes "
-           f"floor); `{sel}` is {100 * f['above_floor']:.1f}% short of it and closes "
+    label = "reported fraud" if (r.get("split") or {}).get("label") == "reported" else "fraud"
+    out = (f"How far from the best: the true P({label} | what the bank sees), which the "
+           f"simulator knows, scores {METRIC_NAMES.get(m, m)} {f['test'][m]:.3f} [{lo:.3f}, "
+           f"{hi:.3f}] (the Bayes floor); `{sel}` is {100 * f['above_floor']:.1f}% short of it and closes "
            + ("n/a" if share is None else f"{100 * share:.1f}%")
            + (f" [{100 * slo:.1f}%, {100 * shi:.1f}%]" if slo is not None else "")
            + " of the gap from the rules"
-           + (" (within 5% of the floor: more modelling cannot pay much)." if f["near_floor"]
-              else "."))
+           + (f" (within {f['near_floor_threshold']:.0%} of the floor: more modelling cannot pay "
+              f"much)." if f["near_floor"] else "."))
     if gap and not f["near_floor"]:
         t = gap["true terms"]["average_precision"]
         out += (f" A logistic regression on the simulator's own terms of the log-odds, fitted "
