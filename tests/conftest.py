@@ -146,6 +146,17 @@ TINY_KNOBS = [(r"^  cv_folds: \d+", "  cv_folds: 2"),
 LONG_POLE = "tests/integration/test_dvc_repro.py"
 
 
+@pytest.fixture(scope="module", autouse=True)
+def _environment_restored():
+    """A module that runs a case in this process may export variables (MLflow's set_experiment
+    sets MLFLOW_EXPERIMENT_ID for subprocesses); the next module on the same worker must not
+    inherit them (`mlflow run` on a fresh store then asked for an experiment that is not there)."""
+    saved = dict(os.environ)
+    yield
+    os.environ.clear()
+    os.environ.update(saved)
+
+
 def pytest_collection_modifyitems(items):
     def weight(item) -> int:
         if item.nodeid.startswith(LONG_POLE):

@@ -193,3 +193,14 @@ def test_difference_prints_the_stored_orientation():
     assert difference(e, "lgbm", "linear", "rmse") == (
         " (linear \u2212 lgbm: -0.020, 95% interval [-0.030, -0.010])")
     assert "+25.0%, 95% interval [+20.0%, +30.0%], gate passed" == gate_note(e)
+
+
+def test_a_stored_sentence_quoted_without_its_full_stop_is_verbatim():
+    """selection.json's reason ends with a full stop; a report quotes it inside a sentence
+    without it. Its small integers ("(22)", a CV mean rounded by the reason's own format) are
+    the stored text's, not counts typed by the story."""
+    reason = "a has the best mean CV mae (21.52), but b (22) is within one standard error of it."
+    sources = claims.Sources({"reason": reason, "means": [21.52, 21.998]})
+    text = f"- Selected by CV (picked by the rule: {reason.rstrip('.')}): `b`."
+    assert claims.untraced("t.md", text, sources) == []
+    assert claims.untraced("t.md", "b scored (22) on CV.", sources)  # typed, not quoted: flagged

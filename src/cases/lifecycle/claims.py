@@ -196,6 +196,7 @@ def _walk(obj, nums: list[float], strings: set[str]) -> None:
     elif isinstance(obj, str):
         if re.search(r"\d", obj) and re.search(r"[A-Za-z]", obj) and len(obj) >= 4:
             strings.add(obj)
+            strings.add(obj.rstrip("."))  # quoted inside a sentence without its full stop
     elif isinstance(obj, Mapping):
         for k, v in obj.items():
             _walk(k, nums, strings)
