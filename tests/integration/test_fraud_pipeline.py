@@ -59,7 +59,11 @@ def test_fraud_pipeline_on_the_simulator(tmp_path):
                                                       pf["baseline"]["expected_cost_dollars"])
     assert "true terms" in a["floor_gap"]
     rollout = (rep / "rollout.md").read_text()
-    assert "## The Bayes floor" in rollout and "The floor of the money" in rollout
+    points = (rep / "talking_points.md").read_text()
+    assert "## The Bayes floor" in rollout
+    assert points.count("The policy that knows each transaction's true P(fraud)") == 1
+    # the SMS policy's money is read against the gate's threshold-free guardrail
+    assert "The gate weighs money without thresholds" in points
 
 
 def test_fraud_pipeline_on_a_file_in_the_ulb_schema(tmp_path):

@@ -93,16 +93,21 @@ def analyze(ctx: AnalysisContext) -> EdaResult:
         fitted = build().fit(pre[cols], pre["label"])
         score = predict_for("binary", fitted, val[cols])
         s = search_thresholds(score, val_costs, grid)
-        searches[name] = s
+        # the final model (refitted on every training week) scores on its own scale, so the
+        # thresholds travel as the shares of the validation week they text and block
+        s["shares"] = [float((score >= t).mean()) for t in (s["t1"], s["t2"])]
         final = ctx.model("fraud", view, name)
-        act = actions(predict_for("binary", final, test[cols]), s["t1"], s["t2"])
+        s["final"] = at_shares(final, val, cols, s["shares"])
+        searches[name] = s
+        act = actions(predict_for("binary", final, test[cols]), *s["final"])
         acts[name] = act
         o = outcome(test, act, c, np.random.default_rng(ctx.seed))
         replied = o.pop("replied")
         o.pop("row_cost")
         if name == selected:  # kept for the curve, the loop and the label estimates below
             val_score, sel_act, sel_replied, sel_pre = score, act, replied, fitted
-        money.append({"model": name, "t1": s["t1"], "t2": s["t2"],
+        money.append({"model": name, "t1": s["final"][0], "t2": s["final"][1],
+                      "text_share": s["shares"][0], "block_share": s["shares"][1],
                       "validation_cost": s["cost"], **o})
     nothing = outcome(test, np.zeros(len(test), dtype=int), c, rng)
     nothing.pop("replied")
@@ -138,12 +143,12 @@ def analyze(ctx: AnalysisContext) -> EdaResult:
     static = ctx.model("fraud", view, selected)
     # retraining moves the scores (the replies over-represent fraud), so a retrained model keeps
     # the validation week's text and block rates rather than the raw thresholds
-    shares = [float((val_score >= t).mean()) for t in (s["t1"], s["t2"])]
+    shares = s["shares"]
     explore = float(a["exploration_share"])
     variants = {"static": {"explore": 0.0}, "retrained on replies": {"explore": 0.0},
                 "retrained, exploring": {"explore": explore}}
     for name, v in variants.items():
-        v.update(model=static, t=(s["t1"], s["t2"]), extra=[], learns=name != "static")
+        v.update(model=static, t=s["final"], extra=[], learns=name != "static")
     periods = np.unique(test_rows.period)
     loop_rows = []
     for p in periods:
@@ -187,9 +192,7 @@ def analyze(ctx: AnalysisContext) -> EdaResult:
                 if v["learns"]:
                     data = pd.concat([train, *v["extra"]], ignore_index=True)
                     v["model"] = builders[selected]().fit(data[cols], data["label"])
-                    val_v = predict_for("binary", v["model"], val[cols])
-                    v["t"] = tuple(float(np.quantile(val_v, 1 - sh, method="higher"))
-                                   if sh > 0 else np.inf for sh in shares)
+                    v["t"] = at_shares(v["model"], val, cols, shares)
     loop = pd.DataFrame(loop_rows)
     figures["loop"] = loop.round(6)
     exploring = exploration_summary(loop, explore)
@@ -227,7 +230,9 @@ def analyze(ctx: AnalysisContext) -> EdaResult:
             "peak_texts_per_hour": int(per_hour.max()) if len(per_hour) else 0,
             "texts_per_million_transactions": 1e6 * len(alerts) / max(len(test), 1),
             "blocks_per_day": float((act == 2).sum() / days)}
-    facts = {"selected": selected, "thresholds": {"t1": s["t1"], "t2": s["t2"]},
+    facts = {"selected": selected, "thresholds": {"t1": s["final"][0], "t2": s["final"][1],
+                                                  "text_share": s["shares"][0],
+                                                  "block_share": s["shares"][1]},
              "costs": dict(a["costs"]), "no_reply": str(a["no_reply"]),
              "money": money.to_dict("records"), "loop": loop.to_dict("records"),
              "labels": labels, "reasons": reasons, "examples": examples, "load": load,
@@ -249,9 +254,13 @@ def analyze(ctx: AnalysisContext) -> EdaResult:
             f"purchase blocked ${c.block_good:.2f}, a fraud approved {c.fraud_share_lost:.0%} "
             f"of its amount; no reply to a text: **{c.no_reply}**. Each model's thresholds are "
             f"searched on the validation {f['unit']} (scores from a fit on the weeks before "
-            f"it, labels as the bank has them), then applied to the test {f['unit']}s:\n\n"
+            f"it, labels as the bank has them), carried as the shares of that {f['unit']} they "
+            f"text and block (the final model, refitted on every training {f['unit']}, scores on "
+            f"a scale of its own), then applied to the test {f['unit']}s:\n\n"
             + markdown_table(show.round(3))
-            + f"\n\n`{selected}`: text from score {s['t1']:.4g}, block from {s['t2']:.4g}."
+            + f"\n\n`{selected}`: text the top {100 * s['shares'][0]:.2f}% (final model's score "
+              f"{s['final'][0]:.4g} and up), block the top {100 * s['shares'][1]:.2f}% "
+              f"({s['final'][1]:.4g} and up)."
               f"\n\n![cost curve](analysis/cost_curve.png)")),
         ("The floor: the policy that knows the true P(fraud)", policy_floor_text(floor, selected)),
         *([("What would close the gap to the floor", floor_gap_text(closing, selected))]
@@ -416,7 +425,7 @@ def shap_reasons(ctx: AnalysisContext, test: pd.DataFrame, cols: list[str], s: d
                  n: int) -> tuple[list[dict], list[str]]:
     model = ctx.model("fraud", ctx.cfg["primary"]["view"], "lgbm")
     score = predict_for("binary", model, test[cols])
-    alerts = test[score >= s["t1"]]
+    alerts = test[score >= s["final"][0]]
     if alerts.empty:
         return [], []
     alerts = alerts.sample(min(n, len(alerts)), random_state=ctx.seed)

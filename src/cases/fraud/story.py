@@ -6,7 +6,6 @@ from typing import Mapping
 
 from cases.fraud.policy import signed_usd, top_band_reading
 from cases.lifecycle.contract import Story
-from cases.lifecycle.floor import NO_FLOOR
 from cases.lifecycle.report import gate_note, interval
 
 
@@ -40,11 +39,15 @@ def story(measured: Mapping, cfg: Mapping) -> Story:
            f"{cv['std']:.3f} over the folds). Quote the CV "
            f"figure as the expectation and the test interval as the spread of this one period."]
           if cv and t["average_precision"] > cv["mean"] + 2 * cv["std"] else []),
-        f"The SMS loop is a policy with two thresholds chosen for cost on the validation week: "
-        f"on the test weeks `{sel}` sends {ms['texts']:,} texts and blocks {ms['blocks']:,}, "
-        f"stops {100 * ms['true_recall']:.0f}% of fraud, and costs ${ms['cost_dollars']:,.0f} "
-        f"against ${none['cost_dollars']:,.0f} for approving everything and "
-        f"${money['baseline']['cost_dollars']:,.0f} for the rules.",
+        f"The SMS loop is a policy with two thresholds chosen for cost on the validation week "
+        f"(carried as the shares of it they text and block): on the test weeks `{sel}` sends "
+        f"{ms['texts']:,} texts and blocks {ms['blocks']:,}, stops "
+        f"{100 * ms['true_recall']:.0f}% of fraud, and costs ${ms['cost_dollars']:,.0f} against "
+        f"${none['cost_dollars']:,.0f} for approving everything and "
+        f"${money['baseline']['cost_dollars']:,.0f} for the rules"
+        + (", so this policy loses to the rules on these weeks" if
+           ms["cost_dollars"] > money["baseline"]["cost_dollars"] else "")
+        + f".{_guardrail_sentence(r, sel)}",
         f"Labels you cannot trust: {100 * lab['unreported_share']:.0f}% of fraud is never "
         f"reported; {recall}. The texts themselves estimate the unreported share "
         f"({100 * lab['estimate_from_denials']:.0f}% of denied frauds never became a "
@@ -114,7 +117,6 @@ def story(measured: Mapping, cfg: Mapping) -> Story:
                       + ", ".join(x["signal"] for x in a["reasons"][:4])
                       + f". A text can carry one line: {a['examples'][0] if a['examples'] else ''}")
     rep = cfg["report"]
-    pf = a.get("policy_floor") or {}
     shadow, texts_only = int(rep["shadow_weeks"]), int(rep["texts_only_weeks"])
     rollout = [
         ("Serving and load", (
@@ -128,9 +130,6 @@ def story(measured: Mapping, cfg: Mapping) -> Story:
             f"chargebacks. The next {texts_only} weeks: texts only (no blocks), measure reply "
             f"rates and denial rates by score band. Then turn on blocking above the upper "
             f"threshold, with a daily cap and a kill switch.")),
-        ("The floor of the money", (
-            _policy_floor_line(pf, sel) if pf.get("available") else
-            f"{pf.get('note', NO_FLOOR)}: the true P(fraud) of a transaction is not known.")),
         ("Drift monitoring", (
             "Daily: alert rate and text volume, reply and denial rates, precision of alerts "
             "(denials among replies), the score distribution against the training weeks, the "
@@ -174,6 +173,22 @@ def floor_points(r: Mapping, pf: Mapping | None, gap: Mapping | None, sel: str) 
     if pf and pf.get("available"):
         out += " " + _policy_floor_line(pf, sel)
     return [out]
+
+
+def _guardrail_sentence(r: Mapping, sel: str) -> str:
+    """The gate's money guardrail (threshold-free: each transaction's cheapest action with the
+    score read as P(fraud)), with its paired interval, when the run has one."""
+    g = next((x for x in (r.get("gate") or {}).get("guardrails", [])
+              if x["metric"] == "policy_cost_per_1k"), None)
+    if g is None:
+        return ""
+    lo, hi = g["diff_interval"]
+    verdict = ("within noise" if lo <= 0 <= hi else
+               "cheaper than the rules" if hi < 0 else "dearer than the rules")
+    return (f" The gate weighs money without thresholds (each transaction's cheapest action with "
+            f"the score read as P(fraud)): `{sel}` ${g['model']:,.1f} per 1,000 transactions "
+            f"against the rules' ${g['baseline']:,.1f}, difference [{lo:+,.1f}, {hi:+,.1f}], "
+            f"{verdict}.")
 
 
 def _policy_floor_line(pf: Mapping, sel: str) -> str:

@@ -248,18 +248,18 @@ def selection_record(results: Sequence[CVResult], metric: str, rule: str = "one_
         n for n in simplest_first if sign * (means[n] - means[best]) <= se(n) + 1e-12]
     chosen = min(within, key=lambda n: (rank[n], sign * means[n], names.index(n)))
     if rule == "best":
-        reason = f"{chosen} has the best mean CV {metric} ({means[chosen]:.4g})."
+        reason = f"{chosen} has the best mean CV {metric} ({means[chosen]:#.4g})."
     elif chosen == best:
         others = [n for n in within if n != best]
-        reason = (f"{best} has the best mean CV {metric} ({means[best]:.4g}) and "
+        reason = (f"{best} has the best mean CV {metric} ({means[best]:#.4g}) and "
                   + ("no other candidate is within one standard error of it." if not others
                      else f"is also the simplest of the {len(within)} candidates within one "
                           f"standard error of it."))
     else:
-        reason = (f"{best} has the best mean CV {metric} ({means[best]:.4g}), but {chosen} "
-                  f"({means[chosen]:.4g}) is within one standard error of it (fold-by-fold "
-                  f"difference {means[chosen] - means[best]:+.3g}, standard error "
-                  f"{se(chosen):.3g}) and simpler by the declared order.")
+        reason = (f"{best} has the best mean CV {metric} ({means[best]:#.4g}), but {chosen} "
+                  f"({means[chosen]:#.4g}) is within one standard error of it (fold-by-fold "
+                  f"difference {means[chosen] - means[best]:+#.3g}, standard error "
+                  f"{se(chosen):#.3g}) and simpler by the declared order.")
     return {"selected": chosen, "rule": rule, "best": best, "within_noise": within,
             "order": simplest_first, "reason": reason,
             # the figures the reason quotes, per candidate: against the best, fold by fold
