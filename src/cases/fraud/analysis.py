@@ -9,6 +9,7 @@ import pandas as pd
 from sklearn.metrics import average_precision_score
 
 from cases.fraud.policy import (
+    UNREPORTED_SCOPE,
     Costs,
     action_costs,
     actions,
@@ -589,7 +590,9 @@ def _unreported_text(u: dict, selected: str) -> str:
         f"${rep['cost_dollars']:,.0f} against ${tru['cost_dollars']:,.0f}; difference "
         f"{signed_usd(cost['diff'])}, interval [{signed_usd(cost['lo'])}, {signed_usd(cost['hi'])}]"
         f"{' (within noise)' if cost['within_noise'] else ''}. True recall "
-        f"{100 * rep['true_recall']:.1f}% against {100 * tru['true_recall']:.1f}%.")
+        f"{100 * rep['true_recall']:.1f}% against {100 * tru['true_recall']:.1f}%. "
+        + UNREPORTED_SCOPE)
+
 
 
 def _exploration_text(e: dict, c: Costs) -> str:

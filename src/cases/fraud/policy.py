@@ -134,3 +134,9 @@ def top_band_reading(top: Mapping) -> str:
     if abs(raw - top["observed_true"]) < abs(raw - top["observed_reported"]):
         return "truth"
     return "over" if raw > top["observed_true"] else "under"
+
+
+UNREPORTED_SCOPE = (
+    "Both intervals resample the test days for these two fitted models; they do not cover "
+    "the draw of which training frauds went unreported, so a difference outside the noise "
+    "belongs to this pair of fits, not to clean labels in general.")

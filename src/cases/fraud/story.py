@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Mapping
 
-from cases.fraud.policy import signed_usd, top_band_reading
+from cases.fraud.policy import UNREPORTED_SCOPE, signed_usd, top_band_reading
 from cases.lifecycle.contract import Story
 from cases.lifecycle.report import gate_note, interval
 
@@ -91,7 +91,7 @@ def story(measured: Mapping, cfg: Mapping) -> Story:
             f"interval [{d['lo']:+.3f}, {d['hi']:+.3f}]); at the same text and block rates "
             f"the policy costs ${rep['cost_dollars']:,.0f} against ${tru['cost_dollars']:,.0f} "
             f"(difference {signed_usd(dc['diff'])}, interval [{signed_usd(dc['lo'])}, "
-            f"{signed_usd(dc['hi'])}]).")
+            f"{signed_usd(dc['hi'])}]). " + UNREPORTED_SCOPE)
     k = a.get("calibration")
     if k and k["bands"]:
         top, p = k["bands"][-1], k["policy"]
