@@ -20,7 +20,7 @@ from cases.airbnb.tasks import build_model, own_columns
 from cases.lifecycle import bootstrap as bs
 from cases.lifecycle.contract import AnalysisContext, EdaResult
 from cases.lifecycle.eda import figure, markdown_table, plt
-from cases.lifecycle.parallel import Job, predict, run_fits
+from cases.lifecycle.parallel import Job, one_thread, predict, run_fits
 from cases.lifecycle.selection import group_folds
 
 
@@ -458,10 +458,12 @@ def many_levels(ctx: AnalysisContext, train: pd.DataFrame, test: pd.DataFrame,
         fits = {f"{model} without": ctx.model("price", view, f"{model}-{enc0}")
                 if column not in cols and f"{model}-{enc0}" in
                 ctx.selection["price"][view]["candidates"] else
-                build_model(model, enc0, base, ctx.cfg, ctx.seed).fit(train[base],
-                                                                        train["log_price"])}
+                one_thread(build_model(model, enc0, base, ctx.cfg, ctx.seed)).fit(
+                    train[base], train["log_price"])}
         for m, enc in _encoding_variants([model]):
-            fits[f"{m}-{enc}"] = build_model(m, enc, with_col, cfg, ctx.seed).fit(
+            # one thread, as every CV fit: a two-thread LightGBM on a busy machine waits on its
+            # threads (27x slower on New York with 15 processes on 2 cores)
+            fits[f"{m}-{enc}"] = one_thread(build_model(m, enc, with_col, cfg, ctx.seed)).fit(
                 train[with_col], train["log_price"])
         stats = {}
         for name, est in fits.items():

@@ -10,7 +10,6 @@ from typing import Mapping
 
 import numpy as np
 import pandas as pd
-
 from sklearn.base import BaseEstimator, TransformerMixin
 
 from cases.airbnb.data import TRUTH, slug
