@@ -45,7 +45,7 @@ def check_run(m: dict, a: dict, rep) -> None:
     test = m["tasks"]["price"]["listing"]["test"]
     plain = a["plain_reference"]
     assert plain["test"]["plain"] == test["lgbm-plain"]["rmse"]
-    assert "Against a plain LightGBM" in (rep / "talking_points.md").read_text()
+    assert "Against the plain reference `lgbm-plain`" in (rep / "talking_points.md").read_text()
     assert a["table"] and a["linear_checks"]["vif"]
 
 

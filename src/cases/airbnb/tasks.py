@@ -45,6 +45,7 @@ from cases.lifecycle.models import (
     lgbm_params,
     lgbm_pipeline,
     linear_pipeline,
+    plain_candidate,
 )
 
 ENCODINGS = ("onehot", "target", "tree", "native")
@@ -247,14 +248,27 @@ def build_model(name: str, method: str, cols: Sequence[str], cfg: Mapping, seed:
                      ("model", model)])
 
 
+def reference(name: str, cols: Sequence[str], cfg: Mapping, seed: int) -> Candidate:
+    """The candidate `lgbm-<name>` of `case.train.references`: `lgbm-plain` (library defaults on
+    the file's own columns, `models.plain_candidate`) or `lgbm-tuned` (`reference_model`)."""
+    params = {"encoding": "native", "reference": name}
+    if name == "plain":
+        return plain_candidate("regression", own_columns(cols), cfg["features"]["categorical"],
+                               seed, cfg["train"]["lgbm"], **params)
+    if name not in REFERENCES:
+        raise CasebookError(f"case.train.references: unknown {name!r}; expected one of "
+                            f"{', '.join(REFERENCES)}")
+    return Candidate(f"lgbm-{name}", lambda: reference_model(name, cols, cfg, seed),
+                     {"model": "lgbm", **params})
+
+
 def reference_model(name: str, cols: Sequence[str], cfg: Mapping, seed: int) -> Pipeline:
     """`lgbm-plain` (library defaults on the file's own columns) or `lgbm-tuned` (every column,
     neighbour prices, tuned parameters); see the module's docstring."""
     t, f = cfg["train"], cfg["features"]
     categorical = [c for c in f["categorical"] if c in cols]
     if name == "plain":
-        return Pipeline([("columns", KeepColumns(own_columns(cols))),
-                         ("model", lgbm_pipeline("regression", categorical, seed=seed))])
+        return reference(name, cols, cfg, seed).build()
     if name == "tuned":
         tuned = dict(t["tuned"])
         text = f["text"]
@@ -283,9 +297,7 @@ def make_tasks(cfg: Mapping, seed: int) -> list[Task]:
     def candidates(view: str, cols: list[str]) -> list[Candidate]:
         return [Candidate(f"{m}-{e}", lambda m=m, e=e: build_model(m, e, cols, cfg, seed),
                           {"model": m, "encoding": e}) for m, e in pairs] + [
-            Candidate(f"lgbm-{r}", lambda r=r: reference_model(r, cols, cfg, seed),
-                      {"model": "lgbm", "encoding": "native", "reference": r})
-            for r in references]
+            reference(r, cols, cfg, seed) for r in references]
 
     levels = [["neighbourhood", "room_type"], ["room_type"]]
     return [Task("price", "regression", "log_price", t["selection_metric"]["price"], candidates,
