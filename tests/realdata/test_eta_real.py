@@ -51,7 +51,7 @@ def check_whole_run(m: dict, rep, plain_columns: set[str]) -> None:
     assert {"baseline", "linear", "lgbm-plain", "lgbm"} == set(r["test"])
     assert r["test"][r["selected"]]["rmsle"] < r["test"]["baseline"]["rmsle"]
     points = (rep / "talking_points.md").read_text()
-    assert "The plain reference `lgbm-plain`" in points
+    assert "the plain reference `lgbm-plain`" in points
     if r["selected"] != "lgbm-plain":
         assert "lgbm-plain" in r["paired"] and "vs_selected" in r["paired"]["lgbm-plain"]
         assert f"lgbm-plain \u2212 {r['selected']}:" in points

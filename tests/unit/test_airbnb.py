@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 
 from cases.airbnb import data as ad
-from cases.airbnb.features import build, word_indicators
+from cases.airbnb.features import HOST, TEXT, Words, build
 from cases.airbnb.tasks import (
     Encode,
     NeighbourPrice,
@@ -233,14 +233,19 @@ def test_host_icc_recovers_a_known_intra_class_correlation():
     assert got["listings"] == 9000
 
 
-def test_word_indicators_take_letters_only_never_a_number():
-    text = pd.Series(["Cozy loft $85 a night", "Cozy studio 2 bedrooms", "Loft near 85th",
-                      None])
-    w = word_indicators(text, top=10, min_listings=2)
-    assert {"word_cozy", "word_loft"} <= set(w.columns)
+def test_word_indicators_take_letters_only_never_a_number_from_the_fitted_rows_only():
+    X = pd.DataFrame({TEXT: ["Cozy loft $85 a night", "Cozy studio 2 bedrooms", "Loft near 85th",
+                             None], "beds": [1.0, 2.0, 1.0, 1.0]})
+    words = Words(top=10, min_listings=2).fit(X)
+    w = words.transform(X)
+    assert {"word_cozy", "word_loft"} <= set(w.columns) and TEXT not in w and "beds" in w
     assert not any(any(ch.isdigit() for ch in c) for c in w.columns)  # no "85", no price
     assert w["word_cozy"].tolist() == [1.0, 1.0, 0.0, 0.0]
     assert w["text_length"].iloc[3] == 0.0
+    # the vocabulary is the fitted rows' own: a word only scored rows use is never a column
+    scored = pd.DataFrame({TEXT: ["Sunny sunny penthouse"] * 5, "beds": 1.0})
+    assert not any(c.startswith("word_sunny") for c in words.transform(scored).columns)
+    assert "word_sunny" in Words(top=10, min_listings=2).fit(scored).transform(X).columns
 
 
 def test_neighbour_price_never_reads_a_listings_own_price():
@@ -248,12 +253,21 @@ def test_neighbour_price_never_reads_a_listings_own_price():
     n = 400
     X = pd.DataFrame({"latitude": 47.6 + rng.normal(0, 0.02, n),
                       "longitude": -122.3 + rng.normal(0, 0.02, n),
-                      "room_type": rng.choice(["Entire home/apt", "Private room"], n)})
-    y = rng.normal(size=n)  # pure noise: no neighbour can know it
-    enc = NeighbourPrice(k=5, seed=0)
-    inside = enc.fit_transform(X, y)["neighbour_log_price"].to_numpy()
-    # a listing's own price in its feature would correlate with it; out of fold it cannot
+                      "room_type": rng.choice(["Entire home/apt", "Private room"], n),
+                      HOST: np.arange(n) // 2})
+    # pure noise but a host's two listings share their price and sit side by side: only a
+    # listing's own host's other listing could know it
+    y = rng.normal(size=n // 2).repeat(2)
+    X[["latitude", "longitude"]] = X[["latitude", "longitude"]].to_numpy()[::2].repeat(2, axis=0)
+    enc = NeighbourPrice(k=2, seed=0)
+    out = enc.fit_transform(X, y)
+    assert HOST not in out
+    inside = out["neighbour_log_price"].to_numpy()
+    # a listing's own (or its host's) price in its feature would correlate with it; held out
+    # by host it cannot, while folds by row let the twin in
     assert abs(np.corrcoef(inside, y)[0, 1]) < 0.15
+    by_row = NeighbourPrice(k=2, seed=0).fit_transform(X.assign(**{HOST: np.arange(n)}), y)
+    assert np.corrcoef(by_row["neighbour_log_price"], y)[0, 1] > 0.3
     # a new listing at a training listing's spot reads that listing's price among its k
     again = enc.transform(X)["neighbour_log_price"].to_numpy()
     assert np.corrcoef(again, y)[0, 1] > 0.2
@@ -267,8 +281,9 @@ def test_neighbour_price_never_reads_a_listings_own_price():
 def test_the_plain_reference_sees_the_files_own_columns_only(cfg):
     X = pd.DataFrame({"room_type": ["Private room", "Entire home/apt"] * 30,
                       "accommodates": np.arange(60.0) % 6 + 1, "latitude": 47.6, "longitude":
-                      -122.3 + np.arange(60) / 1000, "word_cozy": np.arange(60) % 2 * 1.0,
-                      "text_length": np.arange(60.0)})
+                      -122.3 + np.arange(60) / 1000,
+                      TEXT: np.where(np.arange(60) % 2, "cozy loft", "loft"),
+                      HOST: np.arange(60) // 3})
     y = np.log(50 + 10 * X["accommodates"])
     plain = reference_model("plain", list(X.columns), cfg, 0).fit(X, y)
     booster = plain.named_steps["model"].named_steps["model"]

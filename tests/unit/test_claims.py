@@ -204,3 +204,26 @@ def test_a_stored_sentence_quoted_without_its_full_stop_is_verbatim():
     text = f"- Selected by CV (picked by the rule: {reason.rstrip('.')}): `b`."
     assert claims.untraced("t.md", text, sources) == []
     assert claims.untraced("t.md", "b scored (22) on CV.", sources)  # typed, not quoted: flagged
+
+
+def test_the_plain_reference_sentence_states_the_run_and_passes_the_check():
+    from cases.lifecycle.report import plain_reference
+
+    for noisy in (True, False):
+        e = entry(within_noise=noisy)
+        e["test"]["lgbm-plain"] = e["test"].pop("linear")  # the reference, 0.28 against 0.30
+        e["paired"]["lgbm-plain"] = e["paired"].pop("linear")
+        e["intervals"] = {"lgbm": {"rmse": [0.27, 0.33]}}
+        text = plain_reference(e, "rmse", "RMSE", "defaults on the raw columns",
+                               {"lgbm": 0.31, "lgbm-plain": 0.29}, 3)
+        assert text.startswith("Against the plain reference `lgbm-plain` (defaults on the raw "
+                               "columns) on the same rows and split, RMSE: `lgbm` CV 0.310, "
+                               "test 0.300 [0.270, 0.330], `lgbm-plain` CV 0.290, test 0.280;")
+        word = "is within noise of" if noisy else "is worse than"
+        assert f"`lgbm` {word} `lgbm-plain` (lgbm-plain \u2212 lgbm: -0.020" in text
+        assert run(text, e=e, cfg={"cv_means": [0.31, 0.29]}) == [], text
+    e = entry()
+    e["selected"] = "lgbm-plain"
+    e["test"]["lgbm-plain"] = e["test"]["lgbm"]
+    assert "selection picked it" in plain_reference(e, "rmse", "RMSE", "defaults")
+    assert plain_reference(entry(), "rmse", "RMSE", "defaults") == ""  # no reference in the run

@@ -10,7 +10,8 @@ from cases.errors import CasebookError
 from cases.eta import data as ed
 from cases.eta.analysis import plateau
 from cases.eta.features import build, grid_features, split_by_weeks, time_features
-from cases.eta.tasks import PLAIN, PairStats, SpeedBaseline, duration_metrics, make_tasks
+from cases.eta.tasks import PairStats, SpeedBaseline, duration_metrics, make_tasks
+from cases.lifecycle.models import PLAIN
 
 
 @pytest.fixture(scope="module")

@@ -16,11 +16,13 @@ import time
 import numpy as np
 import pandas as pd
 
+from cases.airbnb.story import plain_text
 from cases.airbnb.tasks import build_model, own_columns
 from cases.lifecycle import bootstrap as bs
 from cases.lifecycle.contract import AnalysisContext, EdaResult
 from cases.lifecycle.eda import figure, markdown_table, plt
-from cases.lifecycle.parallel import Job, predict, run_fits
+from cases.lifecycle.models import PLAIN
+from cases.lifecycle.parallel import Job, one_thread, predict, run_fits
 from cases.lifecycle.selection import group_folds
 
 
@@ -42,9 +44,6 @@ def encoding_table(ctx: AnalysisContext) -> pd.DataFrame:
                      "test_rmse": test[name]["rmse"], "test_r2": test[name]["r2"],
                      "test_mae_dollars": test[name]["mae_dollars"]})
     return pd.DataFrame(rows).sort_values("cv_rmse").reset_index(drop=True)
-
-
-PLAIN = "lgbm-plain"
 
 
 def plain_reference(ctx: AnalysisContext) -> dict:
@@ -71,27 +70,6 @@ def plain_reference(ctx: AnalysisContext) -> dict:
                             "verdict": ("within noise" if d["within_noise"] else
                                         "better" if d["diff"] > 0 else "worse")})
     return out
-
-
-def _plain_text(p: dict) -> str:
-    if not p:
-        return "No plain reference in this run (`case.train.references` has no `plain`)."
-    cv, t = p["cv"], p["test"]
-    text = (f"`{PLAIN}`, LightGBM with the library's default parameters on the file's own "
-            f"columns (no word indicators, no neighbour prices), on the same rows and folds. CV "
-            f"RMSE of log price: `{p['selected']}` {cv['selected']:.4f}, `{PLAIN}` "
-            f"{cv['plain']:.4f} (fold-by-fold, `{PLAIN}` − best `{p['best_cv']}` "
-            f"{cv['plain_vs_best']['difference']:+.4f}, standard error "
-            f"{cv['plain_vs_best']['standard_error']:.4f}). Test: `{p['selected']}` "
-            f"{t['selected']:.4f}, `{PLAIN}` {t['plain']:.4f}")
-    if "lo" in t:
-        text += (f"; selected − plain {t['selected_minus_plain']:+.4f} (95% interval over hosts "
-                 f"[{t['lo']:+.4f}, {t['hi']:+.4f}]): the selected model is "
-                 + {"better": "better", "worse": "worse",
-                    "within noise": "within noise of it"}[t["verdict"]] + ".")
-    else:
-        text += ": the plain reference is the selected model."
-    return text
 
 
 def linear_checks(ctx: AnalysisContext, train: pd.DataFrame, test: pd.DataFrame,
@@ -364,7 +342,8 @@ def analyze(ctx: AnalysisContext) -> EdaResult:
             f"multiplied by 10 (validation untouched), and a junk categorical with "
             f"{int(ctx.cfg['analysis']['junk_levels']):,} random levels added:\n\n"
             + markdown_table(robust.round(4)))),
-        ("Against a plain LightGBM", _plain_text(plain)),
+        ("Against a plain LightGBM", plain_text(ctx.metrics["tasks"]["price"][view],
+                                                ctx.selection["price"][view], plain)),
         ("A categorical with thousands of levels", _levels_text(levels, levels_table)),
         ("Independence: residuals within a host", _independence_text(indep)),
         ("When the trees do not beat linear", _against_linear_text(
@@ -458,10 +437,12 @@ def many_levels(ctx: AnalysisContext, train: pd.DataFrame, test: pd.DataFrame,
         fits = {f"{model} without": ctx.model("price", view, f"{model}-{enc0}")
                 if column not in cols and f"{model}-{enc0}" in
                 ctx.selection["price"][view]["candidates"] else
-                build_model(model, enc0, base, ctx.cfg, ctx.seed).fit(train[base],
-                                                                        train["log_price"])}
+                one_thread(build_model(model, enc0, base, ctx.cfg, ctx.seed)).fit(
+                    train[base], train["log_price"])}
         for m, enc in _encoding_variants([model]):
-            fits[f"{m}-{enc}"] = build_model(m, enc, with_col, cfg, ctx.seed).fit(
+            # one thread, as every CV fit: a two-thread LightGBM on a busy machine waits on its
+            # threads (27x slower on New York with 15 processes on 2 cores)
+            fits[f"{m}-{enc}"] = one_thread(build_model(m, enc, with_col, cfg, ctx.seed)).fit(
                 train[with_col], train["log_price"])
         stats = {}
         for name, est in fits.items():

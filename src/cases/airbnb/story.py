@@ -6,7 +6,8 @@ from __future__ import annotations
 from typing import Mapping
 
 from cases.lifecycle.contract import Story
-from cases.lifecycle.report import difference, gate_note, interval, versus
+from cases.lifecycle.models import PLAIN
+from cases.lifecycle.report import difference, gate_note, interval, plain_reference, versus
 
 
 def story(measured: Mapping, cfg: Mapping) -> Story:
@@ -64,16 +65,9 @@ def story(measured: Mapping, cfg: Mapping) -> Story:
             + f". One indicator per {cfg['features']['high_cardinality']} level starves a "
               f"forest's splits of an additive premium the linear model fits in one "
               f"coefficient each; trees win where interactions and thresholds carry the signal.")
-    plain = a.get("plain_reference") or {}
-    if plain:
-        cv, t = plain["cv"], plain["test"]
-        points.append(
-            f"Against a plain LightGBM (library defaults on the file's own columns, same rows "
-            f"and folds): CV RMSE `{best}` {cv['selected']:.4f}, `lgbm-plain` "
-            f"{cv['plain']:.4f}; test {t['selected']:.4f} against {t['plain']:.4f}"
-            + (f", selected − plain {t['selected_minus_plain']:+.4f} (95% interval over hosts "
-               f"[{t['lo']:+.4f}, {t['hi']:+.4f}], {t['verdict']})." if "lo" in t else
-               ": the plain reference is itself the selected model."))
+    if a.get("plain_reference"):
+        points.append(plain_text(r, measured["selection"]["tasks"]["price"][view],
+                                 a["plain_reference"]))
     lv = a.get("many_levels") or {}
     if lv.get("column"):
         res = lv["results"]
@@ -163,3 +157,19 @@ def story(measured: Mapping, cfg: Mapping) -> Story:
     timing = ["Fit time of each model on the training listings: " + ", ".join(
         f"`{k}` {v['fit_s']:.2f} s" for k, v in fits.items() if "fit_s" in v) + "."] if fits else []
     return Story(rollout=rollout, talking_points=points, timing=timing)
+
+
+PLAIN_READS = ("LightGBM with the library's defaults on the file's own columns, no word "
+               "indicators, no neighbour prices")
+
+
+def plain_text(entry: Mapping, selection: Mapping, p: Mapping) -> str:
+    """The plain reference's sentence (`report.plain_reference`) and the CV gap to the best
+    candidate fold by fold, as selection states it; `p` is the analysis' `plain_reference`."""
+    if not p:
+        return "No plain reference in this run (`case.train.references` has no `plain`)."
+    cv = {n: c["cv"]["rmse"]["mean"] for n, c in selection["candidates"].items()}
+    gap = p["cv"]["plain_vs_best"]
+    return (plain_reference(entry, "rmse", "RMSE of log price", PLAIN_READS, cv, 4)
+            + f" On CV, fold by fold, `{PLAIN}` − best `{p['best_cv']}` "
+              f"{gap['difference']:+.4f} (standard error {gap['standard_error']:.4f}).")

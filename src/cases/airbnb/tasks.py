@@ -13,11 +13,13 @@ Encodings (`Encode`), fitted inside each fold on its training rows only:
 Two more LightGBM candidates on the same folds:
 - `lgbm-plain`, the reference every run must beat: LightGBM with the library's defaults, native
   categories, on the file's own columns;
-- `lgbm-tuned`: the file's own columns, the word indicators of the listing's text, the mean log
-  price of the nearest training listings (`NeighbourPrice`, fitted inside each fold) and the
-  parameters of `case.train.tuned`, chosen on CV folds only.
-Every other candidate, like `lgbm-plain`, sees the file's own columns only (`own_columns`): the
-encodings are compared on the same inputs, and a forest does not split on hundreds of words."""
+- `lgbm-tuned`: the file's own columns, the word indicators of the listing's text (`Words`: the
+  vocabulary counted over each fit's training rows), the mean log price of the nearest training
+  listings (`NeighbourPrice`, fitted inside each fold, its own inner folds holding out whole
+  hosts) and the parameters of `case.train.tuned`, chosen on CV folds only.
+Every other candidate, like `lgbm-plain`, sees the file's own columns only (`own_columns`: not the
+listing's text nor the host's code, which only lgbm-tuned's steps read): the encodings are
+compared on the same inputs, and a forest does not split on hundreds of words."""
 
 from __future__ import annotations
 
@@ -31,6 +33,7 @@ from sklearn.compose import ColumnTransformer
 from sklearn.impute import SimpleImputer
 from sklearn.pipeline import Pipeline
 
+from cases.airbnb.features import HOST, TEXT, Words
 from cases.errors import CasebookError
 from cases.lifecycle.bootstrap import log_target_statistics
 from cases.lifecycle.contract import Candidate, Task
@@ -42,12 +45,13 @@ from cases.lifecycle.models import (
     lgbm_params,
     lgbm_pipeline,
     linear_pipeline,
+    plain_candidate,
 )
 
 ENCODINGS = ("onehot", "target", "tree", "native")
 MODELS = ("linear", "forest", "lgbm")
 REFERENCES = ("plain", "tuned")  # case.train.references: the LightGBM candidates beyond encodings
-ENGINEERED = ("word_", "text_length")  # columns only lgbm-tuned reads (features.text)
+ENGINEERED = (TEXT, HOST)  # columns only lgbm-tuned reads (the view's token `words`)
 
 
 def own_columns(cols: Sequence[str]) -> list[str]:
@@ -58,14 +62,17 @@ def own_columns(cols: Sequence[str]) -> list[str]:
 class NeighbourPrice(BaseEstimator, TransformerMixin):
     """Adds `neighbour_log_price`: the mean log price of the `k` nearest training listings of the
     same room type (great-circle distance on latitude and longitude), and `neighbour_km`, the
-    distance to the k-th of them. A training row's value comes from a model fitted on the other
-    folds of the training rows (`folds`, shuffled), so no listing's own price is in its own
-    feature; rows without coordinates get missing values."""
+    distance to the k-th of them, and drops the host column `group`. A training row's value
+    comes from a model fitted on the other folds of the training rows, folds of whole hosts
+    (`folds`, shuffled, as CV's): neither a listing's own price nor its host's other listings
+    are in its feature (a host prices its listings alike, and a test host is never in
+    training); rows without coordinates get missing values."""
 
-    def __init__(self, k: int = 20, folds: int = 5, seed: int = 0):
+    def __init__(self, k: int = 20, folds: int = 5, seed: int = 0, group: str = HOST):
         self.k = k
         self.folds = folds
         self.seed = seed
+        self.group = group
 
     def fit(self, X: pd.DataFrame, y=None):
         self.fit_transform(X, y)
@@ -102,16 +109,21 @@ class NeighbourPrice(BaseEstimator, TransformerMixin):
         return mean, dist
 
     def fit_transform(self, X: pd.DataFrame, y=None, **fit_params):
-        from sklearn.model_selection import KFold
+        from cases.lifecycle.selection import group_folds
 
+        if self.group not in X:
+            raise CasebookError(f"NeighbourPrice: the host column {self.group!r} is not in the "
+                                f"view; lgbm-tuned needs it (the view's token `words` adds it) "
+                                f"to hold out whole hosts")
         ll, room, ok = self._points(X)
         y = np.asarray(y, dtype=float)
         self.index_ = self._index(ll[ok], y[ok], room[ok])  # what serving queries
         mean = np.full(len(X), np.nan)
         dist = np.full(len(X), np.nan)
         rows = np.flatnonzero(ok)
-        if len(rows) >= self.folds:
-            for a, b in KFold(self.folds, shuffle=True, random_state=self.seed).split(rows):
+        hosts = X[self.group].to_numpy()[rows]
+        if len(np.unique(hosts)) >= self.folds:
+            for a, b in group_folds(hosts, self.folds, self.seed):
                 src, dst = rows[a], rows[b]
                 hit = np.zeros(len(X), dtype=bool)
                 hit[dst] = True
@@ -123,9 +135,9 @@ class NeighbourPrice(BaseEstimator, TransformerMixin):
         ll, room, ok = self._points(X)
         return self._add(X, *self._query(self.index_, ll, room, ok))
 
-    @staticmethod
-    def _add(X, mean, dist) -> pd.DataFrame:
-        return X.assign(neighbour_log_price=mean, neighbour_km=dist)
+    def _add(self, X, mean, dist) -> pd.DataFrame:
+        return X.drop(columns=[self.group], errors="ignore").assign(neighbour_log_price=mean,
+                                                                     neighbour_km=dist)
 
 
 class Encode(BaseEstimator, TransformerMixin):
@@ -236,17 +248,34 @@ def build_model(name: str, method: str, cols: Sequence[str], cfg: Mapping, seed:
                      ("model", model)])
 
 
+def reference(name: str, cols: Sequence[str], cfg: Mapping, seed: int) -> Candidate:
+    """The candidate `lgbm-<name>` of `case.train.references`: `lgbm-plain` (library defaults on
+    the file's own columns, `models.plain_candidate`) or `lgbm-tuned` (`reference_model`)."""
+    params = {"encoding": "native", "reference": name}
+    if name == "plain":
+        return plain_candidate("regression", own_columns(cols), cfg["features"]["categorical"],
+                               seed, cfg["train"]["lgbm"], **params)
+    if name not in REFERENCES:
+        raise CasebookError(f"case.train.references: unknown {name!r}; expected one of "
+                            f"{', '.join(REFERENCES)}")
+    return Candidate(f"lgbm-{name}", lambda: reference_model(name, cols, cfg, seed),
+                     {"model": "lgbm", **params})
+
+
 def reference_model(name: str, cols: Sequence[str], cfg: Mapping, seed: int) -> Pipeline:
     """`lgbm-plain` (library defaults on the file's own columns) or `lgbm-tuned` (every column,
     neighbour prices, tuned parameters); see the module's docstring."""
     t, f = cfg["train"], cfg["features"]
     categorical = [c for c in f["categorical"] if c in cols]
     if name == "plain":
-        return Pipeline([("columns", KeepColumns(own_columns(cols))),
-                         ("model", lgbm_pipeline("regression", categorical, seed=seed))])
+        return reference(name, cols, cfg, seed).build()
     if name == "tuned":
         tuned = dict(t["tuned"])
-        return Pipeline([("neighbours", NeighbourPrice(int(tuned.pop("neighbours")),
+        text = f["text"]
+        steps = [("words", Words(TEXT, int(text["words"]), int(text["min_listings"])))] if (
+            TEXT in cols) else []
+        return Pipeline([*steps,
+                         ("neighbours", NeighbourPrice(int(tuned.pop("neighbours")),
                                                        seed=seed)),
                          ("model", lgbm_pipeline("regression", categorical, params=tuned,
                                                  seed=seed))])
@@ -268,9 +297,7 @@ def make_tasks(cfg: Mapping, seed: int) -> list[Task]:
     def candidates(view: str, cols: list[str]) -> list[Candidate]:
         return [Candidate(f"{m}-{e}", lambda m=m, e=e: build_model(m, e, cols, cfg, seed),
                           {"model": m, "encoding": e}) for m, e in pairs] + [
-            Candidate(f"lgbm-{r}", lambda r=r: reference_model(r, cols, cfg, seed),
-                      {"model": "lgbm", "encoding": "native", "reference": r})
-            for r in references]
+            reference(r, cols, cfg, seed) for r in references]
 
     levels = [["neighbourhood", "room_type"], ["room_type"]]
     return [Task("price", "regression", "log_price", t["selection_metric"]["price"], candidates,

@@ -7,9 +7,10 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from cases.eta.tasks import PLAIN, duration_metrics, pair_of
+from cases.eta.tasks import duration_metrics, pair_of
 from cases.lifecycle.contract import AnalysisContext, EdaResult
 from cases.lifecycle.eda import figure, markdown_table
+from cases.lifecycle.models import PLAIN
 from cases.lifecycle.parallel import Job, predict, run_fits
 from cases.lifecycle.plots import count_ticks
 

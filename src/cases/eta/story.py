@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import Mapping
 
-from cases.eta.tasks import PLAIN
 from cases.lifecycle.contract import Story
-from cases.lifecycle.report import difference, gate_note, interval, versus
+from cases.lifecycle.models import PLAIN
+from cases.lifecycle.report import gate_note, interval, plain_reference
 
 
 def story(measured: Mapping, cfg: Mapping) -> Story:
@@ -42,7 +42,7 @@ def story(measured: Mapping, cfg: Mapping) -> Story:
            else "median speed by hour times distance")
         + f" (baseline): MAE {base['mae']:.0f} s, RMSLE {base['rmsle']:.4f}, APE p50 "
         f"{base['ape_p50']:.1f}% / p90 {base['ape_p90']:.1f}% ({gate_note(r)} on RMSLE).",
-        *plain_reference(r, measured["selection"]["tasks"]["duration"][view], cfg),
+        *plain_sentences(r, measured["selection"]["tasks"]["duration"][view], cfg),
         f"Cleaning removed {e['removed_trips']:,} of {e['raw_trips']:,} trips: "
         + ", ".join(f"{k.replace('_', ' ')} {v:,}" for k, v in e["removed"].items()) + ".",
     ]
@@ -100,24 +100,15 @@ def story(measured: Mapping, cfg: Mapping) -> Story:
     return Story(rollout=rollout, talking_points=points, timing=timing)
 
 
-def plain_reference(r: Mapping, sel_entry: Mapping, cfg: Mapping) -> list[str]:
+def plain_sentences(r: Mapping, sel_entry: Mapping, cfg: Mapping) -> list[str]:
     """The selected model against the plain reference (`lgbm-plain`: LightGBM with the library's
-    defaults on the raw places and times) on the same rows and split: CV, test and the paired
-    test interval, as the run stored them."""
-    if PLAIN not in r["test"]:
+    defaults on the raw places and times) on the same rows and split (`report.plain_reference`)."""
+    if PLAIN not in sel_entry["candidates"]:
         return []
     cv = {n: c["cv"]["rmsle"]["mean"] for n, c in sel_entry["candidates"].items()
           if "rmsle" in c["cv"]}
     cols = [c for c in cfg["train"]["plain_columns"]
             if c in sel_entry["candidates"][PLAIN]["params"].get("columns", "").split(",")]
-    head = (f"The plain reference `{PLAIN}` (LightGBM with the library's default settings on "
-            f"the raw {', '.join(cols)}; no engineered feature, no tuning): CV RMSLE "
-            f"{cv[PLAIN]:.4f}, test {r['test'][PLAIN]['rmsle']:.4f}"
-            f"{interval(r, PLAIN, 'rmsle', 4)}.")
-    sel = r["selected"]
-    if sel == PLAIN:
-        return [head + " Selection picked it: the features and the tuning did not pay on CV."]
-    word = versus(r, sel, PLAIN, "rmsle")
-    return [head + f" `{sel}` (CV {cv[sel]:.4f}, test {r['test'][sel]['rmsle']:.4f}) "
-            + (f"{word} it on the test weeks{difference(r, sel, PLAIN, 'rmsle', 4)}." if word
-               else "has no paired interval against it in this run.")]
+    what = (f"LightGBM with the library's default settings on the raw {', '.join(cols)}; no "
+            f"engineered feature, no tuning")
+    return [plain_reference(r, "rmsle", "RMSLE", what, cv, 4)]

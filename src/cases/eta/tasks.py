@@ -17,11 +17,10 @@ from sklearn.compose import TransformedTargetRegressor
 from sklearn.pipeline import Pipeline
 
 from cases.lifecycle.contract import Candidate, Task
-from cases.lifecycle.models import KeepColumns, lgbm_pipeline, linear_pipeline
+from cases.lifecycle.models import lgbm_pipeline, linear_pipeline, plain_candidate
 
 PAIRS = (("pickup_cluster", "dropoff_cluster"), ("pu_zone", "do_zone"))
 DISTANCES = ("gc_km", "trip_distance_km")
-PLAIN = "lgbm-plain"  # the plain reference candidate
 
 
 def pair_of(cols: Sequence[str]) -> tuple[str, str] | None:
@@ -128,18 +127,9 @@ def make_tasks(cfg: Mapping, seed: int) -> list[Task]:
                 "regression", cat, params=dict(t["lgbm"]), seed=seed))]))
 
         plain_cols = [c for c in t["plain_columns"] if c in cols]
-        plain_cat = [c for c in cat if c in plain_cols]
-        # the library's defaults; only the thread count, for a reproducible build
-        plain_params = {"n_jobs": int(t["lgbm"]["n_jobs"])} if "n_jobs" in t["lgbm"] else {}
-
-        def lgbm_plain():
-            return on_log(Pipeline([("columns", KeepColumns(plain_cols)), ("model", lgbm_pipeline(
-                "regression", plain_cat, params=plain_params, seed=seed))]))
-
         return [Candidate("linear", linear, {"model": "ridge", "target": "log1p"}),
-                Candidate(PLAIN, lgbm_plain, {"model": "lgbm", "target": "log1p",
-                                                     "settings": "library defaults",
-                                                     "columns": ",".join(plain_cols)}),
+                plain_candidate("regression", plain_cols, cat, seed, t["lgbm"], wrap=on_log,
+                                target="log1p", columns=",".join(plain_cols)),
                 Candidate("lgbm", lgbm, {"model": "lgbm", "target": "log1p"})]
 
     return [Task("duration", "regression", "trip_duration", t["selection_metric"]["duration"],

@@ -7,10 +7,16 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from cases.flights.evaluation import strategy_table
-from cases.flights.tasks import PLAIN
 from cases.lifecycle.contract import Story
 from cases.lifecycle.eda import markdown_table
-from cases.lifecycle.report import difference, gate_note, interval, selection_note, versus
+from cases.lifecycle.report import (
+    difference,
+    gate_note,
+    interval,
+    plain_reference,
+    selection_note,
+    versus,
+)
 
 
 def _fmt(x: float, unit: str = "") -> str:
@@ -180,33 +186,15 @@ def story(measured: Mapping, cfg: Mapping) -> Story:
 
 
 def _plain(tasks: Mapping, views: list[str]) -> str:
-    """The selected model against the plain reference (`lgbm-plain`: LightGBM with the
-    library's defaults on the tables' own columns) on the same rows and split: each figure with
-    its interval and the paired difference, from the run's metrics."""
-    parts = []
-    for task, metric, label, fmt in (("regression", "mae", "MAE", lambda x: f"{x:.2f} min"),
-                                     ("delayed", "auc", "AUC", lambda x: f"{x:.3f}")):
-        for view in views:
-            e = (tasks.get(task) or {}).get(view)
-            if not e or PLAIN not in e["test"]:
-                continue
-            sel = e["selected"]
-            if sel == PLAIN:
-                parts.append(f"{task} ({view}): the plain reference is the selected model, "
-                             f"{label} {fmt(e['test'][PLAIN][metric])}")
-                continue
-            word = versus(e, sel, PLAIN, metric)
-            parts.append(
-                f"{task} ({view}): `{sel}` {label} {fmt(e['test'][sel][metric])}"
-                f"{interval(e, sel, metric, 3)} against {fmt(e['test'][PLAIN][metric])}"
-                f"{interval(e, PLAIN, metric, 3)}"
-                + (f"; it {word} `{PLAIN}`{difference(e, sel, PLAIN, metric, 3)}" if word else ""))
-    if not parts:
-        return ""
-    return ("Against the plain reference on the same flights and split (`" + PLAIN + "`: "
-            "LightGBM with the library's defaults on the tables' own columns, the schedule, "
-            "plane and weather, without the delays observed by the prediction time): "
-            + "; ".join(parts) + ".")
+    """The selected model against the plain reference (`lgbm-plain`) on the same rows and split,
+    per task and view, from the run's metrics (`report.plain_reference`)."""
+    what = ("LightGBM with the library's defaults on the tables' own columns, the schedule, "
+            "plane and weather, without the delays observed by the prediction time")
+    return " ".join(s for task, metric, label in (("regression", "mae", "MAE (min)"),
+                                                  ("delayed", "auc", "AUC"))
+                    for view in views
+                    if (s := plain_reference((tasks.get(task) or {}).get(view) or {}, metric,
+                                             f"{task} ({view}), {label}", what)))
 
 
 def _sel_entry(measured: Mapping, task: str, view: str) -> Mapping | None:

@@ -5,14 +5,10 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from sklearn.pipeline import Pipeline
-
 from cases.errors import CasebookError
 from cases.flights.models import TargetStrategyRegressor
 from cases.lifecycle.contract import Candidate, Task
-from cases.lifecycle.models import GroupBaseline, KeepColumns, lgbm_pipeline, linear_pipeline
-
-PLAIN = "lgbm-plain"
+from cases.lifecycle.models import GroupBaseline, lgbm_pipeline, linear_pipeline, plain_candidate
 
 # strategy -> (loss, what is done to the training target)
 STRATEGIES = {
@@ -42,16 +38,10 @@ def make_tasks(cfg: Mapping, seed: int) -> list[Task]:
         keep = list(plain["columns"])
 
         def out(view: str, cols: list[str]) -> list[Candidate]:
-            cats = [c for c in cols if c in categorical and c in keep]
-
-            def build():
-                threads = {k: lgbm_params[k] for k in ("n_jobs",) if k in lgbm_params}
-                inner = lgbm_pipeline(kind, cats, params=threads, seed=seed)
-                return Pipeline([("columns", KeepColumns(keep)), *inner.steps])
-
+            cats = [c for c in cols if c in categorical]
             return [*candidates(view, cols),
-                    Candidate(PLAIN, build, {"model": "lgbm", "settings": "library defaults",
-                                             "columns": "the tables' own"})]
+                    plain_candidate(kind, keep, cats, seed, lgbm_params,
+                                    columns="the tables' own")]
 
         return out
 

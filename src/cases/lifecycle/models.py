@@ -8,7 +8,7 @@ that MLflow logs is the whole pipeline and serves from the same columns it was t
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
 
 import numpy as np
 import pandas as pd
@@ -18,6 +18,8 @@ from sklearn.impute import SimpleImputer
 from sklearn.linear_model import LogisticRegression, Ridge, SGDRegressor
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import StandardScaler
+
+from cases.lifecycle.contract import Candidate
 
 REGRESSION_LOSSES = ("squared", "huber", "quantile")
 
@@ -239,3 +241,27 @@ def lgbm_pipeline(kind: str, categorical: Sequence[str], loss: str = "squared",
     else:
         raise ValueError(f"loss {loss!r}; expected one of {REGRESSION_LOSSES}")
     return Pipeline([("cast", CategoricalCaster(list(categorical))), ("model", model)])
+
+
+PLAIN = "lgbm-plain"  # the plain reference candidate: every case that has one names it so
+
+
+def plain_candidate(kind: str, keep: Sequence[str], categorical: Sequence[str], seed: int,
+                    lgbm: Mapping | None = None, wrap: Callable | None = None,
+                    **params: str) -> Candidate:
+    """`lgbm-plain`, the reference a run's selected model must beat on the same rows and split:
+    LightGBM with the library's default parameters (only the seed and the case's thread count,
+    `n_jobs` of its LightGBM settings `lgbm`, are set) on the view's columns named in `keep`
+    (its other, engineered columns are dropped: `KeepColumns`), the `categorical` ones among
+    them native.
+    `wrap` wraps the pipeline (e.g. a log target); `params` are logged with the candidate."""
+    threads = {k: lgbm[k] for k in ("n_jobs",) if k in (lgbm or {})}
+    keep = list(keep)
+    cats = [c for c in categorical if c in keep]
+
+    def build():
+        model = Pipeline([("columns", KeepColumns(keep)),
+                          ("model", lgbm_pipeline(kind, cats, params=threads, seed=seed))])
+        return wrap(model) if wrap else model
+
+    return Candidate(PLAIN, build, {"model": "lgbm", "settings": "library defaults", **params})

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 
+from cases.lifecycle.models import PLAIN
+
 
 def decimals(*values: float | None) -> int:
     """Digits after the point for figures of this size: none from 100 up, one from 10, three
@@ -60,6 +62,31 @@ def interval(entry: Mapping, model: str, metric: str, digits: int = 3) -> str:
     """" [lo, hi]": the bootstrap interval of one test figure, or "" when none is stored."""
     lohi = ((entry.get("intervals") or {}).get(model) or {}).get(metric)
     return f" [{lohi[0]:.{digits}f}, {lohi[1]:.{digits}f}]" if lohi else ""
+
+
+def plain_reference(entry: Mapping, metric: str, label: str, what: str,
+                    cv: Mapping[str, float] | None = None, digits: int = 3) -> str:
+    """One sentence: the selected model against the plain reference (`PLAIN`; `what` says what
+    it reads) on the same rows and split: the CV means when `cv` ({candidate: mean}) is given,
+    the test figures with their intervals and the paired difference with its verdict, all as the
+    run stored them; "" when the run has no plain reference."""
+    if PLAIN not in (entry.get("test") or {}):
+        return ""
+    sel = entry["selected"]
+
+    def figures(name: str) -> str:
+        on_cv = f"CV {cv[name]:.{digits}f}, " if cv and name in cv else ""
+        return (f"{on_cv}test {entry['test'][name][metric]:.{digits}f}"
+                f"{interval(entry, name, metric, digits)}")
+
+    head = f"Against the plain reference `{PLAIN}` ({what}) on the same rows and split, {label}: "
+    if sel == PLAIN:
+        return (head + f"{figures(PLAIN)}; selection picked it: the features and the tuning did "
+                f"not pay on CV.")
+    word = versus(entry, sel, PLAIN, metric)
+    return (head + f"`{sel}` {figures(sel)}, `{PLAIN}` {figures(PLAIN)}; "
+            + (f"`{sel}` {word} `{PLAIN}`{difference(entry, sel, PLAIN, metric, digits)}."
+               if word else "no paired interval of the two in this run."))
 
 
 def selection_note(entry: Mapping | None) -> str:
