@@ -9,8 +9,16 @@ from cases.config import compose
 from cases.errors import CasebookError
 from cases.eta import data as ed
 from cases.eta.analysis import plateau
-from cases.eta.features import build, grid_features, split_by_weeks, time_features
-from cases.eta.tasks import PairStats, SpeedBaseline, duration_metrics, make_tasks
+from cases.eta.features import (
+    METER,
+    build,
+    classical_mds,
+    fit_zone_geometry,
+    grid_features,
+    split_by_weeks,
+    time_features,
+)
+from cases.eta.tasks import PairStats, SpeedBaseline, ZoneGeometry, duration_metrics, make_tasks
 from cases.lifecycle.models import PLAIN
 
 
@@ -176,6 +184,80 @@ def test_tlc_schema_folder_loads_with_zones_and_features_fit_it(tmp_path, cfg):
     assert "gc_km" in ft.split_info["unavailable_features"]
     allowed = {**cfg, "features": {**cfg.features, "use_meter_distance": True}}
     assert "trip_distance_km" in build(ds.tables, allowed).views["trip"]
+    # the meter is there only for the models to fit the zones' geometry on their training rows
+    assert METER in ft.views["trip"]
+    off = {**cfg, "features": {**cfg.features, "zone_geometry": {
+        **cfg.features.zone_geometry, "enabled": False}}}
+    assert METER not in build(ds.tables, off).views["trip"]
+
+
+def _zone_trips(seed=0, n=4000):
+    """Trips between six zones at known places (km) on a plane; each trip's meter reads the
+    straight line times a detour between 1.1 and 1.5; zone 6 is seen in too few trips to place."""
+    rng = np.random.default_rng(seed)
+    place = {"1": (0, 0), "2": (4, 0), "3": (0, 3), "4": (4, 3), "5": (8, 6), "6": (20, 20)}
+    zones = np.array(list(place)[:5])
+    pu, do = rng.choice(zones, n), rng.choice(zones, n)
+    pu[:2], do[:2] = "6", "1"
+    line = np.array([np.hypot(*np.subtract(place[a], place[b])) for a, b in zip(pu, do)])
+    meter = np.where(pu == do, 0.8, line * rng.uniform(1.1, 1.5, n))
+    borough = {"1": "A", "2": "A", "3": "A", "4": "B", "5": "B", "6": "B"}
+    return pd.DataFrame({"pu_zone": pu, "do_zone": do, "pu_borough": [borough[z] for z in pu],
+                         "do_borough": [borough[z] for z in do], METER: meter}), place
+
+
+def test_classical_mds_recovers_the_distances_of_points_on_a_plane():
+    pts = np.array([[0, 0], [4, 0], [0, 3], [4, 3], [8, 6.0]])
+    d = np.sqrt(((pts[:, None] - pts[None]) ** 2).sum(-1))
+    xy = classical_mds(d, 2)
+    np.testing.assert_allclose(np.sqrt(((xy[:, None] - xy[None]) ** 2).sum(-1)), d, atol=1e-9)
+
+
+def test_zone_geometry_places_zones_from_past_meters_only():
+    trips, place = _zone_trips()
+    geo = fit_zone_geometry(trips["pu_zone"], trips["do_zone"], trips[METER], trips["pu_borough"],
+                            trips["do_borough"], min_trips=5)
+    # a pair's median is over both directions; zone 6 (two trips) is left unplaced
+    both = trips[((trips.pu_zone == "1") & (trips.do_zone == "4"))
+                 | ((trips.pu_zone == "4") & (trips.do_zone == "1"))]
+    at = geo["pairs"].index("1|4")
+    assert geo["pair_km"][at] == pytest.approx(both[METER].median())
+    assert geo["pair_trips"][at] == len(both)
+    assert set(geo["coords"]) == {"1", "2", "3", "4", "5"}
+    # the places come back up to a rotation and the meters' detour (about 1.3)
+    xy = {z: np.array(c) for z, c in geo["coords"].items()}
+    for a, b in [("1", "2"), ("1", "4"), ("3", "5"), ("2", "3")]:
+        true = np.hypot(*np.subtract(place[a], place[b]))
+        assert np.linalg.norm(xy[a] - xy[b]) / true == pytest.approx(1.3, abs=0.08)
+
+
+def test_zone_geometry_never_reads_the_predicted_trips_meter():
+    trips, _ = _zone_trips()
+    fit, new = trips.iloc[:3000], trips.iloc[3000:].reset_index(drop=True)
+    g = ZoneGeometry(smoothing=0.0).fit(fit)
+    out = g.transform(new)
+    assert METER not in out and set(g.columns()) <= set(out.columns)
+    blind = g.transform(new.assign(**{METER: np.nan}))
+    pd.testing.assert_frame_equal(out, blind)
+    pd.testing.assert_frame_equal(out, g.transform(new.drop(columns=[METER])))
+    # fitted on its rows only: other training rows change the pair's median
+    pair = {"2", "5"}
+    seen = fit[fit.pu_zone.isin(pair) & fit.do_zone.isin(pair) & (fit.pu_zone != fit.do_zone)].index
+    moved = ZoneGeometry(smoothing=0.0).fit(fit.assign(**{METER: fit[METER].where(
+        ~fit.index.isin(seen), 99.0)}))
+    row = (new.pu_zone == "2") & (new.do_zone == "5")
+    assert (moved.transform(new).loc[row, "pair_km"] == 99.0).all()
+    assert (out.loc[row, "pair_km"] < 20).all()
+    # a pair never seen, with a zone never placed, falls back on the borough pair's median
+    unseen = g.transform(pd.DataFrame({"pu_zone": ["1"], "do_zone": ["9"], "pu_borough": ["A"],
+                                       "do_borough": ["B"]}))
+    b_km = fit.loc[(fit.pu_borough != fit.do_borough), METER].median()
+    assert unseen.loc[0, "pair_km"] == pytest.approx(b_km) and unseen.loc[0, "pair_km_trips"] == 0
+    # zone 6 (too few trips) has no place and no line; placed zones have both
+    assert out.loc[new.pu_zone != "6", "zone_line_km"].notna().all()
+    six = g.transform(pd.DataFrame({"pu_zone": ["6"], "do_zone": ["1"], "pu_borough": ["B"],
+                                    "do_borough": ["A"]}))
+    assert np.isnan(six.loc[0, "zone_line_km"]) and np.isnan(six.loc[0, "pu_zone_x0"])
 
 
 def test_unknown_schema_and_missing_zone_lookup_are_named(tmp_path, cfg):

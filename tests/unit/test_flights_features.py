@@ -6,7 +6,7 @@ from cases.config import compose
 from cases.errors import CasebookError
 from cases.flights import data as fdata
 from cases.flights.features import build, targets
-from cases.flights.history import scheduled_departure, window_sums
+from cases.flights.history import observed_delays, scheduled_departure, window_pending, window_sums
 from cases.flights.weather import WEATHER_COLS
 from cases.lifecycle.features import check_views
 from cases.lifecycle.ingest import validate
@@ -118,7 +118,8 @@ def test_history_counts_and_means_match_a_row_by_row_reading(tables, wide):
         row = ft.frame.loc[i]
         assert row["origin_departed"] == here.sum()
         planned = (sched <= asof[i]) & (sched > asof[i] - window) & (f["origin"] == f.loc[i, "origin"])
-        assert row["origin_not_departed"] == planned.sum() - here.sum()
+        # scheduled in the window and not gone by T (later, or cancelled: no departure at all)
+        assert row["origin_not_departed"] == (planned & ~(departed <= asof[i])).sum()
         if here.any():
             assert row["origin_dep_delay"] == pytest.approx(f.loc[here, "dep_delay"].mean())
         else:
@@ -146,6 +147,46 @@ def test_window_sums_match_brute_force():
     for j in range(150):
         hit = (ek == qk[j]) & (et <= qt[j]) & (et > qt[j] - 90)
         assert n[j] == hit.sum() and total[j] == pytest.approx(ev[hit].sum())
+
+
+def test_window_pending_matches_brute_force():
+    rng = np.random.default_rng(4)
+    ek = rng.choice(["a", "b", "c"], 500).astype(object)
+    sched = rng.integers(0, 3000, 500).astype(float)
+    done = sched + rng.integers(-20, 240, 500)
+    done[rng.random(500) < 0.1] = np.nan
+    qk, qt = rng.choice(["a", "b", "d"], 200).astype(object), rng.integers(0, 3000, 200).astype(float)
+    # small chunks: the chunked reading gives the same counts as one pass
+    for max_pairs in (7, 4_000_000):
+        got = window_pending(ek, sched, done, qk, qt, 120, max_pairs=max_pairs)
+        for j in range(200):
+            planned = (ek == qk[j]) & (sched <= qt[j]) & (sched > qt[j] - 120)
+            assert got[j] == (planned & ~(done <= qt[j])).sum()
+
+
+def test_origin_not_departed_on_a_hand_made_morning():
+    """Five flights out of EWR (and one out of JFK), read 2 h before the 10:00 flight, at 08:00
+    UTC, over a 180-minute window (05:00, 08:00]. Scheduled in it: 06:00 (left 06:10: gone),
+    07:00 (left 08:30: still on the ground at 08:00), 07:30 (cancelled: never left), 07:45 (left
+    07:40, early: gone). The 04:00 flight is outside the window even though it left at 05:30 and
+    the 09:00 flight left at 07:55, before 08:00, but was not scheduled in the window. So the
+    10:00 flight sees 2 flights not departed; the old 'scheduled minus departed in the window'
+    gave 4 - 4 = 0."""
+    day = pd.Timestamp("2013-01-01", tz="UTC")
+    hours = [4, 6, 7, 7, 7, 9, 10, 7]
+    minutes = [0, 0, 0, 30, 45, 0, 0, 0]
+    delays = [90, 10, 90, np.nan, -5, -65, 0, 0]
+    flights = pd.DataFrame({
+        "time_hour": [day + pd.Timedelta(hours=h) for h in hours], "minute": minutes,
+        "dep_delay": delays, "origin": ["EWR"] * 7 + ["JFK"], "carrier": "UA",
+        "tailnum": [f"N{i}" for i in range(8)]})
+    out = observed_delays(flights, lead_hours=2, window_min=180)
+    assert out.loc[6, "origin_not_departed"] == 2
+    assert out.loc[6, "origin_departed"] == 4      # 05:30, 06:10, 07:40, 07:55
+    # at 05:00 (the 07:00 flights): 04:00 is scheduled in (02:00, 05:00] and left at 05:30
+    assert out.loc[2, "origin_not_departed"] == 1
+    assert out.loc[7, "origin_not_departed"] == 0  # JFK: none of EWR's flights count
+    assert (out["origin_not_departed"] >= 0).all()
 
 
 def test_configured_views_never_use_forbidden_columns(cfg):

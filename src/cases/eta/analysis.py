@@ -7,6 +7,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from cases.eta.features import METER
 from cases.eta.tasks import duration_metrics, pair_of
 from cases.lifecycle.contract import AnalysisContext, EdaResult
 from cases.lifecycle.eda import figure, markdown_table
@@ -117,10 +118,12 @@ SOURCES = {
 def importance(ctx: AnalysisContext) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Permutation importance of the selected model on a seeded sample of test trips: how much
     RMSLE rises when one input (or one source's inputs together, shuffled by the same row
-    order) no longer matches its trip. The zone-pair statistics are computed inside the model
-    from the pickup and dropoff places, so they move with "places"."""
+    order) no longer matches its trip. The zone-pair statistics (and on TLC files the zones'
+    geometry) are computed inside the model from the pickup and dropoff places, so they move with
+    "places"."""
     view = ctx.cfg["primary"]["view"]
-    cols = ctx.meta["views"][view]
+    # the meter is read only when the model is fitted (tasks.ZoneGeometry), never an input
+    cols = [c for c in ctx.meta["views"][view] if c != METER]
     test = ctx.test
     sample = test.sample(min(len(test), int(ctx.cfg["analysis"]["importance_rows"])),
                          random_state=ctx.seed).reset_index(drop=True)

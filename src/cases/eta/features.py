@@ -6,7 +6,12 @@ allowed, the metered distance). Both: hour, weekday, hour of the week, minute of
 federal holidays, passengers, vendor, and the day's rain when the data has it. Every function
 here is row-wise (or takes statistics fitted on training trips), so it also runs on one partition
 of a larger frame. Zone-pair statistics depend on the target, so they are fitted inside the
-model (models.PairStats) on each fold's training rows, never here. The latest weeks are the test
+model (tasks.PairStats) on each fold's training rows, never here. So are the taxi zones' places:
+TLC files carry no coordinates, but the meter's distance of past trips between two zones is
+history known when a trip is booked; `fit_zone_geometry` turns the training trips' distances
+into a median per zone pair and pseudo-coordinates of every zone (classical multidimensional
+scaling of the pairs' distances), and `zone_geometry_features` reads them for any trip without
+its own meter (tasks.ZoneGeometry fits them inside each fold). The latest weeks are the test
 set."""
 
 from __future__ import annotations
@@ -22,6 +27,7 @@ from cases.eta.data import TRUTH, bearing_deg, haversine_km, manhattan_km, us_ho
 from cases.lifecycle.contract import FeatureTable
 
 KM_PER_DEG_LAT = 111.2
+METER = "meter_km"  # TLC: the trip's metered km, read only to fit statistics on training trips
 
 
 def time_features(when: pd.Series) -> pd.DataFrame:
@@ -134,6 +140,99 @@ def row_features(t: pd.DataFrame, schema: str, f: Mapping, km=None,
     return pd.concat(parts, axis=1)
 
 
+def _undirected(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    a, b = np.asarray(a).astype(str), np.asarray(b).astype(str)
+    return np.where(a <= b, np.char.add(np.char.add(a, "|"), b), np.char.add(np.char.add(b, "|"), a))
+
+
+def classical_mds(d: np.ndarray, dims: int) -> np.ndarray:
+    """Points in `dims` dimensions whose distances best match the symmetric matrix `d`
+    (Torgerson: the top eigenvectors of the double-centred squared distances). Deterministic up
+    to the eigenvectors' signs, which are fixed here (each axis's largest entry positive)."""
+    n = len(d)
+    j = np.eye(n) - 1.0 / n
+    b = -0.5 * j @ (d ** 2) @ j
+    w, v = np.linalg.eigh(b)
+    top = np.argsort(w)[::-1][:dims]
+    v = v[:, top] * np.sign(v[np.abs(v[:, top]).argmax(axis=0), top])
+    return v * np.sqrt(np.maximum(w[top], 0.0))
+
+
+def fit_zone_geometry(pu, do, km, pu_borough, do_borough, min_trips: int,
+                      dims: int = 2) -> dict:
+    """From training trips (pickup zone, dropoff zone, metered km, boroughs): the median km of
+    every zone pair (either direction) and its trip count, the median km of every borough pair
+    (the fallback for pairs never seen), and each zone's pseudo-coordinates (km): the pairs with
+    at least `min_trips` trips are edges of a graph, the shortest paths through it complete the
+    distance matrix, and classical MDS places the zones of its largest connected part. Plain
+    lists and dicts: the state is serialised with the model."""
+    from scipy.sparse import coo_matrix
+    from scipy.sparse.csgraph import shortest_path
+
+    km = np.asarray(km, dtype=float)
+    ok = np.isfinite(km)
+    pu, do = np.asarray(pu).astype(str)[ok], np.asarray(do).astype(str)[ok]
+    km = km[ok]
+    g = pd.Series(km).groupby(_undirected(pu, do))
+    med, n = g.median(), g.size()
+    boroughs = pd.Series(km).groupby(_undirected(np.asarray(pu_borough)[ok],
+                                                 np.asarray(do_borough)[ok])).median()
+    zones = sorted(set(pu) | set(do))
+    index = {z: i for i, z in enumerate(zones)}
+    edges = [(index[a], index[b], v) for (k, v), c in zip(med.items(), n.to_numpy())
+             for a, b in [k.split("|")] if c >= min_trips and a != b and v > 0]
+    coords = {}
+    if edges:
+        i, j, v = (np.asarray(x) for x in zip(*edges))
+        graph = coo_matrix((v, (i, j)), shape=(len(zones), len(zones))).tocsr()
+        dist = shortest_path(graph, method="D", directed=False)
+        reach = np.isfinite(dist)
+        keep = np.flatnonzero(reach[np.argmax(reach.sum(axis=1))])
+        if len(keep) > dims:
+            xy = classical_mds(dist[np.ix_(keep, keep)], dims)
+            coords = {zones[k]: [float(c) for c in row] for k, row in zip(keep, xy)}
+    return {"pairs": [str(k) for k in med.index], "pair_km": med.to_numpy(float).tolist(),
+            "pair_trips": n.to_numpy(float).tolist(), "borough_km": boroughs.to_dict(),
+            "global_km": float(np.median(km)) if len(km) else 0.0, "coords": coords,
+            "dims": int(dims)}
+
+
+def zone_geometry_features(pu, do, pu_borough, do_borough, geo: Mapping,
+                           smoothing: float) -> pd.DataFrame:
+    """Each trip's zones read through a fitted `fit_zone_geometry`: the pair's median metered km
+    (shrunk toward the pseudo-coordinates' straight line, or the borough pair's median, by
+    `smoothing` pseudo-trips) and its trip count; both zones' pseudo-coordinates, the straight
+    line between them and its bearing (missing for zones MDS could not place). Never the trip's
+    own meter."""
+    pu, do = np.asarray(pu).astype(str), np.asarray(do).astype(str)
+    key = _undirected(pu, do)
+    pos = pd.Index(geo["pairs"]).get_indexer(key)
+    hit = pos >= 0
+    at = np.where(hit, pos, 0)
+    pair_km = np.asarray(geo["pair_km"], dtype=float)
+    trips = np.asarray(geo["pair_trips"], dtype=float)
+    med = np.where(hit, pair_km[at], np.nan) if len(pair_km) else np.full(len(key), np.nan)
+    cnt = np.where(hit, trips[at], 0.0) if len(trips) else np.zeros(len(key))
+    dims = int(geo["dims"])
+    missing = [np.nan] * dims
+    p = np.array([geo["coords"].get(z, missing) for z in pu], dtype=float).reshape(-1, dims)
+    d = np.array([geo["coords"].get(z, missing) for z in do], dtype=float).reshape(-1, dims)
+    line = np.sqrt(((d - p) ** 2).sum(axis=1))
+    borough = pd.Series(_undirected(pu_borough, do_borough)).map(geo["borough_km"]).to_numpy(float)
+    prior = np.where(np.isfinite(line) & (pu != do), line, borough)
+    prior = np.where(np.isfinite(prior), prior, float(geo["global_km"]))
+    k = float(smoothing)
+    shrunk = (cnt * np.nan_to_num(med) + k * prior) / np.maximum(cnt + k, 1e-9)
+    out = {"pair_km": np.where(cnt > 0, shrunk, prior),
+           "pair_km_trips": cnt}
+    for i in range(dims):
+        out[f"pu_zone_x{i}"], out[f"do_zone_x{i}"] = p[:, i], d[:, i]
+    out["zone_line_km"] = line
+    if dims >= 2:
+        out["zone_bearing"] = np.degrees(np.arctan2(d[:, 0] - p[:, 0], d[:, 1] - p[:, 1])) % 360
+    return pd.DataFrame(out)
+
+
 def build(tables: dict[str, pd.DataFrame], cfg: Mapping) -> FeatureTable:
     f = cfg["features"]
     t = tables["trips"].sort_values("pickup_datetime", kind="stable").reset_index(drop=True)
@@ -148,6 +247,9 @@ def build(tables: dict[str, pd.DataFrame], cfg: Mapping) -> FeatureTable:
         km = fit_clusters(train_pts, int(f["clusters"]), int(cfg["data"].get("world", {}).get(
             "seed", 0)))
     frame = row_features(t, schema, f, km, centre=city_centre(cfg["data"]))
+    if schema == "zones" and f["zone_geometry"]["enabled"] and "trip_distance" in t:
+        # fit-only: the zone-geometry statistics read past trips' meters; never a model input
+        frame[METER] = t["trip_distance"].astype(float) * 1.609344
     frame["trip_duration"] = t["trip_duration"].astype(float)
     if TRUTH in t:  # the simulator's truth, for the Bayes floor only (never in a view)
         frame[TRUTH] = t[TRUTH].astype(float)

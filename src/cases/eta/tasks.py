@@ -1,7 +1,8 @@
 """One task: trip duration in seconds. Baseline: the median speed of the hour times the distance
 (or, without a distance, the zone pair's median duration). Candidates: a linear model and
-LightGBM, both on log duration, both with zone-pair statistics fitted on their training rows,
-and the plain reference `lgbm-plain`: LightGBM with the library's default settings on the raw
+LightGBM, both on log duration, both with zone-pair statistics fitted on their training rows
+(on TLC files also the zones' geometry from the training trips' meters: `ZoneGeometry`), and the
+plain reference `lgbm-plain`: LightGBM with the library's default settings on the raw
 pickup and dropoff places and times only (`train.plain_columns`), no engineered feature, so the
 run measures on its own rows and split what the features and the tuning add."""
 
@@ -16,6 +17,7 @@ from sklearn.base import BaseEstimator, RegressorMixin, TransformerMixin
 from sklearn.compose import TransformedTargetRegressor
 from sklearn.pipeline import Pipeline
 
+from cases.eta.features import METER, fit_zone_geometry, zone_geometry_features
 from cases.lifecycle.contract import Candidate, Task
 from cases.lifecycle.models import lgbm_pipeline, linear_pipeline, plain_candidate
 
@@ -71,6 +73,44 @@ class PairStats(BaseEstimator, TransformerMixin):
         return X
 
 
+class ZoneGeometry(BaseEstimator, TransformerMixin):
+    """TLC trips have zones, not coordinates. Fitted on the rows it is given (inside each CV fold,
+    never on validation or test trips): the median metered km of each zone pair and the zones'
+    pseudo-coordinates from those distances (features.fit_zone_geometry). Transform adds them to
+    every trip (features.zone_geometry_features) and drops the `meter` column: the trip's own
+    meter is read only to fit, never to predict, and may be absent when predicting."""
+
+    def __init__(self, pickup: str = "pu_zone", dropoff: str = "do_zone",
+                 pickup_borough: str = "pu_borough", dropoff_borough: str = "do_borough",
+                 meter: str = METER, min_trips: int = 5, smoothing: float = 5.0, dims: int = 2):
+        self.pickup, self.dropoff = pickup, dropoff
+        self.pickup_borough, self.dropoff_borough = pickup_borough, dropoff_borough
+        self.meter = meter
+        self.min_trips, self.smoothing, self.dims = min_trips, smoothing, dims
+
+    def fit(self, X: pd.DataFrame, y=None):
+        self.geometry_ = fit_zone_geometry(X[self.pickup], X[self.dropoff], X[self.meter],
+                                           X[self.pickup_borough], X[self.dropoff_borough],
+                                           int(self.min_trips), int(self.dims))
+        return self
+
+    def transform(self, X: pd.DataFrame) -> pd.DataFrame:
+        X = X.drop(columns=[self.meter], errors="ignore")
+        geo = zone_geometry_features(X[self.pickup], X[self.dropoff], X[self.pickup_borough],
+                                     X[self.dropoff_borough], self.geometry_,
+                                     float(self.smoothing))
+        geo.index = X.index
+        return pd.concat([X, geo], axis=1)
+
+    def columns(self) -> list[str]:
+        """The columns transform adds."""
+        one = {self.pickup: ["1"], self.dropoff: ["1"], self.pickup_borough: ["a"],
+               self.dropoff_borough: ["a"]}
+        empty = {"pairs": [], "pair_km": [], "pair_trips": [], "borough_km": {}, "global_km": 0.0,
+                 "coords": {}, "dims": int(self.dims)}
+        return list(zone_geometry_features(*one.values(), empty, 1.0).columns)
+
+
 def _pair_key(X: pd.DataFrame, a: str, b: str) -> pd.Series:
     return X[a].astype(str) + ">" + X[b].astype(str)
 
@@ -108,12 +148,19 @@ def make_tasks(cfg: Mapping, seed: int) -> list[Task]:
     t = cfg["train"]
     categorical_all = list(cfg["features"]["categorical"])
 
+    geo_cfg = cfg["features"]["zone_geometry"]
+
     def candidates(view: str, cols: list[str]) -> list[Candidate]:
         pair = pair_of(cols)
         cat = [c for c in categorical_all if c in cols]
         stats = [("pairs", PairStats(*pair, smoothing=float(t["pair_smoothing"])))] if pair else []
         extra = ["pair_median", "pair_trips"] if pair else []
-        numeric = [c for c in cols if c not in cat] + extra
+        if METER in cols:  # the zones' geometry from training trips' meters (TLC)
+            geo = ZoneGeometry(meter=METER, min_trips=int(geo_cfg["min_trips"]),
+                               smoothing=float(geo_cfg["smoothing"]), dims=int(geo_cfg["dims"]))
+            stats = [("zones", geo)] + stats
+            extra = geo.columns() + extra
+        numeric = [c for c in cols if c not in cat and c != METER] + extra
         # the linear model: hours and weekdays as categories, log distances, the pair median
         lin_cat = cat + [c for c in ("hour", "weekday") if c in cols]
         lin_num = [c for c in numeric if c not in lin_cat]

@@ -1,6 +1,7 @@
 """What an operations desk has seen by the moment of prediction (`lead_hours` before the scheduled
 departure): the departure delays of flights that have already left the origin (all carriers, and
-the flight's own carrier), the flights scheduled there that have not left yet, and the last
+the flight's own carrier), the flights scheduled to leave there in the window that have not
+left by then (delayed or cancelled: the queue on the ground), and the last
 departure of the same aircraft (tail number). Only flights whose ACTUAL departure happened at or
 before the prediction time count; nothing later (the flight's own departure, later flights, their
 arrivals) is read. Vectorised: sorted cumulative sums and `merge_asof`, no loop over rows."""
@@ -51,6 +52,45 @@ def window_sums(event_key: np.ndarray, event_time: np.ndarray, event_value: np.n
     return (hi - lo).astype(float), csum[hi] - csum[lo]
 
 
+def window_pending(event_key: np.ndarray, event_sched: np.ndarray, event_done: np.ndarray,
+                   query_key: np.ndarray, query_time: np.ndarray, window: float,
+                   max_pairs: int = 4_000_000) -> np.ndarray:
+    """For each query: how many events of the same key were scheduled in `query_time - window <
+    sched <= query_time` and had not happened by `query_time` (`event_done` later, or missing:
+    never). Never negative, never more than the events scheduled in the window. The events are
+    sorted by (key, schedule) once; each query's window is a contiguous run of them, read in
+    chunks of at most `max_pairs` (query, event) pairs."""
+    codes, _ = pd.factorize(pd.Series(np.concatenate([event_key, query_key]), dtype=object))
+    ek, qk = codes[:len(event_key)].astype(np.int64), codes[len(event_key):].astype(np.int64)
+    es = np.rint(np.asarray(event_sched, dtype=float)).astype(np.int64)
+    qt = np.rint(np.asarray(query_time, dtype=float)).astype(np.int64)
+    lo_t = min(es.min(initial=0), qt.min(initial=0)) - int(window) - 1
+    span = max(es.max(initial=0), qt.max(initial=0)) - lo_t + 1
+    composite = ek * span + (es - lo_t)
+    order = np.argsort(composite, kind="stable")
+    composite = composite[order]
+    done = np.asarray(event_done, dtype=float)[order]
+    done = np.where(np.isnan(done), np.inf, done)   # never happened: pending forever
+    base = qk * span - lo_t
+    hi = np.searchsorted(composite, base + qt, side="right")
+    lo = np.searchsorted(composite, base + qt - int(window), side="right")
+    sizes = hi - lo
+    out = np.zeros(len(qt), dtype=float)
+    ends = np.cumsum(sizes)
+    start = 0
+    while start < len(qt):
+        # as many queries as fit in max_pairs pairs (at least one)
+        stop = max(int(np.searchsorted(ends, (ends[start - 1] if start else 0) + max_pairs,
+                                       side="right")), start + 1)
+        n = sizes[start:stop]
+        query = np.repeat(np.arange(start, stop), n)
+        offset = np.arange(n.sum()) - np.repeat(np.cumsum(n) - n, n)
+        pending = done[lo[query] + offset] > qt[query]
+        out[start:stop] = np.bincount(query - start, weights=pending, minlength=stop - start)
+        start = stop
+    return out
+
+
 def observed_delays(flights: pd.DataFrame, lead_hours: float, window_min: float) -> pd.DataFrame:
     """The history features of every flight as of `lead_hours` before its scheduled departure,
     over the last `window_min` minutes before then (see the module note)."""
@@ -69,9 +109,8 @@ def observed_delays(flights: pd.DataFrame, lead_hours: float, window_min: float)
     n, total = window_sums(origin, departed, delay, origin, asof, window_min)
     out["origin_departed"] = n
     out["origin_dep_delay"] = np.where(n > 0, total / np.maximum(n, 1), np.nan)
-    # scheduled in the window (the published schedule) minus departed in it: the backlog
-    scheduled, _ = window_sums(origin, sched, np.zeros(len(sched)), origin, asof, window_min)
-    out["origin_not_departed"] = scheduled - n
+    # the queue: scheduled to leave in the window (the published schedule) and not gone by then
+    out["origin_not_departed"] = window_pending(origin, sched, departed, origin, asof, window_min)
     n, total = window_sums(carrier_origin, departed, delay, carrier_origin, asof, window_min)
     out["carrier_origin_departed"] = n
     out["carrier_origin_dep_delay"] = np.where(n > 0, total / np.maximum(n, 1), np.nan)
