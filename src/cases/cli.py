@@ -67,7 +67,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "show":
             print(OmegaConf.to_yaml(cfg))
             return 0
-        from cases.stages import guard, run_stage
+        from cases.stages import guard
 
         if cfg.case.get("compute", "local") != "local":
             return _distributed(args.command, cfg)
@@ -75,9 +75,9 @@ def main(argv: list[str] | None = None) -> int:
             with guard.case_lock(cfg):
                 for name in NAMES:
                     logging.getLogger("cases").info("stage %s, case %s", name, cfg.case.name)
-                    run_stage(name, cfg)
+                    _timed(name, cfg)
         else:
-            run_stage(args.command, cfg)
+            _timed(args.command, cfg)
         return 0
     except CasebookError as exc:
         print(f"casebook: error: {exc}", file=sys.stderr)
@@ -90,6 +90,32 @@ def main(argv: list[str] | None = None) -> int:
         print(f"casebook: failed: {type(exc).__name__}: {exc} (set CASEBOOK_LOG=DEBUG for the "
               f"traceback)", file=sys.stderr)
         return 1
+
+
+def _cpu_seconds() -> float:
+    """User + system CPU seconds of this process and of its children that have ended."""
+    t = os.times()
+    return t.user + t.system + t.children_user + t.children_system
+
+
+def _timed(name: str, cfg) -> None:
+    """Run one stage and log its wall and CPU seconds (`benchmarks/bench.py` reads this line):
+    the CPU includes the fit workers (`lifecycle.parallel`), ended here so that they count, and
+    the CPU since the process started adds the start-up (Python, imports, configuration)."""
+    import time
+
+    from cases.stages import run_stage
+
+    t0, cpu0 = time.perf_counter(), _cpu_seconds()
+    run_stage(name, cfg)
+    loky = sys.modules.get("joblib.externals.loky.reusable_executor")
+    if loky is not None and loky._executor is not None:  # the fit workers the stage started
+        loky._executor.shutdown(wait=True)
+    where = f"case {cfg.case.name}" if get(name).per_case else "all cases"
+    cpu = _cpu_seconds()
+    logging.getLogger("cases").info("stage %s, %s: done in %.1f s wall, %.1f s CPU (%.1f s CPU "
+                                    "since the process started)", name, where,
+                                    time.perf_counter() - t0, cpu - cpu0, cpu)
 
 
 def _distributed(command: str, cfg) -> int:

@@ -18,7 +18,14 @@ from cases.eta.features import (
     split_by_weeks,
     time_features,
 )
-from cases.eta.tasks import PairStats, SpeedBaseline, ZoneGeometry, duration_metrics, make_tasks
+from cases.eta.tasks import (
+    PairStats,
+    SpeedBaseline,
+    ZoneGeometry,
+    duration_metrics,
+    lgbm_settings,
+    make_tasks,
+)
 from cases.lifecycle.models import PLAIN
 
 
@@ -114,6 +121,28 @@ def test_plain_reference_sees_only_the_raw_places_and_times(cfg):
     assert inner.feature_name_ == ["pickup_latitude", "pickup_longitude", "dropoff_latitude",
                                    "dropoff_longitude", "hour", "weekday", "minute_of_day"]
     assert inner.n_estimators == 100 and inner.num_leaves == 31  # the library's defaults
+
+
+def test_lgbm_settings_follow_the_data_source():
+    """The simulator fits the light settings; the real files get `lgbm_real`'s keys (the
+    settings checked on their CV folds) over the rest of `lgbm`, in the candidate itself."""
+    cols = ["gc_km", "pickup_cluster", "dropoff_cluster", "hour", "weekday"]
+
+    def fitted_lgbm(source):
+        case = compose(["case=eta", f"case.data.source={source}"]).case
+        lgbm = {c.name: c for c in make_tasks(case, 0)[0].candidates("trip", cols)}["lgbm"]
+        return case, lgbm.build().regressor.named_steps["model"].named_steps["model"]
+
+    sim_cfg, sim = fitted_lgbm("simulator")
+    real_cfg, real = fitted_lgbm("real")
+    assert lgbm_settings(sim_cfg) == dict(sim_cfg.train.lgbm)
+    assert (sim.n_estimators, sim.num_leaves) == (sim_cfg.train.lgbm.n_estimators,
+                                                  sim_cfg.train.lgbm.num_leaves)
+    assert (real.n_estimators, real.num_leaves, real.learning_rate) == (
+        real_cfg.train.lgbm_real.n_estimators, real_cfg.train.lgbm_real.num_leaves,
+        real_cfg.train.lgbm_real.learning_rate)
+    assert real.n_estimators > sim.n_estimators  # the real files keep the heavier settings
+    assert real.colsample_bytree == sim.colsample_bytree == sim_cfg.train.lgbm.colsample_bytree
 
 
 def test_time_split_has_no_overlap(cfg):

@@ -112,24 +112,43 @@ def test_applicants_file_errors_name_the_column(tmp_path):
         load_applicants(str(path))
 
 
-def test_agnostic_shap_in_one_call_per_row_gives_the_values_of_one_call_per_permutation(world):
+def test_agnostic_shap_in_batches_gives_the_values_of_shaps_permutation_explainer(world):
+    """The batched permutation SHAP is SHAP's own (same permutations from the same seed, same
+    walks) to rounding, in far fewer predict calls, whatever the batch size; and a row equal
+    to every background row on some inputs gives those inputs exactly 0."""
     import shap
 
     frame, cols, model = world
-    rows, background = frame[cols].iloc[100:112], frame[cols].head(40)
+    rows, background = frame[cols].iloc[100:112].copy(), frame[cols].head(40)
+    rows.iloc[3, 0] = background.iloc[0, 0]
+    background = background.assign(**{cols[0]: background.iloc[0, 0]})  # input 0 never varies
     calls = []
 
     def f(arr):
-        calls.append(len(arr))
         return ex.approval(model, pd.DataFrame(arr, columns=cols))
 
     masker = shap.maskers.Independent(background.to_numpy(dtype=float), max_samples=40)
-    per_permutation = shap.PermutationExplainer(f, masker, seed=0)(
+    expected = shap.PermutationExplainer(f, masker, seed=0)(
         rows.to_numpy(dtype=float), max_evals=3 * (2 * len(cols) + 1), silent=True,
         batch_size=2 * len(cols) + 1).values
-    assert len(calls) > 2 * len(rows)
-    np.testing.assert_array_equal(ex.agnostic_shap(model, rows, background, 0, permutations=3),
-                                  per_permutation)
+
+    approval = ex.approval
+
+    def counted(m, X):
+        calls.append(len(X))
+        return approval(m, X)
+
+    # a row at a time, batches of a few rows, every row at once
+    for batch_rows, n_calls in ((1, {len(rows)}), (5_000, set(range(2, len(rows)))),
+                                (10 ** 6, {1})):
+        calls.clear()
+        with pytest.MonkeyPatch.context() as mp:
+            mp.setattr(ex, "approval", counted)
+            got = ex.agnostic_shap(model, rows, background, 0, permutations=3,
+                                   batch_rows=batch_rows)
+        np.testing.assert_allclose(got, expected, rtol=0, atol=1e-12)
+        assert len(calls) in n_calls
+    assert (got[3, 0] == 0) and np.abs(got[:, 1:]).sum() > 0
 
 
 def test_reasons_against_the_nearest_approved_are_what_differs_and_stable(cfg, world):

@@ -39,7 +39,7 @@ import pandas as pd
 from cases.errors import CasebookError
 from cases.eta import data as ed
 from cases.eta.features import city_centre, fit_clusters, row_features
-from cases.eta.tasks import PairStats, duration_metrics, pair_of
+from cases.eta.tasks import PairStats, duration_metrics, lgbm_settings, pair_of
 
 log = logging.getLogger(__name__)
 
@@ -451,7 +451,7 @@ class DaskETA:
 
         from cases.lifecycle.models import lgbm_params
 
-        params = lgbm_params(self.seed, dict(self.cfg["train"]["lgbm"]))
+        params = lgbm_params(self.seed, lgbm_settings(self.cfg))
         return lgb.DaskLGBMRegressor(client=self.client, objective="regression", **params)
 
     def evaluate(self, test_raw) -> dict:

@@ -144,6 +144,14 @@ def on_log(model) -> TransformedTargetRegressor:
                                       check_inverse=False)
 
 
+def lgbm_settings(cfg: Mapping) -> dict:
+    """The LightGBM settings of the data source: `train.lgbm`, with `train.lgbm_real`'s keys
+    replacing its own on the real files (`data.source=real`)."""
+    t = cfg["train"]
+    real = (t.get("lgbm_real") or {}) if cfg["data"]["source"] == "real" else {}
+    return {**dict(t["lgbm"]), **dict(real)}
+
+
 def make_tasks(cfg: Mapping, seed: int) -> list[Task]:
     t = cfg["train"]
     categorical_all = list(cfg["features"]["categorical"])
@@ -171,7 +179,7 @@ def make_tasks(cfg: Mapping, seed: int) -> list[Task]:
 
         def lgbm():
             return on_log(Pipeline(stats + [("model", lgbm_pipeline(
-                "regression", cat, params=dict(t["lgbm"]), seed=seed))]))
+                "regression", cat, params=lgbm_settings(cfg), seed=seed))]))
 
         plain_cols = [c for c in t["plain_columns"] if c in cols]
         return [Candidate("linear", linear, {"model": "ridge", "target": "log1p"}),

@@ -393,11 +393,14 @@ def _trust_sklearn_experimental() -> None:
 
 
 def load_model(uri: str, model_uri: str):
+    """A logged model loaded back as MLflow serves it. The stages load only models this
+    install logged (its versions pinned in the model: `_requirements`), so MLflow's check of
+    them against every installed distribution (a second of CPU per load) is skipped."""
     import mlflow
 
     _client(uri)
     _trust_sklearn_experimental()
-    model = mlflow.pyfunc.load_model(model_uri)
+    model = mlflow.pyfunc.load_model(model_uri, suppress_warnings=True)
     _no_active_model()
     return model
 
