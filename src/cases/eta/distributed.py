@@ -651,7 +651,9 @@ def per_doubling(curve: Sequence[Mapping]) -> list[dict]:
         doublings = math.log2(b["trips"] / a["trips"])
         out.append({"from": a["trips"], "to": b["trips"], "rmsle_gain_pct": 100 * (ra - rb) / ra,
                     "per_doubling_pct": 100 * (ra - rb) / ra / doublings,
-                    "extra_wall_s": b["wall_s"] - a["wall_s"]})
+                    "extra_wall_s": b["wall_s"] - a["wall_s"],
+                    "wall_s_per_extra_million": (b["wall_s"] - a["wall_s"])
+                    / ((b["trips"] - a["trips"]) / 1e6)})
     return out
 
 
@@ -781,16 +783,22 @@ def report_md(result: Mapping, case: Mapping) -> str:
         rows.append(f"| {r['trips']:,} | {m['rmsle']:.4f} | {m['mae']:.1f} | {r['wall_s']:.0f} "
                     f"| {r['rows_per_s_per_worker']:,} | "
                     f"{', '.join(f'{v:.2f}' for v in r['peak_worker_gb'].values())} |")
-    gains = ["| from | to | RMSLE gain | per doubling | extra wall s |",
-             "| ---: | ---: | ---: | ---: | ---: |"] + [
+    gains = ["| from | to | RMSLE gain | per doubling | extra wall s | s per extra million |",
+             "| ---: | ---: | ---: | ---: | ---: | ---: |"] + [
         f"| {g['from']:,} | {g['to']:,} | {g['rmsle_gain_pct']:.2f}% | "
-        f"{g['per_doubling_pct']:.2f}% | {g['extra_wall_s']:+.0f} |"
+        f"{g['per_doubling_pct']:.2f}% | {g['extra_wall_s']:+.0f} | "
+        f"{g['wall_s_per_extra_million']:.0f} |"
         for g in result["per_doubling"]]
-    d = case["dask"]
+    d, lg = case["dask"], case["train"]["lgbm"]
+    setup = (f"LightGBM: {lg['n_estimators']} trees, learning rate {lg['learning_rate']:g}, "
+             f"{lg['num_leaves']} leaves (case.train.lgbm), data-parallel on {d['workers']} "
+             f"worker(s) x {d['threads_per_worker']} thread(s), {d['memory_limit']} each "
+             f"(case.dask; peak memory measured, not estimated: each worker's resident memory "
+             f"sampled every 0.5 s).")
     return "\n".join([
         f"# {case['title']}: past one machine (Dask)", "",
         result["story"], "",
         f"Every size is fitted on the training weeks of the first trips of one world (written "
         f"in chunks of {int(d['partition_trips']):,} trips in {result['world_write_s']:.0f} s) "
         f"and scored on the same test weeks ({result['curve'][-1]['metrics']['test_trips']:,} "
-        f"trips).", "", *rows, "", *gains, ""])
+        f"trips).", "", setup, "", *rows, "", *gains, ""])
