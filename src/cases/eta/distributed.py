@@ -14,8 +14,11 @@ local path, for worlds that do not fit in one process (1M to 50M trips and beyon
   The time split is by week folder: fitting reads only the training weeks' files. The k-means
   clusters and the zone-pair statistics (`tasks.PairStats`, exact medians from counts of each
   pair's durations) are fitted on training partitions only.
-- Training with `lightgbm.dask` (data-parallel, one LightGBM process a worker); the test weeks
-  are scored afterwards; the model is logged to MLflow as a plain LightGBM model.
+- Training: LightGBM data-parallel over the workers on its own network (as `lightgbm.dask` sets
+  it up), but each worker bins its own training files straight into its Dataset, one file at a
+  time (`worker_train`: a `lightgbm.Sequence` a file, bins from one training sample shared by
+  all workers), so no worker ever holds its share of the rows unbinned; the test weeks are
+  scored afterwards; the model is a plain `lightgbm.Booster`, logged to MLflow as such.
 
 Dask is imported inside the functions: the local path and the other cases never pay for it.
 """
