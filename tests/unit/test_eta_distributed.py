@@ -134,3 +134,10 @@ def test_text_categories_keep_their_identity_on_the_dask_path(case):
 def test_files_are_balanced_over_the_workers():
     assert dist.balance([5, 1, 1, 1, 4, 0], 2) == [[0, 5], [1, 2, 3, 4]]
     assert dist.balance([3], 2) == [[0], []]
+
+
+def test_numeric_codes_parse_each_distinct_value_once():
+    col = pd.Series(["17", "3", None, "17", "x", "263"])
+    assert dist.numeric_codes(col).tolist() == [17, 3, -1, 17, -1, 263]
+    assert dist.numeric_codes(pd.Series([], dtype=object)).tolist() == []
+    assert dist.numeric_codes(pd.Series([None, None])).tolist() == [-1, -1]
