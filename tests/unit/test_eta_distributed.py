@@ -107,3 +107,37 @@ def test_the_compute_option_is_checked_before_any_work(capsys):
     assert main(["all", "case=eta", "case.compute=spark"]) == 2
     assert "expected 'local' or 'dask'" in capsys.readouterr().err
     assert main(["all", "case=flights", "case.compute=dask"]) == 2  # eta's option only
+
+
+def test_text_categories_keep_their_identity_on_the_dask_path(case):
+    """TLC's boroughs are text: each gets its own code from the training sample (they were all
+    -1, LightGBM's missing, when coded as numbers); zone ids stay their number."""
+    t = pd.DataFrame({
+        "pickup_datetime": pd.date_range("2021-01-04", periods=6, freq="h"),
+        "PULocationID": [4, 4, 132, 132, 161, 1], "DOLocationID": [1, 161, 4, 132, 1, 4],
+        "borough": ["Manhattan", "Manhattan", "Queens", "Queens", "Manhattan", "EWR"],
+        "do_borough": ["EWR", "Manhattan", "Manhattan", "Queens", None, "Manhattan"],
+        "trip_duration": [600.0, 700, 800, 900, 1000, 1100]})
+    f, cat = case["features"], list(case["features"]["categorical"])
+    codes = dist.category_codes(dist.row_features(t, "zones", f, extras=[]), cat)
+    assert codes == {"pu_borough": ["EWR", "Manhattan", "Queens"],
+                     "do_borough": ["EWR", "Manhattan", "Queens", "Unknown"]}
+    out = dist.feature_part(t, "zones", f, None, cat, [], (40.7, -74.0), codes)
+    assert out["pu_borough"].tolist() == [1, 1, 2, 2, 1, 0]
+    assert out["do_borough"].tolist() == [0, 1, 1, 2, 3, 1]
+    assert out["pu_zone"].tolist() == [4, 4, 132, 132, 161, 1]  # numbers: no codes needed
+    unseen = dist.feature_part(t.assign(borough="Staten Island"), "zones", f, None, cat, [],
+                               (40.7, -74.0), codes)
+    assert (unseen["pu_borough"] == -1).all()  # an unseen borough: missing to LightGBM
+
+
+def test_files_are_balanced_over_the_workers():
+    assert dist.balance([5, 1, 1, 1, 4, 0], 2) == [[0, 5], [1, 2, 3, 4]]
+    assert dist.balance([3], 2) == [[0], []]
+
+
+def test_numeric_codes_parse_each_distinct_value_once():
+    col = pd.Series(["17", "3", None, "17", "x", "263"])
+    assert dist.numeric_codes(col).tolist() == [17, 3, -1, 17, -1, 263]
+    assert dist.numeric_codes(pd.Series([], dtype=object)).tolist() == []
+    assert dist.numeric_codes(pd.Series([None, None])).tolist() == [-1, -1]

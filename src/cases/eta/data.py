@@ -18,6 +18,7 @@ the prepared data keeps the clean trips and a table of what each rule removed.
 
 from __future__ import annotations
 
+import functools
 import glob
 from pathlib import Path
 from typing import Mapping
@@ -338,7 +339,9 @@ def simulate(w: Mapping) -> pd.DataFrame:
     return frame.sort_values("pickup_datetime", kind="stable").reset_index(drop=True)
 
 
+@functools.lru_cache(maxsize=512)
 def us_holidays(start, end) -> pd.DatetimeIndex:
+    """US federal holidays between two days (cached: the Dask path asks once per partition)."""
     from pandas.tseries.holiday import USFederalHolidayCalendar
 
     return USFederalHolidayCalendar().holidays(start=start, end=end)

@@ -62,9 +62,14 @@ def grid_features(t: pd.DataFrame, angle_deg: float, origin: Sequence[float]) ->
                          "grid_km": np.abs(dx - px) + np.abs(dy - py)})
 
 
+def city_box(data: Mapping) -> Mapping:
+    """The city's box: the simulator's, or the real files' (`data.real_bbox`)."""
+    return data["world"]["bbox"] if data.get("source") == "simulator" else data["real_bbox"]
+
+
 def city_centre(data: Mapping) -> tuple[float, float]:
-    """The centre of the city's box: the simulator's, or the real files' (`data.real_bbox`)."""
-    box = data["world"]["bbox"] if data.get("source") == "simulator" else data["real_bbox"]
+    """The centre of the city's box (`city_box`)."""
+    box = city_box(data)
     return (float(np.mean(box["lat"])), float(np.mean(box["long"])))
 
 
