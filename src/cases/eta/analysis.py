@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 
 from cases.eta.features import METER
-from cases.eta.tasks import duration_metrics, pair_of
+from cases.eta.tasks import ZoneGeometry, duration_metrics, pair_of
 from cases.lifecycle.contract import AnalysisContext, EdaResult
 from cases.lifecycle.eda import figure, markdown_table
 from cases.lifecycle.models import PLAIN
@@ -188,7 +188,11 @@ def analyze(ctx: AnalysisContext) -> EdaResult:
     train_rows = len(ctx.rows("train"))
     cat = [c for c in ctx.cfg["features"]["categorical"] if c in cols]
     levels = int(sum(pd.concat([ctx.train[c], ctx.test[c]]).nunique() for c in cat))
-    n_inputs = len(cols) + (2 if pair_of(cols) else 0)
+    # what the model reads: the view (less the fit-only meter), the zone-pair statistics and, on
+    # TLC files, the zones' geometry the meter was used to fit
+    geo = ZoneGeometry(dims=int(ctx.cfg["features"]["zone_geometry"]["dims"])).columns() \
+        if METER in cols else []
+    n_inputs = len([c for c in cols if c != METER]) + (2 if pair_of(cols) else 0) + len(geo)
     lat = ctx.serving.get("latency_ms", {})
     facts = {
         "learning_curve": curve.to_dict("records"), "curve": info, "plateau": stop,
