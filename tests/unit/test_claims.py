@@ -220,7 +220,7 @@ def test_the_plain_reference_sentence_states_the_run_and_passes_the_check():
                                "columns) on the same rows and split, RMSE: `lgbm` CV 0.310, "
                                "test 0.300 [0.270, 0.330], `lgbm-plain` CV 0.290, test 0.280;")
         word = "is within noise of" if noisy else "is worse than"
-        assert f"`lgbm` {word} `lgbm-plain` (lgbm-plain \u2212 lgbm: -0.020" in text
+        assert f"on RMSE, `lgbm` {word} `lgbm-plain` (lgbm-plain \u2212 lgbm: -0.020" in text
         assert run(text, e=e, cfg={"cv_means": [0.31, 0.29]}) == [], text
     e = entry()
     e["selected"] = "lgbm-plain"

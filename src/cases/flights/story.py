@@ -194,7 +194,7 @@ def _plain(tasks: Mapping, views: list[str]) -> str:
                                                   ("delayed", "auc", "AUC"))
                     for view in views
                     if (s := plain_reference((tasks.get(task) or {}).get(view) or {}, metric,
-                                             f"{task} ({view}), {label}", what)))
+                                             f"{task} ({view}), {label}", what, name=label)))
 
 
 def _sel_entry(measured: Mapping, task: str, view: str) -> Mapping | None:

@@ -65,11 +65,13 @@ def interval(entry: Mapping, model: str, metric: str, digits: int = 3) -> str:
 
 
 def plain_reference(entry: Mapping, metric: str, label: str, what: str,
-                    cv: Mapping[str, float] | None = None, digits: int = 3) -> str:
+                    cv: Mapping[str, float] | None = None, digits: int = 3,
+                    name: str | None = None) -> str:
     """One sentence: the selected model against the plain reference (`PLAIN`; `what` says what
-    it reads) on the same rows and split: the CV means when `cv` ({candidate: mean}) is given,
-    the test figures with their intervals and the paired difference with its verdict, all as the
-    run stored them; "" when the run has no plain reference."""
+    it reads) on the same rows and split, `label` heading the figures: the CV means when `cv`
+    ({candidate: mean}) is given, the test figures with their intervals and the paired
+    difference with its verdict on `metric` (printed as `name`, default `label`), all as the run
+    stored them; "" when the run has no plain reference."""
     if PLAIN not in (entry.get("test") or {}):
         return ""
     sel = entry["selected"]
@@ -84,9 +86,11 @@ def plain_reference(entry: Mapping, metric: str, label: str, what: str,
         return (head + f"{figures(PLAIN)}; selection picked it: the features and the tuning did "
                 f"not pay on CV.")
     word = versus(entry, sel, PLAIN, metric)
+    # the verdict's clause names the metric: the claims check holds the word to its interval
     return (head + f"`{sel}` {figures(sel)}, `{PLAIN}` {figures(PLAIN)}; "
-            + (f"`{sel}` {word} `{PLAIN}`{difference(entry, sel, PLAIN, metric, digits)}."
-               if word else "no paired interval of the two in this run."))
+            + (f"on {name or label}, `{sel}` {word} `{PLAIN}`"
+               f"{difference(entry, sel, PLAIN, metric, digits)}." if word
+               else "no paired interval of the two in this run."))
 
 
 def selection_note(entry: Mapping | None) -> str:
