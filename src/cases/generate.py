@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import ast
+import functools
 import sys
 from pathlib import Path
 
@@ -36,8 +37,10 @@ def _module_file(module: str) -> Path | None:
     return None
 
 
-def _imports(path: Path, module: str) -> set[str]:
-    """Modules of `cases` that `path` imports anywhere (top level or inside functions)."""
+@functools.lru_cache(maxsize=None)
+def _imports(path: Path, module: str) -> frozenset[str]:
+    """Modules of `cases` that `path` imports anywhere (top level or inside functions); each
+    file parsed once per process (the 450 stages of `dvc.yaml` walk the same modules)."""
     package = module if path.name == "__init__.py" else module.rpartition(".")[0]
     found: set[str] = set()
     for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
@@ -52,7 +55,7 @@ def _imports(path: Path, module: str) -> set[str]:
             for alias in node.names:  # `from a import b`: b is a module or a name in a
                 sub = f"{base}.{alias.name}"
                 found.add(sub if _module_file(sub) else base)
-    return {m for m in found if m == "cases" or m.startswith("cases.")}
+    return frozenset(m for m in found if m == "cases" or m.startswith("cases."))
 
 
 def code_deps(stage: Stage, case: str | None) -> list[str]:

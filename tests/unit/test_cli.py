@@ -1,5 +1,6 @@
 """The CLI as a user meets it: truthful help, clear errors, no traceback, no partial outputs."""
 
+import runpy
 from pathlib import Path
 
 import pandas as pd
@@ -73,6 +74,10 @@ def test_good_local_file_is_prepared_atomically(tmp_path):
         "ingest.json", "prepared"]  # and the case's lock (stages.guard)
     assert len(pd.read_parquet(out / "prepared" / "flights.parquet")) == len(flights)
     assert len(pd.read_parquet(out / "prepared" / "weather.parquet")) == len(weather)
+    # the line `make bench` reads each stage's seconds from (benchmarks/bench.py)
+    bench = runpy.run_path(str(Path(__file__).resolve().parents[2] / "benchmarks" / "bench.py"))
+    [(stage, wall, cpu, with_start)] = bench["stage_seconds"](res.stderr)
+    assert stage == "prepare" and float(wall) >= 0 and 0 <= float(cpu) <= float(with_start)
 
 
 def test_stage_without_its_inputs_names_the_missing_file(tmp_path):

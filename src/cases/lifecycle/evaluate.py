@@ -7,7 +7,6 @@ from collections.abc import Callable, Iterable, Mapping
 
 import numpy as np
 import pandas as pd
-from sklearn import metrics as skm
 
 GREATER_IS_BETTER = {"auc", "auc_ovr", "r2", "accuracy", "average_precision"}
 
@@ -50,6 +49,8 @@ def log_target_metrics(y, pred) -> dict:
 
 
 def binary_metrics(y, proba, n_bins: int = 10) -> dict:
+    from sklearn import metrics as skm  # here: claims (report) imports this module
+
     y = np.asarray(y, dtype=int)
     p = np.clip(np.asarray(proba, dtype=float), 1e-7, 1 - 1e-7)
     out = {
@@ -67,6 +68,8 @@ def binary_metrics(y, proba, n_bins: int = 10) -> dict:
 def multiclass_metrics(y, proba, labels) -> dict:
     """Log loss, one-vs-rest AUC, accuracy and the recall of every class (rare ones included).
     `y` holds class positions 0..K-1; `labels` names them."""
+    from sklearn import metrics as skm  # here: claims (report) imports this module
+
     y = np.asarray(y).astype(int)
     proba = np.clip(np.asarray(proba, dtype=float), 1e-9, None)
     proba = proba / proba.sum(axis=1, keepdims=True)
