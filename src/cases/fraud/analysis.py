@@ -134,7 +134,7 @@ def analyze(ctx: AnalysisContext) -> EdaResult:
                      "total expected cost ($), best t2 for each t1")
     ok = curve["alert_share_pct"] > 0
     ax.plot(curve.loc[ok, "alert_share_pct"], curve.loc[ok, "cost"], marker=".")
-    best_share = 100 * float((val_score >= s["t1"]).mean())
+    best_share = 100 * s["shares"][0]
     ax.axvline(best_share, ls="--", c="grey", lw=1, label=f"chosen: {best_share:.2f}%")
     ax.set_xscale("log")
     ax.legend(fontsize=8)
