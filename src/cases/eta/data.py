@@ -30,6 +30,7 @@ from cases.errors import CasebookError
 from cases.lifecycle.ingest import Column, Dataset, Schema, read_table, required_path, validate
 
 EARTH_KM = 6371.0088
+KM_PER_MILE = 1.609344  # TLC meters count miles
 COORDS = Schema((
     Column("pickup_datetime", "datetime", nullable=False),
     Column("dropoff_datetime", "datetime", nullable=False),
@@ -223,7 +224,7 @@ def apply_cleaning(trips: pd.DataFrame, schema: str, c: Mapping,
         unknown = trips["PULocationID"].isin(c["unknown_zones"]) | trips["DOLocationID"].isin(
             c["unknown_zones"])
         miles = trips["trip_distance"].to_numpy(float)
-        km = miles * 1.609344
+        km = miles * KM_PER_MILE
         rules += [("outside_city", f"zone {list(c['unknown_zones'])} (unknown / outside NYC)",
                    unknown.to_numpy()),
                   ("zero_distance", f"metered distance under {c['min_distance_km']} km",

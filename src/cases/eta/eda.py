@@ -8,7 +8,7 @@ from typing import Mapping
 import numpy as np
 import pandas as pd
 
-from cases.eta.data import haversine_km
+from cases.eta.data import KM_PER_MILE, haversine_km
 from cases.lifecycle.contract import EdaResult
 from cases.lifecycle.eda import figure, markdown_table
 
@@ -18,7 +18,7 @@ def distance_km(t: pd.DataFrame) -> np.ndarray | None:
         return haversine_km(t["pickup_latitude"], t["pickup_longitude"], t["dropoff_latitude"],
                             t["dropoff_longitude"])
     if "trip_distance" in t:
-        return t["trip_distance"].to_numpy(float) * 1.609344
+        return t["trip_distance"].to_numpy(float) * KM_PER_MILE
     return None
 
 

@@ -23,7 +23,7 @@ import numpy as np
 import pandas as pd
 
 from cases.errors import CasebookError
-from cases.eta.data import TRUTH, bearing_deg, haversine_km, manhattan_km, us_holidays
+from cases.eta.data import KM_PER_MILE, TRUTH, bearing_deg, haversine_km, manhattan_km, us_holidays
 from cases.lifecycle.contract import FeatureTable
 
 KM_PER_DEG_LAT = 111.2
@@ -135,7 +135,7 @@ def row_features(t: pd.DataFrame, schema: str, f: Mapping, km=None,
             "pu_borough": t["borough"].fillna("Unknown").astype(str),
             "do_borough": t["do_borough"].fillna("Unknown").astype(str)})
         if f["use_meter_distance"]:
-            zones["trip_distance_km"] = t["trip_distance"].astype(float) * 1.609344
+            zones["trip_distance_km"] = t["trip_distance"].astype(float) * KM_PER_MILE
         parts.append(zones)
     if extras is None:
         extras = [c for c in ("passenger_count", "vendor_id", "precip_mm")
@@ -254,7 +254,7 @@ def build(tables: dict[str, pd.DataFrame], cfg: Mapping) -> FeatureTable:
     frame = row_features(t, schema, f, km, centre=city_centre(cfg["data"]))
     if schema == "zones" and f["zone_geometry"]["enabled"] and "trip_distance" in t:
         # fit-only: the zone-geometry statistics read past trips' meters; never a model input
-        frame[METER] = t["trip_distance"].astype(float) * 1.609344
+        frame[METER] = t["trip_distance"].astype(float) * KM_PER_MILE
     frame["trip_duration"] = t["trip_duration"].astype(float)
     if TRUTH in t:  # the simulator's truth, for the Bayes floor only (never in a view)
         frame[TRUTH] = t[TRUTH].astype(float)
