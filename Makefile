@@ -31,7 +31,7 @@ repro: $(STAMP)  ## run every case on its embedded default data (dvc repro)
 	dvc repro
 
 case: $(STAMP)  ## run one case whole: make case CASE=flights
-	dvc repro report-$(CASE)
+	dvc repro pipelines/$(CASE)/dvc.yaml
 
 # two pytest-xdist workers, a test module to one worker (its module-scoped runs are made once)
 test: $(STAMP)  ## run the test suite CI runs (unit, integration, real data, browser)

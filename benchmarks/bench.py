@@ -1,8 +1,8 @@
 """Full-size benchmark of one case (or all): `make bench` / `python benchmarks/bench.py`.
 
 Clones the committed repository into a temporary folder (so your workspace and MLflow store are
-untouched), runs `dvc repro report-<case>` on the full default data, then a no-op `dvc repro`,
-then checks that the run reproduced the committed `dvc.lock` (every output but the run files:
+untouched), runs `dvc repro pipelines/<case>/dvc.yaml` on the full default data, then a no-op `dvc repro`,
+then checks that the run reproduced the committed locks (every output but the run files:
 MLflow ids, registry versions, latency), and prints one line per figure, easy to diff:
 
     <case> pipeline_wall_s 162.4 (within the 180 s target)
@@ -75,21 +75,25 @@ def stage_seconds(log: str) -> list[tuple[str, str, str, str]]:
 
 
 def lock_differences(committed: Path, rerun: Path, cases: list[str]) -> list[str]:
-    """Outputs whose hash differs from the committed lock, but for the run files (MLflow ids,
-    registry versions, latency: they depend on the machine and the tracking store)."""
+    """Outputs whose hash differs from the committed locks (each case's
+    `pipelines/<case>/dvc.lock`), but for the run files (MLflow ids, registry versions, latency:
+    they depend on the machine and the tracking store)."""
     import yaml
 
+    from cases.generate import case_pipeline
     from cases.stages.paths import RUN_FILES, repo_path
 
     run_files = {repo_path(k, c) for k in RUN_FILES for c in cases}
-    old = yaml.safe_load(committed.read_text())["stages"]
-    new = yaml.safe_load(rerun.read_text())["stages"]
     differ = []
-    for name, stage in new.items():
-        before = {o["path"]: o.get("md5") for o in old.get(name, {}).get("outs", [])}
-        for out in stage.get("outs", []):
-            if out["path"] not in run_files and before.get(out["path"]) != out.get("md5"):
-                differ.append(out["path"])
+    for case in cases:
+        lock = Path(case_pipeline(case)).with_suffix(".lock")
+        old = yaml.safe_load((committed / lock).read_text())["stages"]
+        new = yaml.safe_load((rerun / lock).read_text())["stages"]
+        for name, stage in new.items():
+            before = {o["path"]: o.get("md5") for o in old.get(name, {}).get("outs", [])}
+            for out in stage.get("outs", []):
+                if out["path"] not in run_files and before.get(out["path"]) != out.get("md5"):
+                    differ.append(out["path"])
     return sorted(differ)
 
 
@@ -105,6 +109,7 @@ def main() -> int:
     args = parser.parse_args()
     sys.path.insert(0, str(ROOT / "src"))
     from cases.config import known_case_configs
+    from cases.generate import case_pipeline
 
     cases = known_case_configs() if args.case == "all" else [args.case]
     unknown = set(cases) - set(known_case_configs())
@@ -122,9 +127,9 @@ def main() -> int:
     total = 0.0
     try:
         for case in cases:
-            wall, log, peak = run([dvc, "repro", f"report-{case}"], clone, env)
+            wall, log, peak = run([dvc, "repro", case_pipeline(case)], clone, env)
             total += wall
-            noop, out, _ = run([dvc, "repro", f"report-{case}"], clone, env)
+            noop, out, _ = run([dvc, "repro", case_pipeline(case)], clone, env)
             assert "Running stage" not in out, "the no-op repro ran a stage"
             serving = json.loads((clone / "reports" / case / "serving.json").read_text())
             print(f"{case} pipeline_wall_s {verdict(wall, 'case')}")
@@ -141,7 +146,7 @@ def main() -> int:
             sys.stdout.flush()
         wall, _, _ = run([dvc, "repro", "portfolio"], clone, env)
         print(f"all repro_total_s {verdict(total + wall, 'total')}")
-        differ = lock_differences(ROOT / "dvc.lock", clone / "dvc.lock", cases)
+        differ = lock_differences(ROOT, clone, cases)
         print(f"all lock_reproduced {str(not differ).lower()}")
         for path in differ:
             print(f"all lock_differs {path}")

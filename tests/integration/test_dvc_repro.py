@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from cases.generate import case_pipeline
 from cases.stages.paths import RUN_FILES, repo_path
 from tests.conftest import STAGE_SCRIPTS, TINY_KNOBS, copy_repo, set_knob
 
@@ -27,7 +28,10 @@ def dvc(cwd: Path, *args: str, env: dict) -> subprocess.CompletedProcess:
 
 
 def ran(output: str) -> set[str]:
-    return set(re.findall(r"Running stage '([^']+)'", output))
+    """The stages a `dvc repro` ran, as `<stage>-<case>` (`pipelines/<case>/dvc.yaml:<stage>`)
+    or `portfolio` (the root dvc.yaml's)."""
+    return {f"{stage}-{case}" if case else stage for case, stage in
+            re.findall(r"Running stage '(?:pipelines/(\w+)/dvc\.yaml:)?([^']+)'", output)}
 
 
 # small-sample knobs (patterns match the case configs' own lines): the test is about what DVC
@@ -82,14 +86,14 @@ def test_dvc_repro_runs_once_and_reruns_only_what_changed(tmp_path):
     assert ran(second.stdout) == set()
 
     # a forced rerun of every stage of a case reproduces its lock, but for the run files
-    lock = yaml.safe_load((repo / "dvc.lock").read_text())["stages"]
-    dvc(repo, "repro", "--force", "--single-item", *[f"{s}-loans" for s in STAGE_SCRIPTS],
-        env=env)
-    relock = yaml.safe_load((repo / "dvc.lock").read_text())["stages"]
+    loans = repo / case_pipeline("loans")
+    lock = yaml.safe_load(loans.with_suffix(".lock").read_text())["stages"]
+    assert ran(dvc(repo, "repro", "--force", str(loans), env=env).stdout) == {
+        f"{s}-loans" for s in STAGE_SCRIPTS}
+    relock = yaml.safe_load(loans.with_suffix(".lock").read_text())["stages"]
     run_files = {repo_path(k, "loans") for k in RUN_FILES}
     changed = {o["path"] for s in STAGE_SCRIPTS for o, n in
-               zip(lock[f"{s}-loans"]["outs"], relock[f"{s}-loans"]["outs"])
-               if o["md5"] != n["md5"]}
+               zip(lock[s]["outs"], relock[s]["outs"]) if o["md5"] != n["md5"]}
     assert changed <= run_files, changed
 
     # code edits rerun exactly the stages that run the code
