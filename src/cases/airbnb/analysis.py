@@ -19,9 +19,8 @@ import pandas as pd
 from cases.airbnb.story import plain_text
 from cases.airbnb.tasks import build_model, own_columns
 from cases.lifecycle import bootstrap as bs
-from cases.lifecycle.contract import AnalysisContext, EdaResult
+from cases.lifecycle.contract import PLAIN, AnalysisContext, EdaResult
 from cases.lifecycle.eda import figure, markdown_table, plt
-from cases.lifecycle.models import PLAIN
 from cases.lifecycle.parallel import Job, one_thread, predict, run_fits
 from cases.lifecycle.selection import group_folds
 

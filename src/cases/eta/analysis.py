@@ -9,9 +9,8 @@ import pandas as pd
 
 from cases.eta.features import METER
 from cases.eta.tasks import ZoneGeometry, duration_metrics, pair_of
-from cases.lifecycle.contract import AnalysisContext, EdaResult
+from cases.lifecycle.contract import PLAIN, AnalysisContext, EdaResult
 from cases.lifecycle.eda import figure, markdown_table
-from cases.lifecycle.models import PLAIN
 from cases.lifecycle.parallel import Job, predict, run_fits
 from cases.lifecycle.plots import count_ticks
 

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 from typing import Mapping
 
-from cases.lifecycle.contract import Story
-from cases.lifecycle.models import PLAIN
+from cases.lifecycle.contract import PLAIN, Story
 from cases.lifecycle.report import gate_note, interval, plain_reference
 
 

@@ -13,6 +13,8 @@ import pandas as pd
 from cases.lifecycle.features import FeatureData, Rows
 from cases.lifecycle.ingest import Dataset
 
+PLAIN = "lgbm-plain"  # the plain reference candidate: every case that has one names it so
+
 
 @dataclass
 class Candidate:

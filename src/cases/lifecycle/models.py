@@ -19,7 +19,7 @@ from sklearn.linear_model import LogisticRegression, Ridge, SGDRegressor
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import StandardScaler
 
-from cases.lifecycle.contract import Candidate
+from cases.lifecycle.contract import PLAIN, Candidate
 
 REGRESSION_LOSSES = ("squared", "huber", "quantile")
 
@@ -241,9 +241,6 @@ def lgbm_pipeline(kind: str, categorical: Sequence[str], loss: str = "squared",
     else:
         raise ValueError(f"loss {loss!r}; expected one of {REGRESSION_LOSSES}")
     return Pipeline([("cast", CategoricalCaster(list(categorical))), ("model", model)])
-
-
-PLAIN = "lgbm-plain"  # the plain reference candidate: every case that has one names it so
 
 
 def plain_candidate(kind: str, keep: Sequence[str], categorical: Sequence[str], seed: int,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 
-from cases.lifecycle.models import PLAIN
+from cases.lifecycle.contract import PLAIN
 
 
 def decimals(*values: float | None) -> int:
