@@ -91,6 +91,22 @@ def one_thread(estimator):
     return estimator
 
 
+def predict_threads(estimator, threads: int | None = None):
+    """`estimator` (a fitted model, changed in place) with every LightGBM model in it set to
+    predict on `threads` threads (default `workers()`). A LightGBM prediction is the same at any
+    thread count (the threads share out the rows, each row scored whole), so this only makes
+    large predict calls (an analysis scoring millions of masked rows) use every core."""
+    n = workers() if threads is None else max(int(threads), 1)
+    if not hasattr(estimator, "get_params"):
+        return estimator
+    lgbm = {f"{key}__n_jobs" if key else "n_jobs": n for key, value in
+            [("", estimator), *estimator.get_params(deep=True).items()]
+            if type(value).__module__.split(".")[0] == "lightgbm"}
+    if lgbm:
+        estimator.set_params(**lgbm)
+    return estimator
+
+
 def _threads_in(params: Mapping) -> list[str]:
     """The thread-count keys of a parameter dict set above one thread."""
     return [k for k in THREAD_PARAMS if params.get(k) not in (None, 1)]
