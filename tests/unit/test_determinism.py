@@ -169,6 +169,25 @@ def test_every_pooled_fit_runs_on_one_thread():
     assert single_threaded(one_thread(fill)) and fill.params == {"n_estimators": 5, "n_jobs": 1}
 
 
+def test_a_fitted_lightgbm_predicts_the_same_bits_on_every_core():
+    """`predict_threads` sets every LightGBM model in a fitted model (a wrapper's fitted copy
+    too) to predict on more threads, and its predictions are the one-thread ones, bit for bit."""
+    from cases.flights.models import TargetStrategyRegressor
+    from cases.lifecycle.models import lgbm_pipeline
+    from cases.lifecycle.parallel import one_thread, predict_threads
+
+    X, y = _data(n=4000)
+    frame = __import__("pandas").DataFrame(X, columns=list("abcdef"))
+    model = one_thread(TargetStrategyRegressor(lgbm_pipeline(
+        "regression", [], params={"n_estimators": 50}, seed=0))).fit(frame, y)
+    alone = model.predict(frame)
+    assert predict_threads(model, 2) is model
+    assert model.estimator_.get_params()["model__n_jobs"] == 2  # the fitted copy predicts
+    assert model.predict(frame).tobytes() == alone.tobytes()
+    forest = Pipeline([("model", RandomForestRegressor(n_estimators=3, n_jobs=1))])
+    assert predict_threads(forest, 2).get_params()["model__n_jobs"] == 1  # LightGBM only
+
+
 def test_small_jobs_start_no_worker(monkeypatch):
     import joblib.externals.loky as loky
 

@@ -151,6 +151,21 @@ def test_agnostic_shap_in_batches_gives_the_values_of_shaps_permutation_explaine
     assert (got[3, 0] == 0) and np.abs(got[:, 1:]).sum() > 0
 
 
+@pytest.mark.parametrize("p", [7, 70])  # one 64-bit word per coalition, and two
+def test_distinct_masked_inputs_are_scored_once(p):
+    """Each distinct masked input (the coalition where the row differs from that background
+    row, and the background row) appears once among the model rows, and every (coalition,
+    background row) maps to the input it reads."""
+    rng = np.random.default_rng(p)
+    masks, differs = rng.random((30, p)) < 0.5, rng.random((6, p)) < 3 / p
+    first, inverse = ex._distinct_masked(masks, differs)
+    on = (masks[:, None, :] & differs[None, :, :]).reshape(-1, p)
+    b = np.tile(np.arange(len(differs)), len(masks))
+    read = np.column_stack([on, b])  # what each (coalition, background row) reads
+    assert len(first) == len(np.unique(read, axis=0)) < len(read)
+    np.testing.assert_array_equal(read[first][inverse], read)
+
+
 def test_reasons_against_the_nearest_approved_are_what_differs_and_stable(cfg, world):
     """Alice and Bob differ from Candace (approved) only in debt: their only reason is debt,
     whatever else the training pool holds, and the same inputs give the same reasons in any

@@ -25,6 +25,7 @@ from cases.lifecycle import floor as fl
 from cases.lifecycle.contract import AnalysisContext, EdaResult
 from cases.lifecycle.eda import figure, markdown_table
 from cases.lifecycle.evaluate import expected_calibration_error
+from cases.lifecycle.parallel import predict_threads
 from cases.lifecycle.selection import predict_for
 
 REASONS = {
@@ -88,7 +89,7 @@ def analyze(ctx: AnalysisContext) -> EdaResult:
     rng = np.random.default_rng(ctx.seed)
     grid = int(a["threshold_grid"])
     # 1. thresholds per model on the validation week (out of sample), money on the test weeks
-    money, searches, acts = [], {}, {}
+    money, searches, acts, test_scores = [], {}, {}, {}
     val_costs = action_costs(val["label"], val["amount"], val["reply_p"], c)
     for name, build in builders.items():
         fitted = build().fit(pre[cols], pre["label"])
@@ -97,10 +98,11 @@ def analyze(ctx: AnalysisContext) -> EdaResult:
         # the final model (refitted on every training week) scores on its own scale, so the
         # thresholds travel as the shares of the validation week they text and block
         s["shares"] = [float((score >= t).mean()) for t in (s["t1"], s["t2"])]
-        final = ctx.model("fraud", view, name)
+        final = predict_threads(ctx.model("fraud", view, name))
         s["final"] = at_shares(final, val, cols, s["shares"])
         searches[name] = s
-        act = actions(predict_for("binary", final, test[cols]), *s["final"])
+        test_scores[name] = predict_for("binary", final, test[cols])
+        act = actions(test_scores[name], *s["final"])
         acts[name] = act
         o = outcome(test, act, c, np.random.default_rng(ctx.seed))
         replied = o.pop("replied")
@@ -141,7 +143,7 @@ def analyze(ctx: AnalysisContext) -> EdaResult:
     figures["cost_curve"] = fig
     # 2. the loop over the test weeks: replies become labels, the model retrains on them; the
     # explored variant also texts a random share of the transactions it would approve
-    static = ctx.model("fraud", view, selected)
+    static = predict_threads(ctx.model("fraud", view, selected))
     # retraining moves the scores (the replies over-represent fraud), so a retrained model keeps
     # the validation week's text and block rates rather than the raw thresholds
     shares = s["shares"]
@@ -222,7 +224,8 @@ def analyze(ctx: AnalysisContext) -> EdaResult:
               "lincoln_petersen_alerted_fraud": lp,
               "alerted_true_fraud": int(((act > 0) & (test["is_fraud"] == 1).to_numpy()).sum())}
     # 4. reasons: SHAP over LightGBM's alerts, and the line a text could carry
-    reasons, examples = shap_reasons(ctx, test, cols, searches.get("lgbm", s), int(a["shap_alerts"]))
+    reasons, examples = shap_reasons(ctx, test, cols, searches.get("lgbm", s),
+                                     int(a["shap_alerts"]), test_scores.get("lgbm"))
     # 5. the SMS system's load
     days = max((test["time_s"].max() - test["time_s"].min()) / 86400, 1 / 24)
     alerts = test[act == 1]
@@ -423,9 +426,11 @@ def policy_floor_text(f: dict, selected: str) -> str:
 
 
 def shap_reasons(ctx: AnalysisContext, test: pd.DataFrame, cols: list[str], s: dict,
-                 n: int) -> tuple[list[dict], list[str]]:
+                 n: int, score: np.ndarray | None = None) -> tuple[list[dict], list[str]]:
+    """`score`: the LightGBM model's scores of `test` when already computed."""
     model = ctx.model("fraud", ctx.cfg["primary"]["view"], "lgbm")
-    score = predict_for("binary", model, test[cols])
+    if score is None:
+        score = predict_for("binary", model, test[cols])
     alerts = test[score >= s["final"][0]]
     if alerts.empty:
         return [], []

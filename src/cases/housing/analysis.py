@@ -14,7 +14,6 @@ from cases.housing.data import MECHANISMS
 from cases.housing.imputers import fill_of, make_fill, masked_columns
 from cases.lifecycle.contract import AnalysisContext, EdaResult
 from cases.lifecycle.eda import figure, markdown_table
-from cases.lifecycle.models import lgbm_pipeline
 from cases.lifecycle.parallel import Job, predict, run_fits
 from cases.lifecycle.plots import count_ticks
 
@@ -90,7 +89,9 @@ def learning_curve(ctx: AnalysisContext) -> pd.DataFrame:
     train, test = ctx.train, ctx.test
     sizes = sorted({int(s) for s in ctx.cfg["analysis"]["learning_curve"] if int(s) < len(train)}
                    | {len(train)})
-    t = ctx.cfg["train"]
+    # the oracle view's LightGBM candidate: at all listings it is the model train fitted on
+    # every training listing (loaded, not fitted again); below, the same candidate on subsets
+    oracle = {c.name: c for c in ctx.tasks["price"].candidates("oracle", cols)}["lgbm"]
     # the fits side by side on the cores (`parallel.run_fits`), each returning its predictions
     # on its own training listings, then on the test
     train = train.reset_index(drop=True)  # positions: the seeded samples pick the same rows
@@ -98,16 +99,17 @@ def learning_curve(ctx: AnalysisContext) -> pd.DataFrame:
     y = pd.concat([train["log_price"], test["log_price"]], ignore_index=True)
     test_idx = np.arange(len(train), len(frame))
     jobs, subs = [], []
-    for n in sizes:
-        for k in range(int(ctx.cfg["analysis"]["curve_seeds"]) if n < len(train) else 1):
-            sub = train.sample(n, random_state=ctx.seed + k) if n < len(train) else train
-            jobs.append(Job(lgbm_pipeline("regression", list(ctx.cfg["features"]["categorical"]),
-                                          params=dict(t["lgbm"]), seed=ctx.seed),
-                            sub.index.to_numpy(),
+    for n in sizes[:-1]:
+        for k in range(int(ctx.cfg["analysis"]["curve_seeds"])):
+            sub = train.sample(n, random_state=ctx.seed + k)
+            jobs.append(Job(oracle.build(), sub.index.to_numpy(),
                             np.concatenate([sub.index.to_numpy(), test_idx]), predict))
             subs.append((n, sub["log_price"]))
+    done = [pred for pred, _ in run_fits(jobs, frame, y)]
+    subs.append((len(train), train["log_price"]))
+    done.append(predict(ctx.model("price", "oracle", "lgbm"), frame))
     rows = []
-    for (n, sub_y), (pred, _) in zip(subs, run_fits(jobs, frame, y)):
+    for (n, sub_y), pred in zip(subs, done):
         rows.append({"listings": n, "train_rmse": _rmse(sub_y, pred[:len(sub_y)]),
                      "test_rmse": _rmse(test["log_price"], pred[len(sub_y):])})
     g = pd.DataFrame(rows).groupby("listings")

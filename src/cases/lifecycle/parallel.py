@@ -91,6 +91,36 @@ def one_thread(estimator):
     return estimator
 
 
+def predict_threads(estimator, threads: int | None = None):
+    """`estimator` (a fitted model, changed in place) with every LightGBM model in it, fitted
+    parts included (a wrapper's `estimator_`, a fill's own models), set to predict on `threads`
+    threads (default `workers()`). A LightGBM prediction is the same at any thread count (the
+    threads share out the rows, each row scored whole), so this only makes large predict calls
+    (an analysis scoring millions of masked rows) use every core."""
+    n = workers() if threads is None else max(int(threads), 1)
+    for model in _lightgbm_models(estimator, set()):
+        model.set_params(n_jobs=n)
+    return estimator
+
+
+def _lightgbm_models(obj, seen: set[int]):
+    """Every LightGBM model inside `obj`: its parameters, pipeline steps and fitted attributes."""
+    if id(obj) in seen:
+        return
+    seen.add(id(obj))
+    if type(obj).__module__.split(".")[0] == "lightgbm" and hasattr(obj, "set_params"):
+        yield obj
+    elif isinstance(obj, (list, tuple)):
+        for item in obj:
+            yield from _lightgbm_models(item, seen)
+    elif isinstance(obj, Mapping):
+        for item in obj.values():
+            yield from _lightgbm_models(item, seen)
+    elif hasattr(obj, "get_params"):
+        for item in vars(obj).values():
+            yield from _lightgbm_models(item, seen)
+
+
 def _threads_in(params: Mapping) -> list[str]:
     """The thread-count keys of a parameter dict set above one thread."""
     return [k for k in THREAD_PARAMS if params.get(k) not in (None, 1)]

@@ -14,6 +14,7 @@ from cases.errors import CasebookError
 from cases.lifecycle.contract import AnalysisContext, EdaResult
 from cases.lifecycle.eda import figure, markdown_table
 from cases.lifecycle.ingest import read_table, validate
+from cases.lifecycle.parallel import predict_threads
 from cases.loans import explain as ex
 from cases.loans.data import SCENARIO, true_logit
 from cases.loans.fairness import attributes
@@ -67,8 +68,9 @@ def analyze(ctx: AnalysisContext) -> EdaResult:
         train = ctx.rows("train", f"approve_{task}").frame
         test = ctx.rows("test", f"approve_{task}").frame
         selected = ctx.selection[task][view]["selected"]
-        model = ctx.model(task, view)
-        lgbm = ctx.model(task, view, "lgbm")
+        # the explanations score millions of masked rows: every core predicts
+        model = predict_threads(ctx.model(task, view))
+        lgbm = predict_threads(ctx.model(task, view, "lgbm"))
         logistic = ctx.model(task, view, "logistic")
         score = ex.approval(model, test[cols])
         cap = acfg.get("explain_rows")  # null: every rejected test applicant
@@ -192,7 +194,7 @@ def without_verdict(ctx: AnalysisContext, task: str, cols: list[str], verdicts: 
     kept = [c for c in cols if c not in verdicts]
     cand = {c.name: c for c in ctx.tasks[task].candidates(task, kept)}[name]
     target = f"approve_{task}"
-    refit = cand.build().fit(train[kept], train[target])
+    refit = predict_threads(cand.build().fit(train[kept], train[target]))
     y = test[target].to_numpy()
     e = ctx.cfg["evaluate"]
     _, units = bs.unit_ids(ctx.rows("test", target), dict(e["bootstrap_unit"]))
@@ -332,7 +334,7 @@ def _service_latency(ctx: AnalysisContext, threshold: float, k: int, texts) -> d
     """One applicant's score plus reasons, as a reasons service would answer it."""
     task = ctx.cfg["primary"]["task"]
     cols = list(ctx.meta["views"][task])
-    model = ctx.model(task, task)
+    model = predict_threads(ctx.model(task, task))
     rows = ctx.rows("train", f"approve_{task}").frame
     background = rows[cols].sample(min(int(ctx.cfg["analysis"]["background_rows"]), len(rows)),
                                    random_state=ctx.seed)

@@ -35,32 +35,33 @@ def agnostic_shap(model, X: pd.DataFrame, background: pd.DataFrame, seed: int,
 
     SHAP scores one row per call (its 2p + 1 masked inputs times the background) and spends
     most of its time masking in Python; here the masked inputs of whole batches of rows (up to
-    `batch_rows` model rows) go to the model at once, the same numbers to rounding."""
+    `batch_rows` distinct model rows) go to the model at once, the same numbers to rounding.
+    About half of those masked inputs repeat (an input equal to a background row's value reads
+    the same switched on or off, and the walks share coalitions: none, all, ...): each distinct
+    one is scored once and its score reused, the same values from half the model rows."""
     cols = list(X.columns)
     A = X[cols].to_numpy(dtype=float)
     B = background[cols].to_numpy(dtype=float)
     rng = np.random.RandomState(seed)  # SHAP seeds numpy's global generator and shuffles
     out = np.zeros(A.shape)
-    walks: list[tuple[int, list[np.ndarray]]] = []  # (row, the orders of its varying inputs)
+    walks: list[tuple[int, list[np.ndarray], np.ndarray, int]] = []
+    inputs: list[np.ndarray] = []
     rows = 0
 
     def flush() -> None:
-        inputs, spans = [], []
-        for i, orders in walks:
-            for order in orders:
-                m = _walk_masks(order, A.shape[1])
-                inputs.append(np.where(m[:, None, :], A[i][None, None, :], B[None, :, :])
-                              .reshape(-1, A.shape[1]))
-                spans.append((i, order, len(m)))
         f = approval(model, pd.DataFrame(np.concatenate(inputs), columns=cols))
         at = 0
-        for i, order, n_masks in spans:
-            mean = f[at:at + n_masks * len(B)].reshape(n_masks, len(B)).mean(axis=1)
-            at += n_masks * len(B)
-            q = len(order)
-            out[i, order] += mean[1:q + 1] - mean[:q]  # forward: each input switched on
-            out[i, order] += mean[q:2 * q] - mean[q + 1:2 * q + 1]  # back: switched off
+        for i, orders, inverse, n in walks:
+            # every coalition's mean over the background, from the distinct rows' scores
+            mean = f[at:at + n][inverse].reshape(-1, len(B)).mean(axis=1)
+            at += n
+            q = len(orders[0])
+            for k, order in enumerate(orders):
+                walk = mean[k * (2 * q + 1):(k + 1) * (2 * q + 1)]
+                out[i, order] += walk[1:q + 1] - walk[:q]  # forward: each input switched on
+                out[i, order] += walk[q:2 * q] - walk[q + 1:2 * q + 1]  # back: switched off
         walks.clear()
+        inputs.clear()
 
     for i, x in enumerate(A):
         inds = np.flatnonzero(np.any(~np.isclose(x, B), axis=0))
@@ -70,8 +71,12 @@ def agnostic_shap(model, X: pd.DataFrame, background: pd.DataFrame, seed: int,
         for _ in range(permutations):
             rng.shuffle(inds)
             orders.append(inds.copy())
-        walks.append((i, orders))
-        rows += permutations * (2 * len(inds) + 1) * len(B)
+        masks = np.concatenate([_walk_masks(order, A.shape[1]) for order in orders])
+        first, inverse = _distinct_masked(masks, differ(x[None, :], B))
+        on, b = masks[first // len(B)], first % len(B)
+        inputs.append(np.where(on, x[None, :], B[b]))
+        walks.append((i, orders, inverse, len(first)))
+        rows += len(first)
         if rows >= batch_rows:
             flush()
             rows = 0
@@ -88,6 +93,27 @@ def _walk_masks(order: np.ndarray, p: int) -> np.ndarray:
     for k, j in enumerate(order):
         masks[k + 1:q + k + 1, j] = True
     return masks
+
+
+def _distinct_masked(masks: np.ndarray, differs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The distinct model inputs among every coalition of `masks` (m x p) over every background
+    row (`differs`, n x p: where the explained row differs from it): input (c, b), at position
+    c * n + b, reads the explained row where `masks[c] & differs[b]` and background row b
+    elsewhere. Returns a position of each distinct input (its first) and, for every position,
+    the index of its distinct input among them."""
+    words = [np.arange(len(differs), dtype=np.uint64)[None, :].repeat(len(masks), axis=0)]
+    for at in range(0, masks.shape[1], 64):  # the coalitions as 64-bit words
+        bit = np.uint64(1) << np.arange(min(64, masks.shape[1] - at), dtype=np.uint64)
+        m = (masks[:, at:at + 64] * bit).sum(axis=1, dtype=np.uint64)
+        d = (differs[:, at:at + 64] * bit).sum(axis=1, dtype=np.uint64)
+        words.append(m[:, None] & d[None, :])
+    keys = np.stack([w.ravel() for w in words])
+    order = np.lexsort(keys[::-1])  # stable: the first of equal inputs comes first
+    ranked = keys[:, order]
+    new = np.concatenate([[True], np.any(ranked[:, 1:] != ranked[:, :-1], axis=0)])
+    inverse = np.empty(len(order), dtype=np.intp)
+    inverse[order] = np.cumsum(new) - 1
+    return order[new], inverse
 
 
 def tree_shap(model, X: pd.DataFrame) -> np.ndarray:
