@@ -38,6 +38,7 @@ from cases.lifecycle.contract import get_case
 from cases.lifecycle.eda import write_figures
 from cases.lifecycle.features import FeatureData
 from cases.lifecycle.io import outputs
+from cases.lifecycle.parallel import predict_threads
 from cases.lifecycle.plots import evaluation_plots
 from cases.lifecycle.selection import predict_for
 from cases.stages import common
@@ -87,7 +88,8 @@ def run(cfg: DictConfig) -> dict:
             stats: dict = {}
             predict_ms: dict = {}
             for name in entry["candidates"]:
-                model = joblib.load(p.models / tname / view / f"{name}.joblib")
+                # its LightGBM steps predict on every core (same values at any thread count)
+                model = predict_threads(joblib.load(p.models / tname / view / f"{name}.joblib"))
                 t1 = time.perf_counter()
                 pred = predict_for(task.kind, model, X, len(task.classes) if task.classes else None)
                 predict_ms[name] = 1000 * (time.perf_counter() - t1) / max(len(X), 1) * 1000
