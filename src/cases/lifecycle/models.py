@@ -38,16 +38,21 @@ class CategoricalCaster(BaseEstimator, TransformerMixin):
         return self
 
     def transform(self, X: pd.DataFrame) -> pd.DataFrame:
-        X = X[self.columns_].copy()
+        # one frame built from its columns (not a copy changed column by column: a served
+        # single-row prediction pays pandas' per-column cost, not LightGBM's)
+        out = {}
         for c in self.columns_:
+            col = X[c]
             if c in self.categories_:
                 # strings, without a Python call per row (this runs at every fit and predict)
-                values = X[c].astype(object)
-                X[c] = pd.Categorical(values.astype(str).where(values.notna()),
-                                      categories=self.categories_[c])
+                values = col.astype(object)
+                out[c] = pd.Categorical(values.astype(str).where(values.notna()),
+                                        categories=self.categories_[c])
+            elif col.dtype == np.float64:
+                out[c] = col.to_numpy(copy=True)
             else:
-                X[c] = pd.to_numeric(X[c], errors="coerce").astype("float64")
-        return X
+                out[c] = pd.to_numeric(col, errors="coerce").astype("float64").to_numpy()
+        return pd.DataFrame(out, index=X.index, columns=self.columns_)
 
 
 class MedianImputer(BaseEstimator, TransformerMixin):
