@@ -86,3 +86,24 @@ def test_lgbm_is_bit_reproducible_with_a_fixed_seed_and_thread_count():
     one = lgbm_pipeline("regression", ["c"], params=params, seed=3).fit(frame, y).predict(frame)
     two = lgbm_pipeline("regression", ["c"], params=params, seed=3).fit(frame, y).predict(frame)
     assert np.array_equal(one, two)
+
+
+def test_median_imputer_matches_simple_imputer_bit_for_bit():
+    from sklearn.impute import SimpleImputer
+
+    from cases.lifecycle.models import MedianImputer
+
+    rng = np.random.default_rng(3)
+    frame = pd.DataFrame(rng.normal(size=(501, 4)), columns=list("abcd"))
+    frame.loc[rng.random(501) < 0.3, "a"] = np.nan
+    frame["b"] = frame["b"].round()  # ties: an even count of observed values takes the mean
+    frame.loc[::2, "b"] = np.nan
+    frame["empty"] = np.nan          # no observed value: dropped, as SimpleImputer does
+    frame["n"] = pd.array([1, None, 3] * 167, dtype="Int64")
+    new = frame.sample(frac=1.0, random_state=1)
+    ours = MedianImputer().fit(frame)
+    theirs = SimpleImputer(strategy="median").fit(frame)
+    assert np.array_equal(ours.statistics_, theirs.statistics_, equal_nan=True)
+    assert np.array_equal(ours.transform(new), theirs.transform(new))
+    assert list(ours.get_feature_names_out()) == list(theirs.get_feature_names_out())
+    assert list(ours.get_feature_names_out()) == ["a", "b", "c", "d", "n"]

@@ -45,8 +45,10 @@ def analyze(ctx: AnalysisContext) -> EdaResult:
                                                   ctx.seed, int(e["bootstrap_rowwise_resamples"])))
         return resamples[task]
 
+    predict = TestPredictions(ctx, draws)
+
     if len(views) > 1:
-        info, table = information_effect(ctx, views[0], views[-1], draws)
+        info, table = information_effect(ctx, views[0], views[-1], draws, predict)
         facts["information"] = info
         figures["information"] = table
         sections.append(("What the later information buys, the model held fixed", (
@@ -56,12 +58,12 @@ def analyze(ctx: AnalysisContext) -> EdaResult:
             f"{views[-1]} minus {views[0]}, with its paired 95% interval.\n\n"
             + markdown_table(table.round(4)))))
     if "buckets" in ctx.tasks and "buckets" in ctx.selection:
-        bk, bsec, bfig = buckets_analysis(ctx, pv, draws)
+        bk, bsec, bfig = buckets_analysis(ctx, pv, draws, predict)
         facts["buckets"] = bk
         figures.update(bfig)
         sections += bsec
     if "regression" in ctx.tasks and "regression" in ctx.selection:
-        tail, tsec, tfig = tail_analysis(ctx, pv, draws, facts.get("buckets"))
+        tail, tsec, tfig = tail_analysis(ctx, pv, draws, predict, facts.get("buckets"))
         facts["tail"] = tail
         figures.update(tfig)
         sections += tsec
@@ -69,6 +71,38 @@ def analyze(ctx: AnalysisContext) -> EdaResult:
         sections.append(("Selection is on CV; test is not for choosing",
                          _selection_text(facts["selection_vs_test"])))
     return EdaResult(sections=sections, figures=figures, facts=facts)
+
+
+class TestPredictions:
+    """`predict(task, view, name, rows_of=None)`: a candidate's predictions on `view` for the test
+    rows of task `rows_of` (default: its own), made once. The analyses read the selected models
+    more than once, and flights' tasks share their test rows (every target is known for the same
+    flights), so a model's predictions are shared whichever task's rows asked for them."""
+
+    def __init__(self, ctx: AnalysisContext, draws):
+        self.ctx, self.draws = ctx, draws
+        self.made: dict[tuple, np.ndarray] = {}
+        self.rows: dict[str, np.ndarray] = {}  # task -> which test rows it has (a mask)
+        self.test: pd.DataFrame | None = None
+
+    def __call__(self, task: str, view: str, name: str, rows_of: str | None = None) -> np.ndarray:
+        rows_of = rows_of or task
+        key = (task, view, name, self._same_rows(rows_of))
+        if key not in self.made:
+            t = self.ctx.tasks[task]
+            X = self.draws(rows_of)[0].frame[self.ctx.meta["views"][view]]
+            self.made[key] = predict_for(t.kind, self.ctx.model(task, view, name), X,
+                                         len(t.classes) if t.classes else None)
+        return self.made[key]
+
+    def _same_rows(self, task: str) -> str:
+        """The first task asked for whose test rows are `task`'s."""
+        if task not in self.rows:
+            if self.test is None:
+                self.test = self.ctx.test
+            self.rows[task] = self.test[self.ctx.tasks[task].target].notna().to_numpy()
+        return next(other for other, mask in self.rows.items()
+                    if np.array_equal(mask, self.rows[task]))
 
 
 # ---- 1. the information effect ------------------------------------------------------------------
@@ -84,7 +118,8 @@ def _stats(task, y, pred, rows: pd.DataFrame, cfg, names: list[str]) -> dict:
     return {m: out[m] for m in names if m in out}
 
 
-def information_effect(ctx: AnalysisContext, a: str, b: str, draws) -> tuple[dict, pd.DataFrame]:
+def information_effect(ctx: AnalysisContext, a: str, b: str, draws,
+                       predict) -> tuple[dict, pd.DataFrame]:
     out, rows_out = {}, []
     for tname, metrics in INFO_METRICS.items():
         if tname not in ctx.selection or a not in ctx.selection[tname] \
@@ -96,9 +131,7 @@ def information_effect(ctx: AnalysisContext, a: str, b: str, draws) -> tuple[dic
         y = rows.frame[task.target].to_numpy()
         stats, points = {}, {}
         for view in (a, b):
-            X = rows.frame[ctx.meta["views"][view]]
-            pred = predict_for(task.kind, ctx.model(tname, view, name), X,
-                               len(task.classes) if task.classes else None)
+            pred = predict(tname, view, name)
             stats[view] = _stats(task, y, pred, rows.frame, ctx.cfg, metrics)
             points[view] = {m: s.point() for m, s in stats[view].items()}
         boot = bs.resample_all(stats, rs)
@@ -120,7 +153,7 @@ def _long_classes(task, tail_min: float, edges) -> list[int]:
     return [i for i, s in enumerate(starts[: len(task.classes)]) if s >= tail_min]
 
 
-def buckets_analysis(ctx: AnalysisContext, view: str, draws):
+def buckets_analysis(ctx: AnalysisContext, view: str, draws, predict):
     acfg, cfg = ctx.cfg["analysis"], ctx.cfg
     task = ctx.tasks["buckets"]
     name = ctx.selection["buckets"][view]["selected"]
@@ -130,7 +163,7 @@ def buckets_analysis(ctx: AnalysisContext, view: str, draws):
     test = rows.frame
     y = test[task.target].to_numpy().astype(int)
     model = ctx.model("buckets", view, name)
-    proba = predict_for("multiclass", model, test[ctx.meta["views"][view]], len(task.classes))
+    proba = predict("buckets", view, name)
     # per bucket: PR-AUC (average precision, one against the rest) against its base rate; the
     # bootstrap (row-wise, the costly kind) only for P(2 h+), the figure the desk acts on
     per_bucket, stats = [], {}
@@ -261,7 +294,7 @@ def _iv(iv, digits: int) -> str:
 
 # ---- 3. the tail --------------------------------------------------------------------------------
 
-def tail_analysis(ctx: AnalysisContext, view: str, draws, buckets: Mapping | None):
+def tail_analysis(ctx: AnalysisContext, view: str, draws, predict, buckets: Mapping | None):
     cfg, acfg = ctx.cfg, ctx.cfg["analysis"]
     tail_min = float(cfg["metrics"]["tail_min"])
     reg = ctx.metrics["tasks"]["regression"][view]
@@ -275,7 +308,7 @@ def tail_analysis(ctx: AnalysisContext, view: str, draws, buckets: Mapping | Non
     test = rows.frame
     cols = ctx.meta["views"][view]
     y = test["arr_delay"].to_numpy(float)
-    base_pred = predict_for("regression", ctx.model("regression", view, selected), test[cols])
+    base_pred = predict("regression", view, selected)
     preds = {selected: base_pred}
     # what moves it: (a) a high quantile of the delay, fitted on a sample of training flights
     train = ctx.rows("train", "arr_delay").frame
@@ -295,8 +328,8 @@ def tail_analysis(ctx: AnalysisContext, view: str, draws, buckets: Mapping | Non
     if buckets is not None:
         btask = ctx.tasks["buckets"]
         long = [btask.classes.index(c) for c in buckets["long_buckets"]]
-        p = predict_for("multiclass", ctx.model("buckets", view, buckets["candidate"]),
-                        test[cols], len(btask.classes))[:, long].sum(axis=1)
+        p = predict("buckets", view, buckets["candidate"], rows_of="regression")[:, long].sum(
+            axis=1)
         tail_train = train.loc[train["arr_delay"] >= tail_min, "arr_delay"]
         cond = float(tail_train.mean())
         preds["two-stage expected"] = p * cond + (1 - p) * base_pred

@@ -14,7 +14,6 @@ import numpy as np
 import pandas as pd
 from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.compose import ColumnTransformer
-from sklearn.impute import SimpleImputer
 from sklearn.linear_model import LogisticRegression, Ridge, SGDRegressor
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import StandardScaler
@@ -39,16 +38,58 @@ class CategoricalCaster(BaseEstimator, TransformerMixin):
         return self
 
     def transform(self, X: pd.DataFrame) -> pd.DataFrame:
-        X = X[self.columns_].copy()
+        # one frame built from its columns (not a copy changed column by column: a served
+        # single-row prediction pays pandas' per-column cost, not LightGBM's)
+        out = {}
         for c in self.columns_:
+            col = X[c]
             if c in self.categories_:
                 # strings, without a Python call per row (this runs at every fit and predict)
-                values = X[c].astype(object)
-                X[c] = pd.Categorical(values.astype(str).where(values.notna()),
-                                      categories=self.categories_[c])
+                values = col.astype(object)
+                out[c] = pd.Categorical(values.astype(str).where(values.notna()),
+                                        categories=self.categories_[c])
+            elif col.dtype == np.float64:
+                out[c] = col.to_numpy(copy=True)
             else:
-                X[c] = pd.to_numeric(X[c], errors="coerce").astype("float64")
-        return X
+                out[c] = pd.to_numeric(col, errors="coerce").astype("float64").to_numpy()
+        return pd.DataFrame(out, index=X.index, columns=self.columns_)
+
+
+class MedianImputer(BaseEstimator, TransformerMixin):
+    """Missing values replaced by the column's training median: the same statistics and output
+    as scikit-learn's `SimpleImputer(strategy="median")` (a column with no observed value is
+    dropped, as there), several times faster to fit on a few hundred thousand rows (a partial
+    sort per column, where SimpleImputer sorts a masked array)."""
+
+    def fit(self, X, y=None):
+        values = self._values(X)
+        self.n_features_in_ = values.shape[1]
+        if hasattr(X, "columns"):
+            self.feature_names_in_ = np.asarray(X.columns, dtype=object)
+        seen = ~np.isnan(values).all(axis=0)
+        self.statistics_ = np.full(values.shape[1], np.nan)
+        if seen.any():
+            self.statistics_[seen] = np.nanmedian(values[:, seen], axis=0)
+        return self
+
+    def transform(self, X):
+        values = self._values(X)
+        keep = ~np.isnan(self.statistics_)
+        values = values[:, keep]
+        return np.where(np.isnan(values), self.statistics_[keep], values)
+
+    def get_feature_names_out(self, input_features=None):
+        names = (np.asarray(input_features, dtype=object) if input_features is not None
+                 else getattr(self, "feature_names_in_",
+                              np.array([f"x{i}" for i in range(self.n_features_in_)],
+                                       dtype=object)))
+        return names[~np.isnan(self.statistics_)]
+
+    @staticmethod
+    def _values(X) -> np.ndarray:
+        if isinstance(X, pd.DataFrame):
+            return X.to_numpy(dtype=np.float64, na_value=np.nan)
+        return np.asarray(X, dtype=np.float64).reshape(len(X), -1)
 
 
 class KeepColumns(BaseEstimator, TransformerMixin):
@@ -144,7 +185,7 @@ def linear_pipeline(kind: str, numeric: Sequence[str], categorical: Sequence[str
     logistic regression for classification."""
     pre = ColumnTransformer(
         [
-            ("num", Pipeline([("impute", SimpleImputer(strategy="median")),
+            ("num", Pipeline([("impute", MedianImputer()),
                               ("scale", StandardScaler())]), list(numeric)),
             ("cat", OneHot(min_frequency=min_frequency), list(categorical)),
         ],
