@@ -139,11 +139,12 @@ TINY_KNOBS = [(r"^  cv_folds: \d+", "  cv_folds: 2"),
               (r"^    n_estimators: \d+", "    n_estimators: 20")]  # the first: LightGBM's
 
 
-# the long pole first, then the other whole-case modules, then the quick ones: with `make test`'s
-# `--dist loadscope --no-loadscope-reorder`, pytest-xdist hands the workers whole modules in this
-# order, so the longest module starts at once instead of last (xdist's own reorder puts modules
-# with many tests first, which ran the one-test DVC module at the end, alone on one worker)
-LONG_POLE = "tests/integration/test_dvc_repro.py"
+# the long poles first (the two DVC modules, one per worker), then the other whole-case modules,
+# then the quick ones: with `make test`'s `--dist loadscope --no-loadscope-reorder`,
+# pytest-xdist hands the workers whole modules in this order, so the longest modules start at
+# once instead of last (xdist's own reorder puts modules with many tests first, which ran the
+# one-test DVC module at the end, alone on one worker)
+LONG_POLES = ("tests/integration/test_dvc_repro.py", "tests/integration/test_dvc_repro_cases.py")
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -159,7 +160,7 @@ def _environment_restored():
 
 def pytest_collection_modifyitems(items):
     def weight(item) -> int:
-        if item.nodeid.startswith(LONG_POLE):
+        if item.nodeid.startswith(LONG_POLES):
             return 0
         return 1 if item.get_closest_marker("slow") or item.get_closest_marker("realdata") else 2
     items.sort(key=weight)  # stable: a module's tests keep their order
