@@ -191,16 +191,17 @@ def main(argv: list[str] | None = None) -> int:
                         help="only compare; exit 1 and name the files that differ")
     args = parser.parse_args(argv)
     root = repo_root()
-    stale = [name for name, text in expected_files().items()
+    expected = expected_files()
+    stale = [name for name, text in expected.items()
              if not (root / name).is_file() or (root / name).read_text() != text]
     extra = sorted(name for p in [*(root / "pipelines").glob("*.py"),
                                   *(root / "pipelines").glob("*/dvc.yaml")]
-                   if (name := str(p.relative_to(root))) not in expected_files())
+                   if (name := str(p.relative_to(root))) not in expected)
     if args.check:
         for name in stale + extra:
             print(f"out of date: {name} (run `python -m cases.generate`)", file=sys.stderr)
         return 1 if stale or extra else 0
-    for name, text in expected_files().items():
+    for name, text in expected.items():
         if name in stale:
             tmp = root / f"{name}.tmp"
             tmp.parent.mkdir(parents=True, exist_ok=True)
