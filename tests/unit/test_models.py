@@ -5,7 +5,13 @@ from sklearn.dummy import DummyRegressor
 from sklearn.linear_model import LinearRegression
 
 from cases.flights.models import TargetStrategyRegressor
-from cases.lifecycle.models import CategoricalCaster, GroupBaseline, lgbm_pipeline, linear_pipeline
+from cases.lifecycle.models import (
+    CategoricalCaster,
+    GroupBaseline,
+    MedianImputer,
+    lgbm_pipeline,
+    linear_pipeline,
+)
 
 X = pd.DataFrame({"carrier": ["AA", "AA", "AA", "UA", "UA", "DL"],
                   "hour": [5, 5, 6, 5, 5, 7]})
@@ -86,3 +92,27 @@ def test_lgbm_is_bit_reproducible_with_a_fixed_seed_and_thread_count():
     one = lgbm_pipeline("regression", ["c"], params=params, seed=3).fit(frame, y).predict(frame)
     two = lgbm_pipeline("regression", ["c"], params=params, seed=3).fit(frame, y).predict(frame)
     assert np.array_equal(one, two)
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("kw", [{}, {"keep_empty_features": True}, {"add_indicator": True}])
+def test_median_imputer_matches_scikit_learns_median(dtype, kw):
+    """The fast median gives scikit-learn's statistics bit for bit: missing values, an even and
+    an odd count of observed values, an empty column (dropped, or 0 with keep_empty_features)."""
+    import warnings
+
+    from sklearn.impute import SimpleImputer
+
+    rng = np.random.default_rng(0)
+    data = rng.normal(size=(1001, 5)).astype(dtype)
+    data[::3, 1] = np.nan
+    data[:, 3] = np.nan
+    data[:500, 4] = np.nan
+    frame = pd.DataFrame(data, columns=list("abcde"))
+    with warnings.catch_warnings():  # scikit-learn warns about the empty column
+        warnings.simplefilter("ignore", UserWarning)
+        ours, theirs = MedianImputer(**kw).fit(frame), SimpleImputer(strategy="median", **kw).fit(frame)
+        assert np.array_equal(ours.statistics_, theirs.statistics_, equal_nan=True)
+        assert ours.statistics_.dtype == theirs.statistics_.dtype
+        assert np.array_equal(ours.transform(frame), theirs.transform(frame), equal_nan=True)
+    assert list(ours.get_feature_names_out()) == list(theirs.get_feature_names_out())
