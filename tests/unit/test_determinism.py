@@ -217,3 +217,28 @@ def test_which_process_fits_which_job_depends_on_the_jobs_only():
     lanes = _lanes([4], [1, 2, 3, 0], jobs, X, 2)
     assert lanes == [[4, 0], [1, 2, 3]]  # the model on all 100 rows is fitted here
     assert _lanes([], [1, 2, 3, 0], jobs, X, 2) == [[1, 0], [2, 3]]
+
+
+def _row_norms(X):
+    import os
+
+    return np.column_stack([np.sqrt((X.to_numpy() ** 2).sum(axis=1)),
+                            np.full(len(X), os.getpid())])
+
+
+def test_map_rows_stacks_the_blocks_in_order():
+    """A row-wise function on blocks of rows side by side gives the array of one call; the
+    first block is computed in this process, the others in a worker."""
+    import os
+
+    import pandas as pd
+
+    from cases.lifecycle.parallel import map_rows
+
+    X = pd.DataFrame(_data(n=101)[0])
+    one = _row_norms(X)
+    two = map_rows(_row_norms, X, n_workers=2)
+    np.testing.assert_array_equal(two[:, 0], one[:, 0])
+    assert (two[:51, 1] == os.getpid()).all() and (two[51:, 1] != os.getpid()).all()
+    np.testing.assert_array_equal(map_rows(_row_norms, X, n_workers=1), one)
+    assert map_rows(_row_norms, X.iloc[:1], n_workers=2).shape == (1, 2)

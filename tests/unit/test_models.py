@@ -5,7 +5,13 @@ from sklearn.dummy import DummyRegressor
 from sklearn.linear_model import LinearRegression
 
 from cases.flights.models import TargetStrategyRegressor
-from cases.lifecycle.models import CategoricalCaster, GroupBaseline, lgbm_pipeline, linear_pipeline
+from cases.lifecycle.models import (
+    CategoricalCaster,
+    GroupBaseline,
+    MedianImputer,
+    lgbm_pipeline,
+    linear_pipeline,
+)
 
 X = pd.DataFrame({"carrier": ["AA", "AA", "AA", "UA", "UA", "DL"],
                   "hour": [5, 5, 6, 5, 5, 7]})
@@ -90,8 +96,6 @@ def test_lgbm_is_bit_reproducible_with_a_fixed_seed_and_thread_count():
 
 def test_median_imputer_matches_simple_imputer_bit_for_bit():
     from sklearn.impute import SimpleImputer
-
-    from cases.lifecycle.models import MedianImputer
 
     rng = np.random.default_rng(3)
     frame = pd.DataFrame(rng.normal(size=(501, 4)), columns=list("abcd"))

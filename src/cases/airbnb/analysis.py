@@ -12,6 +12,7 @@
 from __future__ import annotations
 
 import time
+from functools import partial
 
 import numpy as np
 import pandas as pd
@@ -21,7 +22,7 @@ from cases.airbnb.tasks import build_model, own_columns
 from cases.lifecycle import bootstrap as bs
 from cases.lifecycle.contract import PLAIN, AnalysisContext, EdaResult
 from cases.lifecycle.eda import figure, markdown_table, plt
-from cases.lifecycle.parallel import Job, one_thread, predict, run_fits
+from cases.lifecycle.parallel import Job, map_rows, predict, run_fits
 from cases.lifecycle.selection import group_folds
 
 
@@ -71,8 +72,42 @@ def plain_reference(ctx: AnalysisContext) -> dict:
     return out
 
 
+def linear_folds(ctx: AnalysisContext, train: pd.DataFrame,
+                 cols: list[str]) -> dict[str, list[tuple[pd.Series, float]]]:
+    """`linear-onehot` fitted on each fold of two K-fold splits of the training listings: the
+    CV's own folds, which hold whole hosts out, and shuffled folds that split a host's listings.
+    Per fold: its coefficients of the numeric inputs (`linear_coefficients`) and its validation
+    RMSE. One `parallel.run_fits` call shares the fits across the cores; the assumption checks
+    (coefficient spread) and the independence test (CV with and without whole hosts) both read
+    these fits."""
+    from sklearn.model_selection import KFold
+
+    k = int(ctx.cfg["train"]["cv_folds"])
+    splits = {"hosts held out": group_folds(ctx.rows("train").group, k, ctx.seed),
+              "hosts split": list(KFold(k, shuffle=True, random_state=ctx.seed).split(train))}
+    X, y = train[cols].reset_index(drop=True), train["log_price"].reset_index(drop=True)
+    jobs = [Job(build_model("linear", "onehot", cols, ctx.cfg, ctx.seed), tr, va,
+                partial(_coefficients_and_prediction, cols))
+            for folds in splits.values() for tr, va in folds]
+    done = iter(run_fits(jobs, X, y))
+    out = {}
+    for name, folds in splits.items():
+        out[name] = []
+        for _, va in folds:
+            (coefs, pred), _ = next(done)
+            out[name].append((coefs, _rmse(y.to_numpy()[va], pred)))
+    return out
+
+
+def _coefficients_and_prediction(cols, model, X: pd.DataFrame) -> tuple[pd.Series, np.ndarray]:
+    """A `Job.then`: the fitted linear model's coefficients and its predictions on `X`."""
+    return linear_coefficients(model, cols), np.asarray(model.predict(X))
+
+
 def linear_checks(ctx: AnalysisContext, train: pd.DataFrame, test: pd.DataFrame,
-                  cols: list[str]) -> tuple[dict, dict]:
+                  cols: list[str], fold_coefs: list[pd.Series]) -> tuple[dict, dict]:
+    """The linear model's assumptions on its residuals, and what each finding costs;
+    `fold_coefs`: its coefficients fitted on each CV fold (`linear_folds`)."""
     from scipy import stats
 
     lin = ctx.model("price", ctx.cfg["primary"]["view"], "linear-onehot")
@@ -100,13 +135,7 @@ def linear_checks(ctx: AnalysisContext, train: pd.DataFrame, test: pd.DataFrame,
     corr = np.corrcoef(Z.to_numpy(), rowvar=False)
     vif = pd.Series(np.diag(np.linalg.pinv(corr)), index=num).sort_values(ascending=False)
     # what high VIF costs: the coefficient's spread across the folds
-    folds = group_folds(ctx.rows("train").group, int(ctx.cfg["train"]["cv_folds"]), ctx.seed)
-    coefs = []
-    for tr, _ in folds:
-        m = build_model("linear", "onehot", cols, ctx.cfg, ctx.seed).fit(
-            train.iloc[tr][cols], train["log_price"].iloc[tr])
-        coefs.append(linear_coefficients(m, cols).reindex(num))
-    spread = pd.concat(coefs, axis=1)
+    spread = pd.concat([c.reindex(num) for c in fold_coefs], axis=1)
     instab = (spread.std(axis=1) / spread.mean(axis=1).abs().clip(lower=1e-6)).reindex(vif.index)
     figs = {}
     fig, ax = figure("Linear model: Q-Q plot of training residuals", "normal quantile",
@@ -156,30 +185,41 @@ def robustness(ctx: AnalysisContext, train: pd.DataFrame, cols: list[str]) -> pd
     y = train["log_price"].reset_index(drop=True)
     jcols = [*cols, "junk"]
     models = (("linear", "onehot"), ("forest", "onehot"), ("lgbm", "native"))
-    # every fit side by side on the cores (`parallel.run_fits`): per model and fold the clean
-    # target, the target with outliers (drawn in this order), and the junk category
-    plain, junked = [], []
+    # the clean target's scores: train's own fits of these candidates on the same folds
+    # (selection.json, fold by fold); fitted here only when train did not run the candidate
+    trained = ctx.selection["price"][ctx.cfg["primary"]["view"]]["candidates"]
+    scores = {f"{m}-{e}": [f["rmse"] for f in trained[f"{m}-{e}"]["folds"][:len(folds)]]
+              for m, e in models if len(trained.get(f"{m}-{e}", {}).get("folds", [])) >=
+              len(folds)}
+    # every other fit side by side on the cores (`parallel.run_fits`): per model and fold the
+    # clean target (when not trained), the target with outliers (drawn in this order), and the
+    # junk category
+    plain, junked, keys = [], [], []
     for model, enc in models:
         for tr, va in folds:
             y_dirty = y.to_numpy()[tr].copy()
             hit = rng.uniform(size=len(tr)) < float(a["outlier_share"])
             y_dirty[hit] += np.log(10)
-            for target in (None, y_dirty):
+            for label, target in (("clean", None), ("dirty", y_dirty)):
+                if label == "clean" and f"{model}-{enc}" in scores:
+                    continue
                 plain.append(Job(build_model(model, enc, cols, ctx.cfg, ctx.seed), tr, va,
                                  predict, target=target))
+                keys.append((model, label, va))
             junked.append(Job(build_model(model, enc, jcols, cfg_junk, ctx.seed), tr, va,
                               predict))
+            keys.append((model, "junk", va))
     fitted = run_fits(plain, train[cols].reset_index(drop=True), y)
     fitted_junk = run_fits(junked, trial[jcols].reset_index(drop=True), y)
+    rmse: dict = {}
+    for (model, label, va), (pred, _) in zip([k for k in keys if k[1] != "junk"], fitted):
+        rmse.setdefault((model, label), []).append(_rmse(y.to_numpy()[va], pred))
+    for (model, label, va), (pred, _) in zip([k for k in keys if k[1] == "junk"], fitted_junk):
+        rmse.setdefault((model, label), []).append(_rmse(y.to_numpy()[va], pred))
     rows = []
-    for k, (model, enc) in enumerate(models):
-        clean, dirty, noisy = [], [], []
-        for f, (_, va) in enumerate(folds):
-            j = k * len(folds) + f
-            clean.append(_rmse(y.to_numpy()[va], fitted[2 * j][0]))
-            dirty.append(_rmse(y.to_numpy()[va], fitted[2 * j + 1][0]))
-            noisy.append(_rmse(y.to_numpy()[va], fitted_junk[j][0]))
-        c, d, n = np.mean(clean), np.mean(dirty), np.mean(noisy)
+    for model, enc in models:
+        clean = scores.get(f"{model}-{enc}") or rmse[(model, "clean")]
+        c, d, n = np.mean(clean), np.mean(rmse[(model, "dirty")]), np.mean(rmse[(model, "junk")])
         rows.append({"model": f"{model}-{enc}", "cv_rmse": c, "with_outliers": d,
                      "outlier_cost_pct": 100 * (d / c - 1), "with_junk_category": n,
                      "junk_cost_pct": 100 * (n / c - 1)})
@@ -189,7 +229,6 @@ def robustness(ctx: AnalysisContext, train: pd.DataFrame, cols: list[str]) -> pd
 def interaction(ctx: AnalysisContext, test: pd.DataFrame, cols: list[str]) -> tuple[dict, dict]:
     """The strongest pairwise interaction in LightGBM (native categories), from SHAP
     interaction values, and its dependence plot."""
-    import shap
 
     model = ctx.model("price", ctx.cfg["primary"]["view"], "lgbm-native")
     sample = test.sample(min(int(ctx.cfg["analysis"]["shap_rows"]), len(test)),
@@ -200,7 +239,8 @@ def interaction(ctx: AnalysisContext, test: pd.DataFrame, cols: list[str]) -> tu
     # categories as their codes: LightGBM's categorical splits are on those codes
     codes = X.apply(lambda s: s.cat.codes.replace(-1, np.nan).astype(float)
                     if isinstance(s.dtype, pd.CategoricalDtype) else s.astype(float))
-    inter = shap.TreeExplainer(booster).shap_interaction_values(codes)
+    # row by row, so the rows' blocks go side by side on the cores (`parallel.map_rows`)
+    inter = map_rows(partial(_interaction_values, booster), codes)
     strength = np.abs(inter).mean(axis=0)
     np.fill_diagonal(strength, 0)
     i, j = np.unravel_index(np.argmax(strength), strength.shape)
@@ -231,13 +271,21 @@ def interaction(ctx: AnalysisContext, test: pd.DataFrame, cols: list[str]) -> tu
             {"interaction": fig})
 
 
+def _interaction_values(booster, X: pd.DataFrame) -> np.ndarray:
+    import shap
+
+    return shap.TreeExplainer(booster).shap_interaction_values(X)
+
+
 def analyze(ctx: AnalysisContext) -> EdaResult:
     view = ctx.cfg["primary"]["view"]
     cols = ctx.meta["views"][view]
     own = own_columns(cols)  # what every candidate but lgbm-tuned reads
     train, test = ctx.train, ctx.test
     table = encoding_table(ctx)
-    checks, figures = linear_checks(ctx, train, test, own)
+    linear_cv = linear_folds(ctx, train, own)
+    checks, figures = linear_checks(ctx, train, test, own,
+                                    [coefs for coefs, _ in linear_cv["hosts held out"]])
     robust = robustness(ctx, train, own)
     inter, fig_inter = interaction(ctx, test, cols)
     figures.update(fig_inter)
@@ -247,13 +295,13 @@ def analyze(ctx: AnalysisContext) -> EdaResult:
     if len(levels_table):
         figures["many_levels_table"] = levels_table.round(6)
         figures["many_levels"] = many_levels_plot(levels, levels_table)
-    vs_linear = against_linear(ctx, test, cols, units)
+    pred = test_predictions(ctx, test, cols)
+    vs_linear = against_linear(ctx, test, pred, units)
     plain = plain_reference(ctx)
     figures["against_linear"] = pd.DataFrame(vs_linear).round(6)
     selected = ctx.selection["price"][view]["selected"]
-    indep = independence(ctx, train, test, cols,
-                         {n: ctx.model("price", view, n) for n in dict.fromkeys(
-                             ["linear-onehot", selected])})
+    indep = independence(ctx, test, {n: pred[n] for n in dict.fromkeys(
+        ["linear-onehot", selected])}, linear_cv)
     fig, ax = figure("CV RMSE of log price: model x encoding", "CV RMSE (log price)", "")
     labels = list(table["candidate"])
     ax.barh(labels, table["cv_rmse"], xerr=table["cv_rmse_sd"], color="#4c72b0")
@@ -266,8 +314,8 @@ def analyze(ctx: AnalysisContext) -> EdaResult:
     trees = table[table["model"] != "linear"]
     best = str(trees.iloc[0]["candidate"])
     tree = ctx.model("price", view, best)
-    res = test.assign(linear=test["log_price"] - lin.predict(test[cols]),
-                      best=test["log_price"] - tree.predict(test[cols]))
+    res = test.assign(linear=test["log_price"] - pred["linear-onehot"],
+                      best=test["log_price"] - pred[best])
     by_room = res.groupby("room_type")[["linear", "best"]].agg(["mean", lambda s: np.sqrt(
         np.mean(s**2))])
     by_room.columns = ["linear_mean_resid", "linear_rmse", "best_mean_resid", "best_rmse"]
@@ -430,23 +478,33 @@ def many_levels(ctx: AnalysisContext, train: pd.DataFrame, test: pd.DataFrame,
     e = ctx.cfg["evaluate"]
     out, rows = {}, []
     view = ctx.cfg["primary"]["view"]
+    # every fit on the training listings, side by side on the cores (`parallel.run_fits`, one
+    # thread each: a two-thread LightGBM on a busy machine waits on its threads, 27x slower on
+    # New York with 15 processes on 2 cores), each returning its test predictions; without the
+    # column, the trained candidate itself when the view never had it
+    frame = pd.concat([train[with_col], test[with_col]], ignore_index=True)
+    target = pd.concat([train["log_price"], test["log_price"]], ignore_index=True)
+    on_train, on_test = np.arange(len(train)), np.arange(len(train), len(frame))
+    jobs, names, pred = [], [], {}
     for model in a["many_levels_models"]:
         enc0 = "native" if model == "lgbm" else "onehot"
-        # without the column: the trained candidate itself when the view never had it
-        fits = {f"{model} without": ctx.model("price", view, f"{model}-{enc0}")
-                if column not in cols and f"{model}-{enc0}" in
-                ctx.selection["price"][view]["candidates"] else
-                one_thread(build_model(model, enc0, base, ctx.cfg, ctx.seed)).fit(
-                    train[base], train["log_price"])}
+        if column not in cols and f"{model}-{enc0}" in ctx.selection["price"][view]["candidates"]:
+            pred[f"{model} without"] = ctx.model("price", view, f"{model}-{enc0}").predict(
+                test[base])
+        else:
+            jobs.append(Job(build_model(model, enc0, base, ctx.cfg, ctx.seed), on_train,
+                            on_test, predict))
+            names.append(f"{model} without")
         for m, enc in _encoding_variants([model]):
-            # one thread, as every CV fit: a two-thread LightGBM on a busy machine waits on its
-            # threads (27x slower on New York with 15 processes on 2 cores)
-            fits[f"{m}-{enc}"] = one_thread(build_model(m, enc, with_col, cfg, ctx.seed)).fit(
-                train[with_col], train["log_price"])
+            jobs.append(Job(build_model(m, enc, with_col, cfg, ctx.seed), on_train, on_test,
+                            predict))
+            names.append(f"{m}-{enc}")
+    pred.update({name: p for name, (p, _) in zip(names, run_fits(jobs, frame, target))})
+    for model in a["many_levels_models"]:
         stats = {}
-        for name, est in fits.items():
-            use = base if name.endswith("without") else with_col
-            err2 = (y - est.predict(test[use])) ** 2
+        for name in [f"{model} without", *(f"{m}-{enc}" for m, enc in
+                                          _encoding_variants([model]))]:
+            err2 = (y - pred[name]) ** 2
             stats[name] = {"rmse": bs.root_mean_of(err2),
                            "rmse_unseen_levels": bs.root_mean_of(err2, unseen),
                            "rmse_rare_levels": bs.root_mean_of(err2, rare)}
@@ -497,26 +555,17 @@ def host_icc(resid: np.ndarray, host: np.ndarray, n: int, seed: int) -> dict:
             "listings": int(g["n"].sum())}
 
 
-def independence(ctx: AnalysisContext, train: pd.DataFrame, test: pd.DataFrame,
-                 cols: list[str], models: dict[str, object]) -> dict:
-    """Residual correlation within a host on the test listings, for the linear model and the
-    selected one; and what ignoring it does to CV: the linear model's RMSE on folds that split
-    hosts (shuffled K-fold) against folds that hold whole hosts out."""
-    from sklearn.model_selection import KFold
-
+def independence(ctx: AnalysisContext, test: pd.DataFrame, predictions: dict[str, np.ndarray],
+                 linear_cv: dict[str, list[tuple[pd.Series, float]]]) -> dict:
+    """Residual correlation within a host on the test listings, for the models whose test
+    `predictions` are given (the linear model and the selected one); and what ignoring it does
+    to CV: the linear model's RMSE on folds that split hosts (shuffled K-fold) against folds
+    that hold whole hosts out (`linear_folds`)."""
     host = ctx.rows("test").group
     n = int(ctx.cfg["evaluate"]["bootstrap_resamples"])
-    out = {"icc": {name: host_icc(test["log_price"].to_numpy() - m.predict(test[cols]), host,
-                                  n, ctx.seed) for name, m in models.items()}}
-    k = int(ctx.cfg["train"]["cv_folds"])
-    y = train["log_price"]
-    cv = {}
-    for name, folds in (("hosts held out", group_folds(ctx.rows("train").group, k, ctx.seed)),
-                        ("hosts split", list(KFold(k, shuffle=True, random_state=ctx.seed)
-                                             .split(train)))):
-        cv[name] = float(np.mean([_rmse(y.iloc[va], build_model(
-            "linear", "onehot", cols, ctx.cfg, ctx.seed).fit(train.iloc[tr][cols], y.iloc[tr])
-            .predict(train.iloc[va][cols])) for tr, va in folds]))
+    out = {"icc": {name: host_icc(test["log_price"].to_numpy() - pred, host, n, ctx.seed)
+                   for name, pred in predictions.items()}}
+    cv = {name: float(np.mean([score for _, score in fits])) for name, fits in linear_cv.items()}
     out["linear_cv_rmse"] = cv
     out["cv_optimism_pct"] = 100 * (1 - cv["hosts split"] / cv["hosts held out"])
     return out
@@ -524,15 +573,23 @@ def independence(ctx: AnalysisContext, train: pd.DataFrame, test: pd.DataFrame,
 
 # ---------------------------------------------------------------- trees against linear
 
-def against_linear(ctx: AnalysisContext, test: pd.DataFrame, cols: list[str],
-                   units: np.ndarray) -> list[dict]:
-    """Every candidate against `linear-onehot` on the test listings: RMSE of log price and the
-    paired host-bootstrap interval of the difference (negative: the candidate is better)."""
+def test_predictions(ctx: AnalysisContext, test: pd.DataFrame,
+                     cols: list[str]) -> dict[str, np.ndarray]:
+    """Every trained candidate's (not the baseline's) predictions on the test listings, made
+    once for the analyses that compare them."""
     view = ctx.cfg["primary"]["view"]
+    return {n: np.asarray(ctx.model("price", view, n).predict(test[cols]))
+            for n in ctx.selection["price"][view]["candidates"] if n != "baseline"}
+
+
+def against_linear(ctx: AnalysisContext, test: pd.DataFrame, predictions: dict[str, np.ndarray],
+                   units: np.ndarray) -> list[dict]:
+    """Every candidate against `linear-onehot` on the test listings (`test_predictions`): RMSE
+    of log price and the paired host-bootstrap interval of the difference (negative: the
+    candidate is better)."""
     y = test["log_price"].to_numpy()
-    names = [n for n in ctx.selection["price"][view]["candidates"] if n != "baseline"]
-    stats = {n: {"rmse": bs.root_mean_of((y - ctx.model("price", view, n).predict(test[cols]))
-                                         ** 2)} for n in names}
+    names = list(predictions)
+    stats = {n: {"rmse": bs.root_mean_of((y - predictions[n]) ** 2)} for n in names}
     cmp = bs.compare(stats, units, "linear-onehot",
                      int(ctx.cfg["evaluate"]["bootstrap_resamples"]), ctx.seed)
     rows = []

@@ -56,10 +56,15 @@ class PairStats(BaseEstimator, TransformerMixin):
         return self
 
     def transform(self, X: pd.DataFrame) -> pd.DataFrame:
-        X = X.copy()
-        origin = X[self.pickup].astype(str).map(self.origin_).fillna(self.global_).to_numpy()
-        key = _pair_key(X, self.pickup, self.dropoff)
-        pos = pd.Index(self.pair_keys_).get_indexer(key)
+        # strings and look-ups once per distinct pickup, dropoff and pair, not once per trip
+        pick, pick_values = _distinct(X[self.pickup])
+        drop, drop_values = _distinct(X[self.dropoff])
+        origin = pick_values.map(self.origin_).fillna(self.global_).to_numpy(dtype=float)[pick]
+        n = max(len(drop_values), 1)
+        pair, pairs = pd.factorize(pick.astype(np.int64) * n + drop)
+        key = (pick_values.iloc[pairs // n].reset_index(drop=True) + ">"
+               + drop_values.iloc[pairs % n].reset_index(drop=True))
+        pos = pd.Index(self.pair_keys_).get_indexer(key)[pair]
         hit = pos >= 0
         at = np.where(hit, pos, 0)
         med = np.where(hit, self.pair_median_[at], np.nan) if len(pos) and len(
@@ -68,9 +73,8 @@ class PairStats(BaseEstimator, TransformerMixin):
             self.pair_keys_) else np.zeros(len(key))
         med = np.where(cnt > 0, med, origin)
         k = float(self.smoothing)
-        X["pair_median"] = (cnt * med + k * origin) / np.maximum(cnt + k, 1e-9)
-        X["pair_trips"] = cnt
-        return X
+        return X.assign(pair_median=(cnt * med + k * origin) / np.maximum(cnt + k, 1e-9),
+                        pair_trips=cnt)
 
 
 class ZoneGeometry(BaseEstimator, TransformerMixin):
@@ -113,6 +117,13 @@ class ZoneGeometry(BaseEstimator, TransformerMixin):
 
 def _pair_key(X: pd.DataFrame, a: str, b: str) -> pd.Series:
     return X[a].astype(str) + ">" + X[b].astype(str)
+
+
+def _distinct(column: pd.Series) -> tuple[np.ndarray, pd.Series]:
+    """Each row's position among the column's distinct values, and those values as strings
+    (as `astype(str)` makes them row by row; a missing value stays missing)."""
+    codes, values = pd.factorize(column, use_na_sentinel=False)
+    return codes, pd.Series(values).astype(str)
 
 
 class SpeedBaseline(BaseEstimator, RegressorMixin):

@@ -207,6 +207,37 @@ def _lanes(own: list[int], remote: list[int], jobs: Sequence[Job], X: pd.DataFra
     return lanes
 
 
+def map_rows(fn: Callable[[pd.DataFrame], np.ndarray], X: pd.DataFrame,
+             n_workers: int | None = None) -> np.ndarray:
+    """`fn(X)` computed on contiguous blocks of rows side by side (default `workers()`
+    processes, this one included: the first block is computed here) and stacked back in order:
+    the same array as one call when `fn` treats each row on its own (SHAP values). `fn` is
+    pickled to the workers (a module-level function, or a `functools.partial` of one)."""
+    n_workers = workers() if n_workers is None else max(int(n_workers), 1)
+    blocks = [b for b in np.array_split(np.arange(len(X)), min(n_workers, len(X))) if len(b)]
+    if len(blocks) < 2:
+        return fn(X)
+    from joblib.externals.loky import get_reusable_executor
+
+    executor = get_reusable_executor(max_workers=n_workers - 1)
+    limits = _thread_counts()
+    futures = [executor.submit(_call_in_worker, fn, X.iloc[b], limits) for b in blocks[1:]]
+    try:
+        parts = [fn(X.iloc[blocks[0]])] + [f.result() for f in futures]
+    finally:
+        for f in futures:
+            f.cancel()
+    return np.concatenate(parts)
+
+
+def _call_in_worker(fn: Callable[[pd.DataFrame], np.ndarray], X: pd.DataFrame,
+                    limits: dict[str, int]) -> np.ndarray:
+    from threadpoolctl import threadpool_limits
+
+    with threadpool_limits(limits=limits):
+        return fn(X)
+
+
 def predict(model, X: pd.DataFrame) -> np.ndarray:
     """A `Job.then`: the fitted model's predictions on the job's `apply` rows."""
     return np.asarray(model.predict(X))

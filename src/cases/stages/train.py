@@ -117,7 +117,10 @@ def _train_view(case: str, task: Task, view: str, X: pd.DataFrame, y, folds, sco
                      "mlflow.note.content": f"`{cand.name}` for task `{task.name}`, view "
                                             f"`{view}`" + (" (selected)" if cand.name == chosen
                                                            else "")})
-        entry["candidates"][cand.name] = {"params": cand.params, "cv": summary}
+        # with each fold's metrics, in the folds' order: an analysis on the same folds (airbnb's
+        # robustness) reads the clean fits' scores here instead of fitting them again
+        entry["candidates"][cand.name] = {"params": cand.params, "cv": summary,
+                                          "folds": res.fold_metrics}
         entry["fit_seconds"][cand.name] = fit_seconds
     best = entry["candidates"][chosen]["cv"][task.selection_metric]["mean"]
     log.info("%s/%s: selected %s (cv %s %.4f)", task.name, view, chosen, task.selection_metric,
