@@ -46,7 +46,8 @@ class PairStats(BaseEstimator, TransformerMixin):
         self.global_ = float(target.median())
         # plain dicts: the fitted model is serialised with skops, which takes no pandas state
         self.origin_ = target.groupby(X[self.pickup].astype(str)).median().to_dict()
-        g = target.groupby(_pair_key(X, self.pickup, self.dropoff))
+        pair, key, _, _ = _pairs(X, self.pickup, self.dropoff)
+        g = target.groupby(key.to_numpy()[pair])
         # keys and arrays (no pandas state either), looked up with one vectorised indexer per
         # transform instead of a Python call per trip
         med = g.median()
@@ -56,14 +57,9 @@ class PairStats(BaseEstimator, TransformerMixin):
         return self
 
     def transform(self, X: pd.DataFrame) -> pd.DataFrame:
-        # strings and look-ups once per distinct pickup, dropoff and pair, not once per trip
-        pick, pick_values = _distinct(X[self.pickup])
-        drop, drop_values = _distinct(X[self.dropoff])
+        # look-ups once per distinct pickup and pair, not once per trip
+        pair, key, pick, pick_values = _pairs(X, self.pickup, self.dropoff)
         origin = pick_values.map(self.origin_).fillna(self.global_).to_numpy(dtype=float)[pick]
-        n = max(len(drop_values), 1)
-        pair, pairs = pd.factorize(pick.astype(np.int64) * n + drop)
-        key = (pick_values.iloc[pairs // n].reset_index(drop=True) + ">"
-               + drop_values.iloc[pairs % n].reset_index(drop=True))
         pos = pd.Index(self.pair_keys_).get_indexer(key)[pair]
         hit = pos >= 0
         at = np.where(hit, pos, 0)
@@ -115,8 +111,18 @@ class ZoneGeometry(BaseEstimator, TransformerMixin):
         return list(zone_geometry_features(*one.values(), empty, 1.0).columns)
 
 
-def _pair_key(X: pd.DataFrame, a: str, b: str) -> pd.Series:
-    return X[a].astype(str) + ">" + X[b].astype(str)
+def _pairs(X: pd.DataFrame, a: str, b: str) -> tuple[np.ndarray, pd.Series, np.ndarray,
+                                                     pd.Series]:
+    """Each row's position among the distinct (`a`, `b`) pairs and those pairs' keys, "a>b" with
+    both as `astype(str)` makes them; also each row's position among the distinct `a` and those
+    as strings. The strings are made once per distinct value, not once per trip."""
+    pick, pick_values = _distinct(X[a])
+    drop, drop_values = _distinct(X[b])
+    n = max(len(drop_values), 1)
+    pair, pairs = pd.factorize(pick.astype(np.int64) * n + drop)
+    key = (pick_values.iloc[pairs // n].reset_index(drop=True) + ">"
+           + drop_values.iloc[pairs % n].reset_index(drop=True))
+    return pair, key, pick, pick_values
 
 
 def _distinct(column: pd.Series) -> tuple[np.ndarray, pd.Series]:
