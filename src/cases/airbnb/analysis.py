@@ -194,7 +194,7 @@ def robustness(ctx: AnalysisContext, train: pd.DataFrame, cols: list[str]) -> pd
     # every other fit side by side on the cores (`parallel.run_fits`): per model and fold the
     # clean target (when not trained), the target with outliers (drawn in this order), and the
     # junk category
-    plain, junked, keys = [], [], []
+    plain, junked, plain_keys, junk_keys = [], [], [], []
     for model, enc in models:
         for tr, va in folds:
             y_dirty = y.to_numpy()[tr].copy()
@@ -205,16 +205,14 @@ def robustness(ctx: AnalysisContext, train: pd.DataFrame, cols: list[str]) -> pd
                     continue
                 plain.append(Job(build_model(model, enc, cols, ctx.cfg, ctx.seed), tr, va,
                                  predict, target=target))
-                keys.append((model, label, va))
+                plain_keys.append((model, label, va))
             junked.append(Job(build_model(model, enc, jcols, cfg_junk, ctx.seed), tr, va,
                               predict))
-            keys.append((model, "junk", va))
+            junk_keys.append((model, "junk", va))
     fitted = run_fits(plain, train[cols].reset_index(drop=True), y)
     fitted_junk = run_fits(junked, trial[jcols].reset_index(drop=True), y)
     rmse: dict = {}
-    for (model, label, va), (pred, _) in zip([k for k in keys if k[1] != "junk"], fitted):
-        rmse.setdefault((model, label), []).append(_rmse(y.to_numpy()[va], pred))
-    for (model, label, va), (pred, _) in zip([k for k in keys if k[1] == "junk"], fitted_junk):
+    for (model, label, va), (pred, _) in zip(plain_keys + junk_keys, fitted + fitted_junk):
         rmse.setdefault((model, label), []).append(_rmse(y.to_numpy()[va], pred))
     rows = []
     for model, enc in models:
@@ -229,7 +227,6 @@ def robustness(ctx: AnalysisContext, train: pd.DataFrame, cols: list[str]) -> pd
 def interaction(ctx: AnalysisContext, test: pd.DataFrame, cols: list[str]) -> tuple[dict, dict]:
     """The strongest pairwise interaction in LightGBM (native categories), from SHAP
     interaction values, and its dependence plot."""
-
     model = ctx.model("price", ctx.cfg["primary"]["view"], "lgbm-native")
     sample = test.sample(min(int(ctx.cfg["analysis"]["shap_rows"]), len(test)),
                          random_state=ctx.seed)
