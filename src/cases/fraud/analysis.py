@@ -599,7 +599,6 @@ def _unreported_text(u: dict, selected: str) -> str:
         + UNREPORTED_SCOPE)
 
 
-
 def _exploration_text(e: dict, c: Costs) -> str:
     t = e["totals"]
     base, ex = t.get("retrained on replies", {}), t.get("retrained, exploring", {})
