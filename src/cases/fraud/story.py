@@ -26,7 +26,8 @@ def story(measured: Mapping, cfg: Mapping) -> Story:
               f"this rounding: the model catches unreported fraud as often as reported fraud, "
               f"so the missing labels hide losses (no chargeback shows them), not recall"
               if measured_recall == true_recall else
-              f"measured recall ({measured_recall}) differs from true recall ({true_recall})")
+              f"measured recall {measured_recall} against true recall {true_recall} (no "
+              f"interval on the gap, so no claim that they differ)")
     points = [
         f"Optimise money, not accuracy: fraud is {100 * e['fraud_rate']:.2f}% of transactions. "
         f"Headline metric: area under the precision-recall curve, `{sel}` "
@@ -68,14 +69,16 @@ def story(measured: Mapping, cfg: Mapping) -> Story:
     if "retrained, exploring" in tot and "retrained on replies" in tot:
         e_, b_ = tot["retrained, exploring"], tot["retrained on replies"]
         ap = ex["later_weeks_true_average_precision"]
+        change = float(ex["true_average_precision_change"])
         points.append(
             f"The exploration sample, simulated: texting {100 * ex['share']:.1f}% of would-be "
             f"approvals at random sent {int(e_['explored_texts']):,} texts over the "
             f"{ex['weeks']} test weeks and found {int(e_['fraud_found_by_exploration'])} "
             f"fraud(s); it cost {signed_usd(ex['extra_cost_dollars'])} (${e_['cost_dollars']:,.0f} "
             f"against ${b_['cost_dollars']:,.0f}), and the retrained model's AUPRC on the "
-            f"truth moved {ex['true_average_precision_change']:+.3f} "
-            f"({ap.get('retrained, exploring', float('nan')):.3f} against "
+            + (f"truth moved {change:+.3f} " if round(change, 3) else
+               "truth did not move at three decimals ")
+            + f"({ap.get('retrained, exploring', float('nan')):.3f} against "
             f"{ap.get('retrained on replies', float('nan')):.3f}). Too few fraud labels to "
             f"retrain on: its value is measurement (an unselected view of the fraud the model "
             f"approves).")
