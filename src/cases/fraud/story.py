@@ -20,6 +20,7 @@ def story(measured: Mapping, cfg: Mapping) -> Story:
     lat = measured["timing"]["latency_ms"]
     loop = [x for x in a["loop"] if x["variant"] != "static"]
     cv = r["cv"].get("average_precision")
+    loses = ms["cost_dollars"] > money["baseline"]["cost_dollars"]  # the policy, in dollars
     measured_recall = f"{100 * lab['measured_recall']:.1f}%"
     true_recall = f"{100 * lab['true_recall']:.1f}%"
     recall = (f"measured recall ({measured_recall}) and true recall ({true_recall}) agree at "
@@ -46,8 +47,7 @@ def story(measured: Mapping, cfg: Mapping) -> Story:
         f"{100 * ms['true_recall']:.0f}% of fraud, and costs ${ms['cost_dollars']:,.0f} against "
         f"${none['cost_dollars']:,.0f} for approving everything and "
         f"${money['baseline']['cost_dollars']:,.0f} for the rules"
-        + (", so this policy loses to the rules on these weeks" if
-           ms["cost_dollars"] > money["baseline"]["cost_dollars"] else "")
+        + (", so this policy loses to the rules on these weeks" if loses else "")
         + f".{_guardrail_sentence(r, sel)}",
         f"Labels you cannot trust: {100 * lab['unreported_share']:.0f}% of fraud is never "
         f"reported; {recall}. The texts themselves estimate the unreported share "
@@ -131,8 +131,14 @@ def story(measured: Mapping, cfg: Mapping) -> Story:
         ("Shadow period before blocking", (
             f"First {shadow} weeks: score in shadow, send nothing, compare alerts with "
             f"chargebacks. The next {texts_only} weeks: texts only (no blocks), measure reply "
-            f"rates and denial rates by score band. Then turn on blocking above the upper "
-            f"threshold, with a daily cap and a kill switch.")),
+            f"rates and denial rates by score band. "
+            + (f"Turn on blocking above the upper threshold only once the policy costs less "
+               f"than the rules over those weeks (on the test weeks it costs "
+               f"${ms['cost_dollars']:,.0f} against the rules' "
+               f"${money['baseline']['cost_dollars']:,.0f}; until then the rules keep "
+               f"blocking), then with a daily cap and a kill switch." if loses else
+               "Then turn on blocking above the upper threshold, with a daily cap and a kill "
+               "switch."))),
         ("Drift monitoring", (
             "Daily: alert rate and text volume, reply and denial rates, precision of alerts "
             "(denials among replies), the score distribution against the training weeks, the "
