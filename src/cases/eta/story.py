@@ -61,7 +61,7 @@ def story(measured: Mapping, cfg: Mapping) -> Story:
         points.append(
             f"What the model uses (RMSLE rise when a source's inputs are shuffled, "
             f"`{a['selected']}` on test trips): "
-            + ", ".join(f"{g['source']} +{g['rmsle_rise']:.4f}" for g in by_source) + ".")
+            + ", ".join(f"{g['source']} {g['rmsle_rise']:+.4f}" for g in by_source) + ".")
     if routes.get("rmsle_rare") is not None and routes.get("rmsle_common") is not None:
         worse = routes["rmsle_rare"] > routes["rmsle_common"]
         points.append(
