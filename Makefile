@@ -6,6 +6,7 @@ export PATH := $(abspath $(BIN)):$(PATH)
 STAMP := $(VENV)/.installed
 CASE ?= flights
 BENCH_CASE ?= all
+JOBS ?= 2
 PORT ?= 5000
 
 .PHONY: help install repro case test test-fast bench ui lint clean
@@ -27,8 +28,8 @@ $(STAMP): pyproject.toml $(LOCK)
 
 install: $(STAMP)  ## create .venv and install casebook with its dependencies
 
-repro: $(STAMP)  ## run every case on its embedded default data (dvc repro)
-	dvc repro
+repro: $(STAMP)  ## run every case on its default data, JOBS cases at a time, then the portfolio
+	python -m cases.repro --jobs $(JOBS)
 
 case: $(STAMP)  ## run one case whole: make case CASE=flights
 	dvc repro pipelines/$(CASE)/dvc.yaml

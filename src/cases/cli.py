@@ -26,7 +26,8 @@ def build_parser() -> argparse.ArgumentParser:
                "  python -m cases all case=flights\n"
                "  python -m cases train case=flights case.data.sample_rows=20000\n"
                "  python -m cases show case=flights\n"
-               "whole pipelines with caching: dvc repro (all cases), dvc repro report@flights",
+               "whole pipelines with caching: python -m cases.repro (every case, two at a time), "
+               "dvc repro pipelines/flights/dvc.yaml (one case)",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     sub = parser.add_subparsers(dest="command", metavar="command", required=True)

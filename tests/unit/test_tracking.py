@@ -27,3 +27,21 @@ def test_stage_run_is_failed_on_error_and_finished_on_success(tmp_path):
     assert runs["evaluate"].data.tags["mlflow.parentRunId"] == parent.run_id
     assert runs["evaluate"].data.tags["stage"] == "evaluate"
     assert runs["evaluate"].data.params["gate"] == "0.01"
+
+
+def test_processes_opening_a_new_sqlite_store_at_once_all_succeed(tmp_path):
+    """`make repro` starts two cases at once on a fresh clone: both create mlflow.db. Without the
+    lock in `tracking._create_store` both run the schema migrations and one fails."""
+    import subprocess
+    import sys
+
+    # every process imports MLflow, then waits for the others (a file each), then opens it
+    code = ("import pathlib, sys, time\nfrom cases.lifecycle import tracking\n"
+            "import mlflow.store.tracking.sqlalchemy_store\nd = pathlib.Path(sys.argv[1])\n"
+            "(d / sys.argv[3]).touch()\nwhile len(list(d.glob('ready*'))) < 2: time.sleep(0.005)\n"
+            "tracking._client(sys.argv[2]).search_experiments()")
+    uri = f"sqlite:///{tmp_path}/mlflow.db"
+    procs = [subprocess.Popen([sys.executable, "-c", code, str(tmp_path), uri, f"ready{i}"],
+                              stderr=subprocess.PIPE, text=True) for i in range(2)]
+    errors = [p.communicate(timeout=120)[1] for p in procs]
+    assert [p.returncode for p in procs] == [0, 0], "\n".join(errors)[-3000:]

@@ -48,7 +48,31 @@ def _client(uri: str):
         _LAUNCHER = stale
         log.info("ignoring MLFLOW_RUN_ID=%s from the environment", stale)
     mlflow.set_tracking_uri(uri)
-    return MlflowClient(tracking_uri=uri)
+    with _creating_store(uri) as new:
+        client = MlflowClient(tracking_uri=uri)  # opens the tracking tables (makes them if new)
+        if new:
+            client.search_registered_models(max_results=1)  # and the registry's
+    return client
+
+
+_OPENED: set[str] = set()  # the SQLite stores this process has opened
+
+
+@contextmanager
+def _creating_store(uri: str) -> Iterator[bool]:
+    """Two processes that open a new SQLite store at once (two cases of `make repro`) both find
+    it empty, both run its schema migrations, and one fails ("duplicate column name"). A
+    process's first opening of a SQLite store is made under a file lock beside it, so the second
+    waits and then finds the store made. Yields whether this is that first opening."""
+    path = uri.removeprefix("sqlite:///")
+    if uri in _OPENED or path == uri or path in ("", ":memory:"):
+        yield False
+        return
+    from filelock import FileLock
+
+    with FileLock(f"{path}.lock"):
+        yield True
+    _OPENED.add(uri)
 
 
 def check_server(uri: str, timeout: float = 3.0, tries: int = 2) -> None:
