@@ -152,14 +152,15 @@ def exit_process(code: int) -> NoReturn:
     wall per stage, after its last output was written. Everything an orderly exit does for
     the outside world still happens: every `atexit` handler runs (logging's flush, MLflow's,
     finalizers of temporary folders, coverage's data), then stdout and stderr are flushed.
-    When a thread that Python would wait for still runs, or a profiler or tracer is attached
-    (it writes its results after the program returns), the ordinary exit is taken instead."""
+    The ordinary exit is taken instead after a failure (fit workers may still run: Python's
+    exit stops them), while a thread Python would wait for still runs, or when a profiler or
+    tracer is attached (it writes its results after the program returns)."""
     import atexit
     import threading
 
     others = [t for t in threading.enumerate()
               if t is not threading.main_thread() and not t.daemon and t.is_alive()]
-    if others or sys.getprofile() is not None or sys.gettrace() is not None:
+    if code or others or sys.getprofile() is not None or sys.gettrace() is not None:
         sys.exit(code)
     atexit._run_exitfuncs()  # what the interpreter runs first on its own exit
     for stream in (sys.stdout, sys.stderr):
