@@ -1,5 +1,3 @@
-import sys
+from cases.cli import exit_process, main
 
-from cases.cli import main
-
-sys.exit(main())
+exit_process(main())

@@ -10,6 +10,7 @@ import logging
 import os
 import signal
 import sys
+from typing import NoReturn
 
 from cases.errors import CasebookError
 from cases.stages import NAMES, STAGES, get
@@ -142,4 +143,30 @@ def run_stage_script(stage: str) -> None:
         print(f"usage: python pipelines/{stage}.py [override ...]\n\n{get(stage).help}"
               f"\n\nOverrides are Hydra's, e.g. case=flights case.data.sample_rows=20000.")
         sys.exit(0)
-    sys.exit(main([stage, *sys.argv[1:]]))
+    exit_process(main([stage, *sys.argv[1:]]))
+
+
+def exit_process(code: int) -> NoReturn:
+    """End the process (`python -m cases`, `pipelines/<stage>.py`) once the work is done and
+    published, without the interpreter's teardown: freeing module by module the ~2,600 modules
+    a tracked stage loads (MLflow, SQLAlchemy, scikit-learn) took 0.8 s of CPU and 1-2 s of
+    wall per stage, after its last output was written. Everything an orderly exit does for
+    the outside world still happens: every `atexit` handler runs (logging's flush, MLflow's,
+    finalizers of temporary folders, coverage's data), then stdout and stderr are flushed.
+    The ordinary exit is taken instead after a failure (fit workers may still run: Python's
+    exit stops them), while a thread Python would wait for still runs, or when a profiler or
+    tracer is attached (it writes its results after the program returns)."""
+    import atexit
+    import threading
+
+    others = [t for t in threading.enumerate()
+              if t is not threading.main_thread() and not t.daemon and t.is_alive()]
+    if code or others or sys.getprofile() is not None or sys.gettrace() is not None:
+        sys.exit(code)
+    atexit._run_exitfuncs()  # what the interpreter runs first on its own exit
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except (AttributeError, OSError, ValueError):  # closed or replaced stream
+            pass
+    os._exit(code)

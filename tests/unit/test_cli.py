@@ -84,3 +84,42 @@ def test_stage_without_its_inputs_names_the_missing_file(tmp_path):
     res = run_cli("-m", "cases", "train", "case=flights", f"paths.root={tmp_path}")
     assert res.returncode == 2
     assert "features.parquet is missing; run the 'features' stage first" in res.stderr
+
+
+_EXIT = """
+import atexit, sys, threading, time
+from pathlib import Path
+from cases.cli import exit_process
+
+out, mode = Path(sys.argv[1]), sys.argv[2]
+
+
+class Teardown:  # its __del__ runs only if the interpreter tears the module down
+    def __del__(self):
+        out.with_suffix(".teardown").write_text("torn down")
+
+
+kept = Teardown()
+atexit.register(lambda: out.with_suffix(".atexit").write_text("ran"))
+if mode == "thread":  # a thread Python waits for: the ordinary exit is taken
+    threading.Thread(target=lambda: (time.sleep(0.3),
+                                     out.with_suffix(".thread").write_text("done"))).start()
+print("buffered line", end="")  # no newline: still in stdout's buffer when the process ends
+sys.stderr.write("error line")
+exit_process(3 if mode == "failed" else 0)
+"""
+
+
+def test_exit_process_skips_teardown_but_not_exit_handlers(tmp_path):
+    """The stage entry points end without the interpreter's teardown, yet keep what an
+    ordinary exit guarantees: the exit code, every atexit handler, flushed output; a failure
+    and a still-running thread take the ordinary exit (the thread finishes first)."""
+    for mode, code in (("done", 0), ("thread", 0), ("failed", 3)):
+        base = tmp_path / mode
+        res = run_cli("-c", _EXIT, str(base), mode)
+        assert res.returncode == code, res.stderr
+        assert res.stdout == "buffered line" and res.stderr.endswith("error line")
+        assert base.with_suffix(".atexit").read_text() == "ran"
+        assert base.with_suffix(".teardown").exists() == (mode != "done")
+        if mode == "thread":
+            assert base.with_suffix(".thread").read_text() == "done"

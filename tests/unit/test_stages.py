@@ -52,6 +52,22 @@ def test_stage_deps_are_its_own_code_and_its_case_hooks():
     assert "src/cases/lifecycle/evaluate.py" in deps("analyze", "loans")
 
 
+def test_report_stage_does_not_load_matplotlib():
+    """The report formats tables and text only: its code, every case's story included, must not
+    import matplotlib (0.3 s of every report's start; `lifecycle.eda.pyplot` loads it with the
+    first figure)."""
+    code = ("import importlib, sys\n"
+            "from cases.config import known_case_configs\n"
+            "from cases.lifecycle.contract import get_case\n"
+            "import cases.cli, cases.stages.report, cases.stages.guard\n"
+            "for case in known_case_configs():\n"
+            "    importlib.import_module(get_case(case).story.__module__)\n"
+            "print(sorted(m for m in sys.modules if m.split('.')[0] == 'matplotlib'))")
+    res = run_cli("-c", code)
+    assert res.returncode == 0, res.stderr
+    assert res.stdout.strip() == "[]"
+
+
 @pytest.mark.parametrize("values, message", [
     ([1, 1, 1, 1], "target column 'y' has a single value \\(1\\) in all 3 training rows"),
     ([0.5, 0.5, 0.5, 2.0], "target column 'y' has a single value \\(0.5\\)"),

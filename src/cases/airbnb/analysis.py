@@ -21,7 +21,7 @@ from cases.airbnb.story import plain_text
 from cases.airbnb.tasks import build_model, own_columns
 from cases.lifecycle import bootstrap as bs
 from cases.lifecycle.contract import PLAIN, AnalysisContext, EdaResult
-from cases.lifecycle.eda import figure, markdown_table, plt
+from cases.lifecycle.eda import figure, markdown_table, pyplot
 from cases.lifecycle.parallel import Job, map_rows, predict, run_fits
 from cases.lifecycle.selection import group_folds
 
@@ -249,7 +249,7 @@ def interaction(ctx: AnalysisContext, test: pd.DataFrame, cols: list[str]) -> tu
     few = {c for c in (a, b) if isinstance(X[c].dtype, pd.CategoricalDtype)
            and len(X[c].cat.categories) <= 12}
     if b in few:  # a category colours by a colour of its own each, named in a legend
-        palette = plt.get_cmap("tab10").colors
+        palette = pyplot().get_cmap("tab10").colors
         for k, cat in enumerate(X[b].cat.categories):
             on = (codes[b] == k).to_numpy()
             if on.any():

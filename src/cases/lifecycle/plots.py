@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 
 from cases.lifecycle import evaluate as ev
-from cases.lifecycle.eda import figure, plt
+from cases.lifecycle.eda import figure, pyplot
 
 
 def evaluation_plots(results: Mapping, predictions: Mapping, tasks: Mapping) -> dict:
@@ -127,7 +127,7 @@ def labelled_points(ax, xs, ys, labels, marked: Mapping[str, str] | None = None)
     to them, so close points never overlap their names; `marked` adds a role to a name
     ("selected", "baseline"), drawn larger."""
     marked = dict(marked or {})
-    colours = plt.get_cmap("tab20").colors
+    colours = pyplot().get_cmap("tab20").colors
     markers = "os^Dv<>pPX*h"
     for k, (x, y, name) in enumerate(zip(xs, ys, labels)):
         role = marked.get(name)
@@ -148,4 +148,4 @@ def count_ticks(ax, values, axis: str = "x") -> None:
                               for v in values], fontsize=8)
     target.set_minor_formatter(NullFormatter())
     if axis == "x" and len(values) > 4:
-        plt.setp(ax.get_xticklabels(), rotation=30, ha="right")
+        pyplot().setp(ax.get_xticklabels(), rotation=30, ha="right")
