@@ -63,6 +63,36 @@ def test_fast_paths_for_few_units_equal_the_row_weight_path(make, monkeypatch):
     assert np.allclose(fast[:len(slow)], slow, rtol=1e-10, atol=1e-12)
 
 
+@pytest.mark.parametrize("ties", [True, False])
+@pytest.mark.parametrize("make", [
+    lambda y, s: bs.AUC(y, s),
+    lambda y, s: bs.AveragePrecision(y, s),
+    lambda y, s: bs.PrecisionAtRecall(y, s, 0.8),
+    lambda y, s: bs.MeanOf([bs.AUC(y, s), bs.AUC(1 - y, 1 - s)]),
+])
+def test_many_unit_paths_equal_the_row_weight_path_bit_for_bit(make, ties, monkeypatch):
+    """Many units (a driver, a host, a row): the ranked statistics come from running sums over
+    the positive and the negative rows, and every value must stay the float the row weights
+    give (the intervals in metrics.json are bit-identical)."""
+    rng = np.random.default_rng(7)
+    n = 2500
+    y = (rng.random(n) < 0.25).astype(int)
+    score = np.clip(0.3 * y + 0.7 * rng.random(n), 0, 1)
+    score = np.round(score, 2) if ties else score
+    units = rng.integers(0, 900, n)
+    tiny = (np.array([0, 0, 0, 0, 1, 0]), np.array([0.1, 0.2, 0.2, 0.4, 0.3, 0.9]))
+    monkeypatch.setattr(bs, "UNIT_MATRIX_MAX", 0)  # every statistic takes the many-unit path
+    for stat, rs in ((make(y, score), bs.Resamples(units, 120, seed=3, n_rowwise=90)),
+                     (make(*tiny), bs.Resamples(np.arange(6), 40, seed=0))):
+        for part in (stat.parts if isinstance(stat, bs.MeanOf) else [stat]):
+            slow = part.by_row_weights(rs)
+            fast = part.resample(rs)
+            assert len(fast) == rs.n_rowwise
+            assert np.array_equal(fast, slow, equal_nan=True)
+    # the tiny sample has resamples with no positive or no negative: undefined, as before
+    assert np.isnan(fast).any()
+
+
 def test_interval_covers_the_truth_on_most_synthetic_samples():
     """MAE of errors ~ N(0, 1): the truth is sqrt(2 / pi); 95% intervals from 40 samples."""
     truth = np.sqrt(2 / np.pi)

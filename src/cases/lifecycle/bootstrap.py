@@ -14,7 +14,9 @@ models' metrics come from one matrix product (resamples x units) @ (units x sums
 ranks and precision-recall figures (median errors, AUC, average precision, recall at an alert
 rate) need row weights in the model's score order: they are computed on blocks of resamples at
 once, vectorised over rows; AUC with few units (days) comes from a units x units matrix of
-positive-negative pairs instead, computed once per model.
+positive-negative pairs instead, computed once per model, and AUC and the precision-recall
+figures with many units (drivers, rows) from running sums over the positive and over the
+negative rows alone, whose counts are exact integers: the same floats as the row weights give.
 
 The point value of every statistic (all counts 1) equals the metric `cases.lifecycle.evaluate`
 computes with scikit-learn; a test checks it for every kind of task.
@@ -301,6 +303,11 @@ class _Ranked(Stat):
         return float(self._compute(np.ones((1, len(self.y))))[0])
 
     def resample(self, rs):
+        return self.by_row_weights(rs)
+
+    def by_row_weights(self, rs) -> np.ndarray:
+        """The statistic on the first `n_rowwise` resamples from every row's weight (`_compute`):
+        the reference the faster paths reproduce bit for bit."""
         out = np.empty(rs.n_rowwise)
         for sl, w in rs.row_weights(self.order):
             out[sl] = self._compute(w)
@@ -308,6 +315,31 @@ class _Ranked(Stat):
 
     def _compute(self, w: np.ndarray) -> np.ndarray:
         raise NotImplementedError
+
+    def _sides(self) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
+        """Positions (in score order) of the positive and of the negative rows, and each row's
+        group of tied scores; None unless `y` is 0/1."""
+        pos, neg = np.flatnonzero(self.y == 1), np.flatnonzero(self.y == 0)
+        if len(pos) + len(neg) != len(self.y):
+            return None
+        group = np.repeat(np.arange(len(self.starts)), np.diff(np.r_[self.starts, len(self.y)]))
+        return pos, neg, group
+
+    def _running(self, rs, pos: np.ndarray, neg: np.ndarray):
+        """(slice, cp, cn) blocks over the first `n_rowwise` resamples, one column per
+        resample: cp[k] is the weight of the first k positive rows in score order (cp[0] = 0),
+        cn the same of the negative rows. Weights are counts, so every running sum is an exact
+        integer: any order of adding them gives the float the row-weight path gives. The blocks
+        are those of the row-weight path (`Resamples.row_weights`): a sum over thresholds may
+        add in another order in another block shape."""
+        upos, uneg = rs.units[self.order[pos]], rs.units[self.order[neg]]
+        for sl in rs.blocks(len(self.y), rs.n_rowwise):
+            c = np.ascontiguousarray(rs.counts[sl].T)  # units x resamples
+            cp = np.zeros((len(pos) + 1, len(c.T)))
+            cn = np.zeros((len(neg) + 1, len(c.T)))
+            np.cumsum(c[upos], axis=0, dtype=float, out=cp[1:])
+            np.cumsum(c[uneg], axis=0, dtype=float, out=cn[1:])
+            yield sl, cp, cn
 
 
 class AUC(_Ranked):
@@ -323,11 +355,29 @@ class AUC(_Ranked):
         with np.errstate(divide="ignore", invalid="ignore"):
             return (wp * (below + 0.5 * wn)).sum(axis=1) / (wp.sum(axis=1) * wn.sum(axis=1))
 
+    def _by_positives(self, rs) -> np.ndarray:
+        """Many units: each positive row's weight times the weight of the negatives ranked
+        below it (half of those tied with it), from running sums over the negative rows only.
+        Every term is a multiple of one half, so the sums are exact and equal `_compute`'s."""
+        sides = self._sides()
+        if sides is None:
+            return self.by_row_weights(rs)
+        pos, neg, group = sides
+        below = np.searchsorted(group[neg], group[pos], side="left")
+        upto = np.searchsorted(group[neg], group[pos], side="right")
+        out = np.empty(rs.n_rowwise)
+        for sl, cp, cn in self._running(rs, pos, neg):
+            lower = cn[below]
+            pairs = (np.diff(cp, axis=0) * (lower + 0.5 * (cn[upto] - lower))).sum(axis=0)
+            with np.errstate(divide="ignore", invalid="ignore"):
+                out[sl] = pairs / (cp[-1] * cn[-1])
+        return out
+
     def resample(self, rs):
         groups = len(self.starts)
-        # the pairs matrix below is units x units: with many units, row weights instead
+        # the pairs matrix below is units x units: with many units, the rows instead
         if max(groups, rs.n_units) * rs.n_units > UNIT_MATRIX_MAX:
-            return super().resample(rs)
+            return self._by_positives(rs)
         from scipy import sparse
 
         # few units: pairs[c, d] = pairs of a positive of unit c above a negative of unit d,
@@ -369,18 +419,48 @@ class _PrecisionRecall(_Ranked):
             recall = tps / tps[:, -1:]
         return self._from_curve(precision, recall, np.diff(recall, axis=1, prepend=0.0))
 
+    def _over_thresholds(self, values: tuple, at: np.ndarray) -> np.ndarray:
+        """The statistic from its terms at the thresholds that hold a positive (`at`: their
+        positions among all thresholds), as `_compute` reads its curve; by default the curve at
+        those thresholds alone (precision, recall, recall gained)."""
+        return self._from_curve(*values)
+
+    def _by_positive_groups(self, rs) -> np.ndarray:
+        """Many units: the curve at the thresholds that hold a positive, from running sums over
+        the positive and over the negative rows (exact integers: the same precision, recall and
+        gain, bit for bit, as `_compute` at those thresholds; elsewhere recall does not move)."""
+        sides = self._sides()
+        if sides is None or not len(sides[0]):
+            return self.by_row_weights(rs)
+        pos, neg, group = sides
+        at = np.unique(group[pos])
+        k_pos = np.searchsorted(group[pos], at, side="right")
+        k_neg = np.searchsorted(group[neg], at, side="right")
+        out = np.empty(rs.n_rowwise)
+        for sl, cp, cn in self._running(rs, pos, neg):
+            tps = cp[k_pos]
+            seen = tps + cn[k_neg]
+            with np.errstate(divide="ignore", invalid="ignore"):
+                precision = np.where(seen > 0, tps / seen, 0.0)
+                recall = tps / cp[-1]
+                gained = np.diff(recall, axis=0, prepend=0.0)
+                out[sl] = self._over_thresholds((precision.T, recall.T, gained.T), at)
+        return out
+
     def resample(self, rs):
         ends = np.r_[self.starts[1:], len(self.y)] - 1
         positive = np.add.reduceat(self.y, self.starts) > 0
         at = ends[positive]
         before = self.starts[positive] - 1
-        if not len(at) or rs.n_units * len(at) > UNIT_MATRIX_MAX:
-            return super().resample(rs)
+        if not len(at):
+            return self.by_row_weights(rs)
+        if rs.n_units * len(at) > UNIT_MATRIX_MAX:
+            return self._by_positive_groups(rs)
         # few units: each unit's running count of positives and of rows at those thresholds
         tps = rs.cumulative(self.order, self.y)
         seen = rs.cumulative(self.order)
         if tps is None or seen is None:
-            return super().resample(rs)
+            return self._by_positive_groups(rs)
         tp_end, seen_end = tps[:, at], seen[:, at]
         tp_gained = tp_end - np.where(before >= 0, tps[:, np.maximum(before, 0)], 0.0)
         total = tps[:, -1]
@@ -399,6 +479,16 @@ class AveragePrecision(_PrecisionRecall):
 
     def _from_curve(self, precision, recall, gained):
         return (gained * precision).sum(axis=1)
+
+    def _over_thresholds(self, values, at):
+        # the sum over every threshold as `_compute` on row weights adds it: the same terms
+        # (exact zeros where recall does not move) in an array of the same shape and memory
+        # order, which decides numpy's order of addition (row weights gathered by unit are in
+        # column order; the sums over tied scores, in row order)
+        precision, _, gained = values
+        terms = np.zeros((len(gained), len(self.starts)), order="C" if self.tied else "F")
+        terms[:, at] = gained * precision
+        return terms.sum(axis=1)
 
 
 class PrecisionAtRecall(_PrecisionRecall):
