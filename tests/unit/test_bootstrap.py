@@ -93,6 +93,40 @@ def test_many_unit_paths_equal_the_row_weight_path_bit_for_bit(make, ties, monke
     assert np.isnan(fast).any()
 
 
+def _quantile_row_by_row(stat: bs.Quantile, rs: bs.Resamples) -> np.ndarray:
+    """The reference: every resample's quantile from its own row weights, one at a time."""
+    out = np.full(rs.n_rowwise, np.nan)
+    for sl, w in rs.row_weights(stat.rows):
+        cum = np.cumsum(w, axis=1)
+        total = cum[:, -1]
+        pos = stat.q * (total - 1)
+        lo = np.floor(pos)
+        for i, b in enumerate(range(sl.start, sl.stop)):
+            if total[i] >= 1:
+                i_lo = np.searchsorted(cum[i], lo[i], side="right")
+                i_hi = np.searchsorted(cum[i], min(lo[i] + 1, total[i] - 1), side="right")
+                out[b] = stat.sorted[i_lo] + (pos[i] - lo[i]) * (
+                    stat.sorted[i_hi] - stat.sorted[i_lo])
+    return out
+
+
+@pytest.mark.parametrize("q", [0.0, 0.5, 0.9, 1.0])
+def test_quantile_with_many_units_equals_row_by_row_bit_for_bit(q, monkeypatch):
+    rng = np.random.default_rng(11)
+    values = np.round(np.abs(rng.normal(0, 30, 2000)), 1)  # ties on purpose
+    mask = rng.random(2000) < 0.3
+    units = rng.integers(0, 1500, 2000)
+    monkeypatch.setattr(bs, "UNIT_MATRIX_MAX", 0)  # the many-unit path
+    rs = bs.Resamples(units, 150, seed=5, n_rowwise=110)
+    rare = np.arange(2000) < 2  # two rows: most resamples hold neither (undefined, NaN)
+    for stat in (bs.Quantile(values, q), bs.Quantile(values, q, mask),
+                 bs.Quantile(values, q, rare)):
+        fast = stat.resample(rs)
+        assert len(fast) == rs.n_rowwise
+        assert np.array_equal(fast, _quantile_row_by_row(stat, rs), equal_nan=True)
+    assert np.isnan(fast).any() and not np.isnan(fast).all()
+
+
 def test_interval_covers_the_truth_on_most_synthetic_samples():
     """MAE of errors ~ N(0, 1): the truth is sqrt(2 / pi); 95% intervals from 40 samples."""
     truth = np.sqrt(2 / np.pi)

@@ -127,6 +127,16 @@ class Resamples:
         for sl in self.blocks(len(rows), self.n_rowwise):
             yield sl, self.counts[sl][:, units].astype(float)
 
+    def running(self, sl: slice, rows: np.ndarray) -> np.ndarray:
+        """Resamples in `sl` x (len(rows) + 1): column k holds the weight of the first k of
+        `rows` (positions, in the order given) in each resample, column 0 nothing. Weights are
+        counts, so these are exact integers (each row weighs at most the number of units)."""
+        dtype = np.int32 if (len(rows) + 1) * max(self.n_units, 1) < 2**31 else np.int64
+        c = self.counts[sl]
+        out = np.zeros((len(c), len(rows) + 1), dtype=dtype)
+        np.cumsum(np.take(c, self.units[rows], axis=1), axis=1, dtype=dtype, out=out[:, 1:])
+        return out
+
     def cumulative(self, rows: np.ndarray, values: np.ndarray | None = None) -> np.ndarray | None:
         """units x len(rows): the running sum, unit by unit, of `values` (default 1) over `rows`
         in the order given; None when that matrix would be too large (many units)."""
@@ -260,20 +270,34 @@ class Quantile(Stat):
                 value = v[i_lo] + (pos - lo) * (v[i_hi] - v[i_lo])
                 out[sl] = np.where(total >= 1, value, np.nan)
             return out
-        out = np.full(rs.n_rowwise, np.nan)
-        for sl, w in rs.row_weights(self.rows):
-            cum = np.cumsum(w, axis=1)
-            total = cum[:, -1]
+        # many units: each resample's running count over the sorted rows (exact integers), and
+        # a binary search in every resample at once
+        out = np.empty(rs.n_rowwise)
+        for sl in rs.blocks(len(self.rows), rs.n_rowwise):
+            cum = rs.running(sl, self.rows)[:, 1:]
+            total = cum[:, -1].astype(float)
             pos = self.q * (total - 1)
             lo = np.floor(pos)
-            frac = pos - lo
-            for i, b in enumerate(range(sl.start, sl.stop)):
-                if total[i] < 1:
-                    continue
-                i_lo = np.searchsorted(cum[i], lo[i], side="right")
-                i_hi = np.searchsorted(cum[i], min(lo[i] + 1, total[i] - 1), side="right")
-                out[b] = v[i_lo] + frac[i] * (v[i_hi] - v[i_lo])
+            i_lo = _first_above(cum, lo)
+            i_hi = _first_above(cum, np.minimum(lo + 1, total - 1))
+            value = v[i_lo] + (pos - lo) * (v[i_hi] - v[i_lo])
+            out[sl] = np.where(total >= 1, value, np.nan)
         return out
+
+
+def _first_above(cum: np.ndarray, target: np.ndarray) -> np.ndarray:
+    """For each row of `cum` (nondecreasing along each row), the first position whose value
+    exceeds that row's `target` (`np.searchsorted(..., side="right")`; the last position when
+    none does): a binary search, vectorised over rows."""
+    rows = np.arange(len(cum))
+    left = np.zeros(len(cum), dtype=np.int64)
+    right = np.full(len(cum), cum.shape[1] - 1, dtype=np.int64)
+    while (left < right).any():
+        mid = (left + right) // 2
+        done = cum[rows, mid] > target
+        right = np.where(done, mid, right)
+        left = np.where(done, left, mid + 1)
+    return left
 
 
 class _Ranked(Stat):
@@ -326,20 +350,14 @@ class _Ranked(Stat):
         return pos, neg, group
 
     def _running(self, rs, pos: np.ndarray, neg: np.ndarray):
-        """(slice, cp, cn) blocks over the first `n_rowwise` resamples, one column per
-        resample: cp[k] is the weight of the first k positive rows in score order (cp[0] = 0),
-        cn the same of the negative rows. Weights are counts, so every running sum is an exact
-        integer: any order of adding them gives the float the row-weight path gives. The blocks
-        are those of the row-weight path (`Resamples.row_weights`): a sum over thresholds may
-        add in another order in another block shape."""
-        upos, uneg = rs.units[self.order[pos]], rs.units[self.order[neg]]
+        """(slice, cp, cn) blocks over the first `n_rowwise` resamples: cp[:, k] is the weight
+        of the first k positive rows in score order (`Resamples.running`), cn the same of the
+        negative rows. These are exact integers: any order of adding them gives the float the
+        row-weight path gives. The blocks are those of the row-weight path
+        (`Resamples.row_weights`): a sum over thresholds may add in another order in another
+        block shape."""
         for sl in rs.blocks(len(self.y), rs.n_rowwise):
-            c = np.ascontiguousarray(rs.counts[sl].T)  # units x resamples
-            cp = np.zeros((len(pos) + 1, len(c.T)))
-            cn = np.zeros((len(neg) + 1, len(c.T)))
-            np.cumsum(c[upos], axis=0, dtype=float, out=cp[1:])
-            np.cumsum(c[uneg], axis=0, dtype=float, out=cn[1:])
-            yield sl, cp, cn
+            yield sl, rs.running(sl, self.order[pos]), rs.running(sl, self.order[neg])
 
 
 class AUC(_Ranked):
@@ -367,10 +385,10 @@ class AUC(_Ranked):
         upto = np.searchsorted(group[neg], group[pos], side="right")
         out = np.empty(rs.n_rowwise)
         for sl, cp, cn in self._running(rs, pos, neg):
-            lower = cn[below]
-            pairs = (np.diff(cp, axis=0) * (lower + 0.5 * (cn[upto] - lower))).sum(axis=0)
+            lower = cn[:, below]
+            pairs = (np.diff(cp, axis=1) * (lower + 0.5 * (cn[:, upto] - lower))).sum(axis=1)
             with np.errstate(divide="ignore", invalid="ignore"):
-                out[sl] = pairs / (cp[-1] * cn[-1])
+                out[sl] = pairs / (cp[:, -1].astype(float) * cn[:, -1])
         return out
 
     def resample(self, rs):
@@ -438,13 +456,13 @@ class _PrecisionRecall(_Ranked):
         k_neg = np.searchsorted(group[neg], at, side="right")
         out = np.empty(rs.n_rowwise)
         for sl, cp, cn in self._running(rs, pos, neg):
-            tps = cp[k_pos]
-            seen = tps + cn[k_neg]
+            tps = cp[:, k_pos]
+            seen = tps + cn[:, k_neg]
             with np.errstate(divide="ignore", invalid="ignore"):
                 precision = np.where(seen > 0, tps / seen, 0.0)
-                recall = tps / cp[-1]
-                gained = np.diff(recall, axis=0, prepend=0.0)
-                out[sl] = self._over_thresholds((precision.T, recall.T, gained.T), at)
+                recall = tps / cp[:, -1:]
+                gained = np.diff(recall, axis=1, prepend=0.0)
+                out[sl] = self._over_thresholds((precision, recall, gained), at)
         return out
 
     def resample(self, rs):
@@ -481,14 +499,18 @@ class AveragePrecision(_PrecisionRecall):
         return (gained * precision).sum(axis=1)
 
     def _over_thresholds(self, values, at):
-        # the sum over every threshold as `_compute` on row weights adds it: the same terms
-        # (exact zeros where recall does not move) in an array of the same shape and memory
-        # order, which decides numpy's order of addition (row weights gathered by unit are in
-        # column order; the sums over tied scores, in row order)
+        # the sum over every threshold as `_compute` on row weights adds it, whose other terms
+        # are exact zeros (recall does not move); the memory order of its terms decides numpy's
+        # order of addition: the sums over tied scores are in row order, added pairwise along
+        # each row (the same terms in the same places give the same float); row weights
+        # gathered by unit are in column order, added one column after the other: a running
+        # sum, in which the zeros change nothing
         precision, _, gained = values
-        terms = np.zeros((len(gained), len(self.starts)), order="C" if self.tied else "F")
-        terms[:, at] = gained * precision
-        return terms.sum(axis=1)
+        if self.tied:
+            terms = np.zeros((len(gained), len(self.starts)))
+            terms[:, at] = gained * precision
+            return terms.sum(axis=1)
+        return np.cumsum(gained * precision, axis=1)[:, -1]
 
 
 class PrecisionAtRecall(_PrecisionRecall):
