@@ -93,6 +93,25 @@ def test_many_unit_paths_equal_the_row_weight_path_bit_for_bit(make, ties, monke
     assert np.isnan(fast).any()
 
 
+@pytest.mark.parametrize("make", [
+    lambda y, s: bs.AveragePrecision(y, s),
+    lambda y, s: bs.PrecisionAtRecall(y, s, 0.7),
+])
+def test_few_unit_precision_recall_routes_agree_bit_for_bit(make):
+    """Few units: products with each unit's counts or running counts over the rows, whichever
+    costs less, must give the same floats on every resample."""
+    rng = np.random.default_rng(4)
+    for n, ties in ((3000, 2), (3000, 8), (400, 1)):
+        y = (rng.random(n) < 0.3).astype(int)
+        stat = make(y, np.round(np.clip(0.3 * y + 0.7 * rng.random(n), 0, 1), ties))
+        rs = bs.Resamples(rng.integers(0, 40, n), 150, seed=2, n_rowwise=60)
+        ends = np.r_[stat.starts[1:], n] - 1
+        positive = np.add.reduceat(stat.y, stat.starts) > 0
+        products = stat._all_by_unit_products(rs, ends[positive], stat.starts[positive] - 1)
+        running = stat._all_by_running_counts(rs)
+        assert len(running) == rs.n and np.array_equal(running, products, equal_nan=True)
+
+
 def _quantile_row_by_row(stat: bs.Quantile, rs: bs.Resamples) -> np.ndarray:
     """The reference: every resample's quantile from its own row weights, one at a time."""
     out = np.full(rs.n_rowwise, np.nan)

@@ -472,13 +472,20 @@ class _PrecisionRecall(_Ranked):
         before = self.starts[positive] - 1
         if not len(at):
             return self.by_row_weights(rs)
-        if rs.n_units * len(at) > UNIT_MATRIX_MAX:
+        if rs.n_units * len(self.y) > UNIT_MATRIX_MAX:  # many units
             return self._by_positive_groups(rs)
-        # few units: each unit's running count of positives and of rows at those thresholds
+        # few units: products with each unit's counts, or running counts over the rows when
+        # there are fewer rows than units x thresholds (the same floats either way)
+        if len(self.y) < rs.n_units * len(at) and self._sides() is not None:
+            return self._all_by_running_counts(rs)
+        return self._all_by_unit_products(rs, at, before)
+
+    def _all_by_unit_products(self, rs, at: np.ndarray, before: np.ndarray) -> np.ndarray:
+        """Few units, every resample: each unit's running count of positives and of rows at
+        the thresholds `at` (row positions) that hold a positive (`before`: the row before each
+        threshold's first), and each resample's figures as products with its unit counts."""
         tps = rs.cumulative(self.order, self.y)
         seen = rs.cumulative(self.order)
-        if tps is None or seen is None:
-            return self._by_positive_groups(rs)
         tp_end, seen_end = tps[:, at], seen[:, at]
         tp_gained = tp_end - np.where(before >= 0, tps[:, np.maximum(before, 0)], 0.0)
         total = tps[:, -1]
@@ -489,6 +496,27 @@ class _PrecisionRecall(_Ranked):
             with np.errstate(divide="ignore", invalid="ignore"):
                 out[sl] = self._from_curve(np.where(c @ seen_end > 0, t / (c @ seen_end), 0.0),
                                            t / n_pos, (c @ tp_gained) / n_pos)
+        return out
+
+    def _all_by_running_counts(self, rs) -> np.ndarray:
+        """The few-unit path's figures on every resample (the same blocks, the same arrays in
+        the same memory order), from running counts over the positive and the negative rows
+        instead of products with each unit's counts: both are exact integers, so the floats
+        are the same; the rows cost less when there are more thresholds than rows per unit."""
+        pos, neg, group = self._sides()
+        at = np.unique(group[pos])
+        k_pos = np.searchsorted(group[pos], at, side="right")
+        k_neg = np.searchsorted(group[neg], at, side="right")
+        out = np.empty(rs.n)
+        for sl in rs.blocks(len(self.y)):  # each row's sum is its own: any block of rows
+            cp, cn = rs.running(sl, self.order[pos]), rs.running(sl, self.order[neg])
+            t = np.ascontiguousarray(np.take(cp, k_pos, axis=1), dtype=float)
+            seen = t + np.take(cn, k_neg, axis=1)
+            gained = t - np.take(cp, np.r_[0, k_pos[:-1]], axis=1)  # each threshold's own
+            n_pos = cp[:, -1:].astype(float)
+            with np.errstate(divide="ignore", invalid="ignore"):
+                out[sl] = self._from_curve(np.where(seen > 0, t / seen, 0.0), t / n_pos,
+                                           gained / n_pos)
         return out
 
 
