@@ -63,6 +63,89 @@ def test_fast_paths_for_few_units_equal_the_row_weight_path(make, monkeypatch):
     assert np.allclose(fast[:len(slow)], slow, rtol=1e-10, atol=1e-12)
 
 
+@pytest.mark.parametrize("ties", [True, False])
+@pytest.mark.parametrize("make", [
+    lambda y, s: bs.AUC(y, s),
+    lambda y, s: bs.AveragePrecision(y, s),
+    lambda y, s: bs.PrecisionAtRecall(y, s, 0.8),
+    lambda y, s: bs.MeanOf([bs.AUC(y, s), bs.AUC(1 - y, 1 - s)]),
+])
+def test_many_unit_paths_equal_the_row_weight_path_bit_for_bit(make, ties, monkeypatch):
+    """Many units (a driver, a host, a row): the ranked statistics come from running sums over
+    the positive and the negative rows, and every value must stay the float the row weights
+    give (the intervals in metrics.json are bit-identical)."""
+    rng = np.random.default_rng(7)
+    n = 2500
+    y = (rng.random(n) < 0.25).astype(int)
+    score = np.clip(0.3 * y + 0.7 * rng.random(n), 0, 1)
+    score = np.round(score, 2) if ties else score
+    units = rng.integers(0, 900, n)
+    tiny = (np.array([0, 0, 0, 0, 1, 0]), np.array([0.1, 0.2, 0.2, 0.4, 0.3, 0.9]))
+    monkeypatch.setattr(bs, "UNIT_MATRIX_MAX", 0)  # every statistic takes the many-unit path
+    for stat, rs in ((make(y, score), bs.Resamples(units, 120, seed=3, n_rowwise=90)),
+                     (make(*tiny), bs.Resamples(np.arange(6), 40, seed=0))):
+        for part in (stat.parts if isinstance(stat, bs.MeanOf) else [stat]):
+            slow = part.by_row_weights(rs)
+            fast = part.resample(rs)
+            assert len(fast) == rs.n_rowwise
+            assert np.array_equal(fast, slow, equal_nan=True)
+    # the tiny sample has resamples with no positive or no negative: undefined, as before
+    assert np.isnan(fast).any()
+
+
+@pytest.mark.parametrize("make", [
+    lambda y, s: bs.AveragePrecision(y, s),
+    lambda y, s: bs.PrecisionAtRecall(y, s, 0.7),
+])
+def test_few_unit_precision_recall_routes_agree_bit_for_bit(make):
+    """Few units: products with each unit's counts or running counts over the rows, whichever
+    costs less, must give the same floats on every resample."""
+    rng = np.random.default_rng(4)
+    for n, ties in ((3000, 2), (3000, 8), (400, 1)):
+        y = (rng.random(n) < 0.3).astype(int)
+        stat = make(y, np.round(np.clip(0.3 * y + 0.7 * rng.random(n), 0, 1), ties))
+        rs = bs.Resamples(rng.integers(0, 40, n), 150, seed=2, n_rowwise=60)
+        ends = np.r_[stat.starts[1:], n] - 1
+        positive = np.add.reduceat(stat.y, stat.starts) > 0
+        products = stat._all_by_unit_products(rs, ends[positive], stat.starts[positive] - 1)
+        running = stat._all_by_running_counts(rs)
+        assert len(running) == rs.n and np.array_equal(running, products, equal_nan=True)
+
+
+def _quantile_row_by_row(stat: bs.Quantile, rs: bs.Resamples) -> np.ndarray:
+    """The reference: every resample's quantile from its own row weights, one at a time."""
+    out = np.full(rs.n_rowwise, np.nan)
+    for sl, w in rs.row_weights(stat.rows):
+        cum = np.cumsum(w, axis=1)
+        total = cum[:, -1]
+        pos = stat.q * (total - 1)
+        lo = np.floor(pos)
+        for i, b in enumerate(range(sl.start, sl.stop)):
+            if total[i] >= 1:
+                i_lo = np.searchsorted(cum[i], lo[i], side="right")
+                i_hi = np.searchsorted(cum[i], min(lo[i] + 1, total[i] - 1), side="right")
+                out[b] = stat.sorted[i_lo] + (pos[i] - lo[i]) * (
+                    stat.sorted[i_hi] - stat.sorted[i_lo])
+    return out
+
+
+@pytest.mark.parametrize("q", [0.0, 0.5, 0.9, 1.0])
+def test_quantile_with_many_units_equals_row_by_row_bit_for_bit(q, monkeypatch):
+    rng = np.random.default_rng(11)
+    values = np.round(np.abs(rng.normal(0, 30, 2000)), 1)  # ties on purpose
+    mask = rng.random(2000) < 0.3
+    units = rng.integers(0, 1500, 2000)
+    monkeypatch.setattr(bs, "UNIT_MATRIX_MAX", 0)  # the many-unit path
+    rs = bs.Resamples(units, 150, seed=5, n_rowwise=110)
+    rare = np.arange(2000) < 2  # two rows: most resamples hold neither (undefined, NaN)
+    for stat in (bs.Quantile(values, q), bs.Quantile(values, q, mask),
+                 bs.Quantile(values, q, rare)):
+        fast = stat.resample(rs)
+        assert len(fast) == rs.n_rowwise
+        assert np.array_equal(fast, _quantile_row_by_row(stat, rs), equal_nan=True)
+    assert np.isnan(fast).any() and not np.isnan(fast).all()
+
+
 def test_interval_covers_the_truth_on_most_synthetic_samples():
     """MAE of errors ~ N(0, 1): the truth is sqrt(2 / pi); 95% intervals from 40 samples."""
     truth = np.sqrt(2 / np.pi)

@@ -14,7 +14,9 @@ models' metrics come from one matrix product (resamples x units) @ (units x sums
 ranks and precision-recall figures (median errors, AUC, average precision, recall at an alert
 rate) need row weights in the model's score order: they are computed on blocks of resamples at
 once, vectorised over rows; AUC with few units (days) comes from a units x units matrix of
-positive-negative pairs instead, computed once per model.
+positive-negative pairs instead, computed once per model, and AUC and the precision-recall
+figures with many units (drivers, rows) from running sums over the positive and over the
+negative rows alone, whose counts are exact integers: the same floats as the row weights give.
 
 The point value of every statistic (all counts 1) equals the metric `cases.lifecycle.evaluate`
 computes with scikit-learn; a test checks it for every kind of task.
@@ -124,6 +126,16 @@ class Resamples:
         units = self.units[rows]
         for sl in self.blocks(len(rows), self.n_rowwise):
             yield sl, self.counts[sl][:, units].astype(float)
+
+    def running(self, sl: slice, rows: np.ndarray) -> np.ndarray:
+        """Resamples in `sl` x (len(rows) + 1): column k holds the weight of the first k of
+        `rows` (positions, in the order given) in each resample, column 0 nothing. Weights are
+        counts, so these are exact integers (each row weighs at most the number of units)."""
+        dtype = np.int32 if (len(rows) + 1) * max(self.n_units, 1) < 2**31 else np.int64
+        c = self.counts[sl]
+        out = np.zeros((len(c), len(rows) + 1), dtype=dtype)
+        np.cumsum(np.take(c, self.units[rows], axis=1), axis=1, dtype=dtype, out=out[:, 1:])
+        return out
 
     def cumulative(self, rows: np.ndarray, values: np.ndarray | None = None) -> np.ndarray | None:
         """units x len(rows): the running sum, unit by unit, of `values` (default 1) over `rows`
@@ -258,20 +270,34 @@ class Quantile(Stat):
                 value = v[i_lo] + (pos - lo) * (v[i_hi] - v[i_lo])
                 out[sl] = np.where(total >= 1, value, np.nan)
             return out
-        out = np.full(rs.n_rowwise, np.nan)
-        for sl, w in rs.row_weights(self.rows):
-            cum = np.cumsum(w, axis=1)
-            total = cum[:, -1]
+        # many units: each resample's running count over the sorted rows (exact integers), and
+        # a binary search in every resample at once
+        out = np.empty(rs.n_rowwise)
+        for sl in rs.blocks(len(self.rows), rs.n_rowwise):
+            cum = rs.running(sl, self.rows)[:, 1:]
+            total = cum[:, -1].astype(float)
             pos = self.q * (total - 1)
             lo = np.floor(pos)
-            frac = pos - lo
-            for i, b in enumerate(range(sl.start, sl.stop)):
-                if total[i] < 1:
-                    continue
-                i_lo = np.searchsorted(cum[i], lo[i], side="right")
-                i_hi = np.searchsorted(cum[i], min(lo[i] + 1, total[i] - 1), side="right")
-                out[b] = v[i_lo] + frac[i] * (v[i_hi] - v[i_lo])
+            i_lo = _first_above(cum, lo)
+            i_hi = _first_above(cum, np.minimum(lo + 1, total - 1))
+            value = v[i_lo] + (pos - lo) * (v[i_hi] - v[i_lo])
+            out[sl] = np.where(total >= 1, value, np.nan)
         return out
+
+
+def _first_above(cum: np.ndarray, target: np.ndarray) -> np.ndarray:
+    """For each row of `cum` (nondecreasing along each row), the first position whose value
+    exceeds that row's `target` (`np.searchsorted(..., side="right")`; the last position when
+    none does): a binary search, vectorised over rows."""
+    rows = np.arange(len(cum))
+    left = np.zeros(len(cum), dtype=np.int64)
+    right = np.full(len(cum), cum.shape[1] - 1, dtype=np.int64)
+    while (left < right).any():
+        mid = (left + right) // 2
+        done = cum[rows, mid] > target
+        right = np.where(done, mid, right)
+        left = np.where(done, left, mid + 1)
+    return left
 
 
 class _Ranked(Stat):
@@ -301,6 +327,11 @@ class _Ranked(Stat):
         return float(self._compute(np.ones((1, len(self.y))))[0])
 
     def resample(self, rs):
+        return self.by_row_weights(rs)
+
+    def by_row_weights(self, rs) -> np.ndarray:
+        """The statistic on the first `n_rowwise` resamples from every row's weight (`_compute`):
+        the reference the faster paths reproduce bit for bit."""
         out = np.empty(rs.n_rowwise)
         for sl, w in rs.row_weights(self.order):
             out[sl] = self._compute(w)
@@ -308,6 +339,25 @@ class _Ranked(Stat):
 
     def _compute(self, w: np.ndarray) -> np.ndarray:
         raise NotImplementedError
+
+    def _sides(self) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
+        """Positions (in score order) of the positive and of the negative rows, and each row's
+        group of tied scores; None unless `y` is 0/1."""
+        pos, neg = np.flatnonzero(self.y == 1), np.flatnonzero(self.y == 0)
+        if len(pos) + len(neg) != len(self.y):
+            return None
+        group = np.repeat(np.arange(len(self.starts)), np.diff(np.r_[self.starts, len(self.y)]))
+        return pos, neg, group
+
+    def _running(self, rs, pos: np.ndarray, neg: np.ndarray):
+        """(slice, cp, cn) blocks over the first `n_rowwise` resamples: cp[:, k] is the weight
+        of the first k positive rows in score order (`Resamples.running`), cn the same of the
+        negative rows. These are exact integers: any order of adding them gives the float the
+        row-weight path gives. The blocks are those of the row-weight path
+        (`Resamples.row_weights`): a sum over thresholds may add in another order in another
+        block shape."""
+        for sl in rs.blocks(len(self.y), rs.n_rowwise):
+            yield sl, rs.running(sl, self.order[pos]), rs.running(sl, self.order[neg])
 
 
 class AUC(_Ranked):
@@ -323,11 +373,29 @@ class AUC(_Ranked):
         with np.errstate(divide="ignore", invalid="ignore"):
             return (wp * (below + 0.5 * wn)).sum(axis=1) / (wp.sum(axis=1) * wn.sum(axis=1))
 
+    def _by_positives(self, rs) -> np.ndarray:
+        """Many units: each positive row's weight times the weight of the negatives ranked
+        below it (half of those tied with it), from running sums over the negative rows only.
+        Every term is a multiple of one half, so the sums are exact and equal `_compute`'s."""
+        sides = self._sides()
+        if sides is None:
+            return self.by_row_weights(rs)
+        pos, neg, group = sides
+        below = np.searchsorted(group[neg], group[pos], side="left")
+        upto = np.searchsorted(group[neg], group[pos], side="right")
+        out = np.empty(rs.n_rowwise)
+        for sl, cp, cn in self._running(rs, pos, neg):
+            lower = cn[:, below]
+            pairs = (np.diff(cp, axis=1) * (lower + 0.5 * (cn[:, upto] - lower))).sum(axis=1)
+            with np.errstate(divide="ignore", invalid="ignore"):
+                out[sl] = pairs / (cp[:, -1].astype(float) * cn[:, -1])
+        return out
+
     def resample(self, rs):
         groups = len(self.starts)
-        # the pairs matrix below is units x units: with many units, row weights instead
+        # the pairs matrix below is units x units: with many units, the rows instead
         if max(groups, rs.n_units) * rs.n_units > UNIT_MATRIX_MAX:
-            return super().resample(rs)
+            return self._by_positives(rs)
         from scipy import sparse
 
         # few units: pairs[c, d] = pairs of a positive of unit c above a negative of unit d,
@@ -369,18 +437,55 @@ class _PrecisionRecall(_Ranked):
             recall = tps / tps[:, -1:]
         return self._from_curve(precision, recall, np.diff(recall, axis=1, prepend=0.0))
 
+    def _over_thresholds(self, values: tuple, at: np.ndarray) -> np.ndarray:
+        """The statistic from its terms at the thresholds that hold a positive (`at`: their
+        positions among all thresholds), as `_compute` reads its curve; by default the curve at
+        those thresholds alone (precision, recall, recall gained)."""
+        return self._from_curve(*values)
+
+    def _by_positive_groups(self, rs) -> np.ndarray:
+        """Many units: the curve at the thresholds that hold a positive, from running sums over
+        the positive and over the negative rows (exact integers: the same precision, recall and
+        gain, bit for bit, as `_compute` at those thresholds; elsewhere recall does not move)."""
+        sides = self._sides()
+        if sides is None or not len(sides[0]):
+            return self.by_row_weights(rs)
+        pos, neg, group = sides
+        at = np.unique(group[pos])
+        k_pos = np.searchsorted(group[pos], at, side="right")
+        k_neg = np.searchsorted(group[neg], at, side="right")
+        out = np.empty(rs.n_rowwise)
+        for sl, cp, cn in self._running(rs, pos, neg):
+            tps = cp[:, k_pos]
+            seen = tps + cn[:, k_neg]
+            with np.errstate(divide="ignore", invalid="ignore"):
+                precision = np.where(seen > 0, tps / seen, 0.0)
+                recall = tps / cp[:, -1:]
+                gained = np.diff(recall, axis=1, prepend=0.0)
+                out[sl] = self._over_thresholds((precision, recall, gained), at)
+        return out
+
     def resample(self, rs):
         ends = np.r_[self.starts[1:], len(self.y)] - 1
         positive = np.add.reduceat(self.y, self.starts) > 0
         at = ends[positive]
         before = self.starts[positive] - 1
-        if not len(at) or rs.n_units * len(at) > UNIT_MATRIX_MAX:
-            return super().resample(rs)
-        # few units: each unit's running count of positives and of rows at those thresholds
+        if not len(at):
+            return self.by_row_weights(rs)
+        if rs.n_units * len(self.y) > UNIT_MATRIX_MAX:  # many units
+            return self._by_positive_groups(rs)
+        # few units: products with each unit's counts, or running counts over the rows when
+        # there are fewer rows than units x thresholds (the same floats either way)
+        if len(self.y) < rs.n_units * len(at) and self._sides() is not None:
+            return self._all_by_running_counts(rs)
+        return self._all_by_unit_products(rs, at, before)
+
+    def _all_by_unit_products(self, rs, at: np.ndarray, before: np.ndarray) -> np.ndarray:
+        """Few units, every resample: each unit's running count of positives and of rows at
+        the thresholds `at` (row positions) that hold a positive (`before`: the row before each
+        threshold's first), and each resample's figures as products with its unit counts."""
         tps = rs.cumulative(self.order, self.y)
         seen = rs.cumulative(self.order)
-        if tps is None or seen is None:
-            return super().resample(rs)
         tp_end, seen_end = tps[:, at], seen[:, at]
         tp_gained = tp_end - np.where(before >= 0, tps[:, np.maximum(before, 0)], 0.0)
         total = tps[:, -1]
@@ -393,12 +498,47 @@ class _PrecisionRecall(_Ranked):
                                            t / n_pos, (c @ tp_gained) / n_pos)
         return out
 
+    def _all_by_running_counts(self, rs) -> np.ndarray:
+        """The few-unit path's figures on every resample (the same blocks, the same arrays in
+        the same memory order), from running counts over the positive and the negative rows
+        instead of products with each unit's counts: both are exact integers, so the floats
+        are the same; the rows cost less when there are more thresholds than rows per unit."""
+        pos, neg, group = self._sides()
+        at = np.unique(group[pos])
+        k_pos = np.searchsorted(group[pos], at, side="right")
+        k_neg = np.searchsorted(group[neg], at, side="right")
+        out = np.empty(rs.n)
+        for sl in rs.blocks(len(self.y)):  # each row's sum is its own: any block of rows
+            cp, cn = rs.running(sl, self.order[pos]), rs.running(sl, self.order[neg])
+            t = np.ascontiguousarray(np.take(cp, k_pos, axis=1), dtype=float)
+            seen = t + np.take(cn, k_neg, axis=1)
+            gained = t - np.take(cp, np.r_[0, k_pos[:-1]], axis=1)  # each threshold's own
+            n_pos = cp[:, -1:].astype(float)
+            with np.errstate(divide="ignore", invalid="ignore"):
+                out[sl] = self._from_curve(np.where(seen > 0, t / seen, 0.0), t / n_pos,
+                                           gained / n_pos)
+        return out
+
 
 class AveragePrecision(_PrecisionRecall):
     """Sum over thresholds of (recall gained) x precision (as `average_precision_score`)."""
 
     def _from_curve(self, precision, recall, gained):
         return (gained * precision).sum(axis=1)
+
+    def _over_thresholds(self, values, at):
+        # the sum over every threshold as `_compute` on row weights adds it, whose other terms
+        # are exact zeros (recall does not move); the memory order of its terms decides numpy's
+        # order of addition: the sums over tied scores are in row order, added pairwise along
+        # each row (the same terms in the same places give the same float); row weights
+        # gathered by unit are in column order, added one column after the other: a running
+        # sum, in which the zeros change nothing
+        precision, _, gained = values
+        if self.tied:
+            terms = np.zeros((len(gained), len(self.starts)))
+            terms[:, at] = gained * precision
+            return terms.sum(axis=1)
+        return np.cumsum(gained * precision, axis=1)[:, -1]
 
 
 class PrecisionAtRecall(_PrecisionRecall):
