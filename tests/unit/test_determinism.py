@@ -136,54 +136,6 @@ def test_parallel_fits_give_the_bits_of_serial_fits(monkeypatch):
                                       joblib.load(io.BytesIO(b)).predict_proba(X))
 
 
-def test_problems_cross_validated_together_give_each_problem_alone(monkeypatch):
-    """Every task on every view shared out at once (`cross_validate_many`, one pool, one set of
-    lanes) gives each problem the scores and model files of its own `cross_validate_and_fit`."""
-    monkeypatch.setattr("cases.lifecycle.parallel.POOL_MIN_ROWS", 0)
-    from cases.lifecycle.evaluate import scorer
-    from cases.lifecycle.selection import (
-        CVSpec,
-        cross_validate_and_fit,
-        cross_validate_many,
-        shuffled_folds,
-    )
-
-    X, y = _cv_problem()
-    other = X.copy()  # equal to X: sent to the worker once
-    flipped = 1 - y
-    folds = shuffled_folds(len(X), 3, 0, y)
-    score = scorer("binary", None, lambda *a: {}, lambda *a: {}, {})
-    costs = {"lgbm": 3.0, "baseline": 0.1}
-    alone = [cross_validate_and_fit(_cv_candidates(), Xp, yp, folds, "binary", score,
-                                    n_workers=1, costs=costs) for Xp, yp in ((X, y), (other, flipped))]
-    together = cross_validate_many(
-        [CVSpec(_cv_candidates(), Xp, yp, folds, "binary", score, costs=costs)
-         for Xp, yp in ((X, y), (other, flipped))], n_workers=2)
-    assert len(together) == 2
-    for (res_a, fits_a), (res_t, fits_t) in zip(alone, together):
-        assert [r.name for r in res_t] == ["baseline", "logistic", "lgbm", "logistic-strong"]
-        assert [r.fold_metrics for r in res_a] == [r.fold_metrics for r in res_t]
-        assert [f for f, _ in fits_a] == [f for f, _ in fits_t]
-    assert together[0][0][1].fold_metrics != together[1][0][1].fold_metrics  # its own target
-
-
-def test_lanes_share_out_the_declared_cost():
-    import pandas as pd
-
-    from cases.lifecycle.parallel import Job, _lanes
-
-    X = pd.DataFrame({"a": range(100)})
-    # by rows, the 50-row job is the largest; at cost 4 the 20-row one outweighs it
-    jobs = [Job(None, np.arange(n), cost=c) for n, c in ((50, 1.0), (20, 4.0), (30, 1.0))]
-    assert _lanes([], [1, 0, 2], jobs, X, 2) == [[1], [0, 2]]
-    assert _lanes([], [0, 2, 1], [Job(None, np.arange(n)) for n in (50, 20, 30)], X, 2) == \
-        [[0], [2, 1]]
-    # several data sets: a whole-data job counts its own data set's rows
-    data = [(X, None), (X.iloc[:10], None)]
-    assert _lanes([], [0, 1], [Job(None, data=0), Job(None, data=1, cost=5.0)], data, 2) == \
-        [[0], [1]]
-
-
 def test_only_one_thread_estimators_are_pooled():
     from cases.lifecycle.parallel import single_threaded
 

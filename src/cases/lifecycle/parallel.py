@@ -133,8 +133,7 @@ class Job:
     fit in this process (the result keeps the identity of objects, e.g. a model to dump).
     `target`: this job's own training target, one value per `train` row (default: y's rows).
     `cost`: the fit's CPU per training row relative to the other jobs' (a multiclass model
-    against a linear one): only which process fits it, so that the processes finish together.
-    `data`: which of `run_fits_on`'s data sets (X, y) the job reads (`run_fits`: its one)."""
+    against a linear one): only which process fits it, so that the processes finish together."""
 
     estimator: Any
     train: np.ndarray | None = None
@@ -143,7 +142,6 @@ class Job:
     here: bool = False
     target: np.ndarray | None = None
     cost: float = 1.0
-    data: int = 0
 
 
 def run_fits(jobs: Sequence[Job], X: pd.DataFrame, y: pd.Series, n_workers: int | None = None,
@@ -151,39 +149,24 @@ def run_fits(jobs: Sequence[Job], X: pd.DataFrame, y: pd.Series, n_workers: int 
     """(result, fit seconds) of every job, in the jobs' order, each fitted on one thread
     (`one_thread`): shared by `n_workers` processes (default `workers()`); a job whose estimator
     still threads (a thread parameter `one_thread` does not know) is fitted here, after the rest."""
-    return run_fits_on(jobs, [(X, y)], n_workers, progress)
-
-
-def run_fits_on(jobs: Sequence[Job], datasets: Sequence[tuple[pd.DataFrame, pd.Series]],
-                n_workers: int | None = None,
-                progress: Callable[[], None] | None = None) -> list[tuple[Any, float]]:
-    """`run_fits` of jobs on several data sets (each job reads `datasets[job.data]`: a task's
-    rows and target, a view's columns), shared out together: one pool, one set of lanes and
-    no wait between data sets, so the processes finish once, together."""
     n_workers = workers() if n_workers is None else max(int(n_workers), 1)
-    data = list(datasets)
-    for job in jobs:
-        if not 0 <= job.data < len(data):
-            from cases.errors import CasebookError
-
-            raise CasebookError(f"Job.data={job.data}: there are {len(data)} data sets")
     for job in jobs:
         one_thread(job.estimator)
     out: list[tuple[Any, float] | None] = [None] * len(jobs)
     one = [single_threaded(j.estimator) for j in jobs]
     remote = sorted((i for i, j in enumerate(jobs) if one[i] and not j.here),
-                    key=lambda i: _work(jobs[i], data), reverse=True)  # largest first
+                    key=lambda i: _work(jobs[i], X), reverse=True)  # largest first
     futures: dict[int, Any] = {}
     path = None
-    pooled = sum(_rows(jobs[i], data) for i in remote) >= POOL_MIN_ROWS
+    pooled = sum(_rows(jobs[i], X) for i in remote) >= POOL_MIN_ROWS
     if n_workers > 1 and len(remote) > 1 and pooled:
         from joblib.externals.loky import get_reusable_executor
 
         lanes = _lanes([i for i in range(len(jobs)) if one[i] and i not in remote], remote,
-                       jobs, data, n_workers)
+                       jobs, X, n_workers)
         fd, path = tempfile.mkstemp(prefix="casebook-fit-", suffix=".pkl")
-        with os.fdopen(fd, "wb") as f:  # a frame several data sets share is written once
-            pickle.dump(data, f, protocol=pickle.HIGHEST_PROTOCOL)
+        with os.fdopen(fd, "wb") as f:
+            pickle.dump((X, y), f, protocol=pickle.HIGHEST_PROTOCOL)
         executor = get_reusable_executor(max_workers=n_workers - 1)
         limits = _thread_counts()
         futures = {k: executor.submit(_in_worker, path, [jobs[i] for i in lane], limits)
@@ -192,7 +175,7 @@ def run_fits_on(jobs: Sequence[Job], datasets: Sequence[tuple[pd.DataFrame, pd.S
         lanes = [[i for i in range(len(jobs)) if one[i]]]
     try:
         for i in lanes[0]:
-            out[i] = _fit(jobs[i], *data[jobs[i].data])
+            out[i] = _fit(jobs[i], X, y)
             if progress:
                 progress()
         for k, future in futures.items():
@@ -207,13 +190,13 @@ def run_fits_on(jobs: Sequence[Job], datasets: Sequence[tuple[pd.DataFrame, pd.S
             Path(path).unlink(missing_ok=True)
     for i, job in enumerate(jobs):  # threaded fits, one after another
         if out[i] is None:
-            out[i] = _fit(job, *data[job.data])
+            out[i] = _fit(job, X, y)
             if progress:
                 progress()
     return out  # type: ignore[return-value]
 
 
-def _lanes(own: list[int], remote: list[int], jobs: Sequence[Job], X,
+def _lanes(own: list[int], remote: list[int], jobs: Sequence[Job], X: pd.DataFrame,
            n: int) -> list[list[int]]:
     """Which process fits which job, fixed by the jobs alone (never by timing, so a rerun puts
     every fit in the same process): lane 0 is this process, with its own jobs; each remote job,
@@ -264,19 +247,16 @@ def predict(model, X: pd.DataFrame) -> np.ndarray:
     return np.asarray(model.predict(X))
 
 
-def _rows(job: Job, X) -> int:
-    """A job's training rows; `X` is its frame or `run_fits_on`'s data sets."""
-    if job.train is not None:
-        return len(job.train)
-    return len(X) if isinstance(X, pd.DataFrame) else len(X[job.data][0])
+def _rows(job: Job, X: pd.DataFrame) -> int:
+    return len(X) if job.train is None else len(job.train)
 
 
-def _work(job: Job, X) -> float:
+def _work(job: Job, X: pd.DataFrame) -> float:
     """A job's share of the work: its training rows times its declared cost."""
     return _rows(job, X) * float(job.cost)
 
 
-_CACHE: dict[str, list[tuple[pd.DataFrame, pd.Series]]] = {}
+_CACHE: dict[str, tuple[pd.DataFrame, pd.Series]] = {}
 
 
 def _thread_counts() -> dict[str, int]:
@@ -299,7 +279,7 @@ def _in_worker(path: str, jobs: list[Job], limits: dict[str, int]) -> list[tuple
         with open(path, "rb") as f:
             _CACHE[path] = pickle.load(f)
     with threadpool_limits(limits=limits):
-        return [_fit(job, *_CACHE[path][job.data]) for job in jobs]
+        return [_fit(job, *_CACHE[path]) for job in jobs]
 
 
 def _fit(job: Job, X: pd.DataFrame, y: pd.Series) -> tuple[Any, float]:

@@ -172,66 +172,23 @@ def cross_validate_and_fit(candidates: Sequence, X: pd.DataFrame, y: pd.Series,
     candidate's CPU per row relative to the others', default 1); scores and files are the same
     bits as one fit after another (a model is dumped where it was fitted: one sent back from a
     worker would dump to other bytes)."""
-    spec = CVSpec(candidates, X, y, folds, kind, score, n_classes, refit, costs)
-    return cross_validate_many([spec], desc, n_workers)[0]
+    from cases.lifecycle.parallel import Job, run_fits
 
-
-@dataclass
-class CVSpec:
-    """One `cross_validate_and_fit` problem (a task on a view) of `cross_validate_many`."""
-
-    candidates: Sequence
-    X: pd.DataFrame
-    y: pd.Series
-    folds: list[tuple[np.ndarray, np.ndarray]]
-    kind: str
-    score: Callable[[np.ndarray, np.ndarray, pd.DataFrame], dict]
-    n_classes: int | None = None
-    refit: bool = True
-    costs: Mapping[str, float] | None = None
-
-
-def cross_validate_many(specs: Sequence[CVSpec], desc: str = "cv",
-                        n_workers: int | None = None,
-                        ) -> list[tuple[list[CVResult], list[tuple[bytes, float]]]]:
-    """`cross_validate_and_fit` of several problems (every task on every view) with their fits
-    shared out together (`parallel.run_fits_on`): the processes wait for each other once, not
-    once per problem. The same results, per problem, in the specs' order."""
-    from cases.lifecycle.parallel import Job, run_fits_on
-
-    jobs: list = []
-    spans = []
-    for d, spec in enumerate(specs):
-        predict = partial(_predict_rows, spec.kind, spec.n_classes)
-        cost = {c.name: float((spec.costs or {}).get(c.name, 1.0)) for c in spec.candidates}
-        start = len(jobs)
-        jobs += [Job(c.build(), train_idx, val_idx, predict, cost=cost[c.name], data=d)
-                 for c in spec.candidates for train_idx, val_idx in spec.folds]
-        if spec.refit:
-            jobs += [Job(c.build(), then=_dumped, here=True, cost=cost[c.name], data=d)
-                     for c in spec.candidates]
-        spans.append((start, len(jobs)))
-    frames: list[pd.DataFrame] = []  # one object per distinct frame: a worker reads it once
-
-    def shared(X: pd.DataFrame) -> pd.DataFrame:
-        same = [f for f in frames if f is X or (f.shape == X.shape and f.equals(X))]
-        if not same:
-            frames.append(X)
-        return same[0] if same else X
-
+    predict = partial(_predict_rows, kind, n_classes)
+    cost = {c.name: float((costs or {}).get(c.name, 1.0)) for c in candidates}
+    jobs = [Job(c.build(), train_idx, val_idx, predict, cost=cost[c.name])
+            for c in candidates for train_idx, val_idx in folds]
+    if refit:
+        jobs += [Job(c.build(), then=_dumped, here=True, cost=cost[c.name])
+                 for c in candidates]
     with tqdm(total=len(jobs), desc=desc, unit="fit", leave=False, mininterval=1.0) as bar:
-        done = run_fits_on(jobs, [(shared(spec.X), spec.y) for spec in specs], n_workers,
-                           progress=bar.update)
-    out = []
-    for spec, (start, end) in zip(specs, spans):
-        n_cv = len(spec.candidates) * len(spec.folds)
-        results = [CVResult(c.name, dict(c.params)) for c in spec.candidates]
-        for k, (pred, _) in enumerate(done[start:start + n_cv]):
-            val_idx = spec.folds[k % len(spec.folds)][1]
-            results[k // len(spec.folds)].fold_metrics.append(
-                spec.score(spec.y.iloc[val_idx].to_numpy(), pred, spec.X.iloc[val_idx]))
-        out.append((results, done[start + n_cv:end]))
-    return out
+        done = run_fits(jobs, X, y, n_workers, progress=bar.update)
+    results = [CVResult(c.name, dict(c.params)) for c in candidates]
+    for k, (pred, _) in enumerate(done[:len(candidates) * len(folds)]):
+        val_idx = folds[k % len(folds)][1]
+        results[k // len(folds)].fold_metrics.append(
+            score(y.iloc[val_idx].to_numpy(), pred, X.iloc[val_idx]))
+    return results, done[len(candidates) * len(folds):]
 
 
 def _predict_rows(kind: str, n_classes: int | None, model, X: pd.DataFrame) -> np.ndarray:

@@ -18,9 +18,8 @@ from cases.lifecycle.contract import Candidate, Task, check_baseline, get_case
 from cases.lifecycle.evaluate import scorer
 from cases.lifecycle.io import outputs
 from cases.lifecycle.selection import (
-    CVSpec,
     choose_folds,
-    cross_validate_many,
+    cross_validate_and_fit,
     describe_folds,
     selection_record,
 )
@@ -47,9 +46,6 @@ def run(cfg: DictConfig) -> dict:
         fit_seconds: dict = {}
         with outputs() as out:
             models_dir = out.path(p.models)
-            # every task on every view: the candidates, then all their fits shared out at once
-            # (the processes wait for each other once), then each selection in this order
-            problems = []
             for task in tasks:
                 rows = data.rows("train", task.target)
                 y = rows.frame[task.target]
@@ -59,22 +55,19 @@ def run(cfg: DictConfig) -> dict:
                 score = scorer(task.kind, task.classes, case.segments, case.extra_metrics,
                                cfg.case)
                 for view, cols in data.views.items():
-                    if task.views is None or view in task.views:
-                        problems.append((task, view, rows.frame[cols],
-                                         _cv_spec(case.name, task, view, rows.frame[cols], y,
-                                                  folds, score)))
-            fits = cross_validate_many([spec for *_, spec in problems], desc="train")
-            for (task, view, X, spec), (results, fitted) in zip(problems, fits):
-                entry, models = _record(task, view, spec.candidates, results, fitted,
-                                        models_dir, mlrun, cfg.case.train)
-                fit_seconds.setdefault(task.name, {})[view] = entry.pop("fit_seconds")
-                selection.setdefault(task.name, {})[view] = entry
-                best = entry["candidates"][entry["selected"]]["cv"]
-                cv_metrics.update({f"{task.name}.{view}.cv_{m}": s["mean"]
-                                   for m, s in best.items()})
-                if view == serving_view(task, data.views, cfg.case.primary.view):
-                    logged[task.name] = _log_selected(mlrun, case.name, task, view, entry,
-                                                      models[entry["selected"]], X)
+                    if task.views is not None and view not in task.views:
+                        continue
+                    entry, models = _train_view(case.name, task, view, rows.frame[cols], y, folds,
+                                                score, models_dir, mlrun, cfg.case.train)
+                    fit_seconds.setdefault(task.name, {})[view] = entry.pop("fit_seconds")
+                    selection.setdefault(task.name, {})[view] = entry
+                    best = entry["candidates"][entry["selected"]]["cv"]
+                    cv_metrics.update({f"{task.name}.{view}.cv_{m}": s["mean"]
+                                       for m, s in best.items()})
+                    if view == serving_view(task, data.views, cfg.case.primary.view):
+                        logged[task.name] = _log_selected(mlrun, case.name, task, view, entry,
+                                                          models[entry["selected"]],
+                                                          rows.frame[cols])
             out.write_json(p.selection, {
                 "cv": describe_folds(data.time_ordered, data.grouped, n_folds,
                                      data.rows("train").period),
@@ -93,20 +86,15 @@ def serving_view(task: Task, views: dict, primary_view: str) -> str:
     return primary_view if primary_view in own else own[0]
 
 
-def _cv_spec(case: str, task: Task, view: str, X: pd.DataFrame, y, folds, score) -> CVSpec:
-    """A task's candidates on a view, the baseline first, as one cross-validation problem."""
+def _train_view(case: str, task: Task, view: str, X: pd.DataFrame, y, folds, score,
+                models_dir: Path, mlrun, train_cfg) -> tuple[dict, dict]:
     baseline = task.baseline_for(view, list(X.columns))
     candidates = task.candidates(view, list(X.columns))
     check_baseline(case, task.name, view, baseline(), [(c.name, c.build()) for c in candidates])
     cands = [Candidate("baseline", baseline, {"model": "baseline"}), *candidates]
-    return CVSpec(cands, X, y, folds, task.kind, score,
-                  n_classes=len(task.classes) if task.classes else None, costs=task.fit_costs)
-
-
-def _record(task: Task, view: str, cands, results, fitted, models_dir: Path, mlrun,
-            train_cfg) -> tuple[dict, dict]:
-    """The selection of a task on a view from its candidates' CV results, its model files and
-    a child run per candidate; the selected model loaded back."""
+    results, fitted = cross_validate_and_fit(
+        cands, X, y, folds, task.kind, score, desc=f"{task.name}/{view}",
+        n_classes=len(task.classes) if task.classes else None, costs=task.fit_costs)
     record = selection_record([r for r in results if r.name != "baseline"],
                               task.selection_metric, str(train_cfg.selection_rule),
                               list(train_cfg.simplicity_order))
