@@ -20,18 +20,6 @@ STRATEGIES = {
     "quantile": ("quantile", "none"),
 }
 
-# each candidate's fit, CPU per training row against LightGBM's squared loss (1.0), measured on
-# the pre_departure view's training months, one thread: train shares the fits out between its
-# processes by these (a multiclass fit is worth almost four regressions, a baseline a tenth)
-FIT_COSTS = {
-    "regression": {"baseline": 0.1, "linear-squared": 0.75, "linear-log_transform": 0.85,
-                   "linear-huber": 0.8, "linear-quantile": 0.95, "lgbm-squared": 1.0,
-                   "lgbm-filter_tail": 1.0, "lgbm-winsorize": 0.95, "lgbm-log_transform": 1.1,
-                   "lgbm-huber": 1.05, "lgbm-quantile": 1.25, "lgbm-plain": 0.65},
-    "delayed": {"baseline": 0.1, "logistic": 0.7, "lgbm": 1.1, "lgbm-plain": 0.8},
-    "buckets": {"baseline": 0.1, "logistic": 3.1, "lgbm": 3.7},
-}
-
 
 def make_tasks(cfg: Mapping, seed: int) -> list[Task]:
     t = cfg["train"]
@@ -117,12 +105,11 @@ def make_tasks(cfg: Mapping, seed: int) -> list[Task]:
     all_tasks = {
         "regression": Task("regression", "regression", "arr_delay", metric["regression"],
                            with_plain("regression", "regression", regression),
-                           baseline("regression"), fit_costs=FIT_COSTS["regression"]),
+                           baseline("regression")),
         "delayed": Task("delayed", "binary", "delayed", metric["delayed"],
-                        with_plain("delayed", "binary", classifier("binary")), baseline("binary"),
-                        fit_costs=FIT_COSTS["delayed"]),
+                        with_plain("delayed", "binary", classifier("binary")), baseline("binary")),
         "buckets": Task("buckets", "multiclass", "bucket", metric["buckets"],
                         with_plain("buckets", "multiclass", classifier("multiclass")),
-                        baseline("multiclass"), classes=labels, fit_costs=FIT_COSTS["buckets"]),
+                        baseline("multiclass"), classes=labels),
     }
     return [all_tasks[name] for name in t["tasks"]]

@@ -40,9 +40,6 @@ class Task:
     # a view's own baseline, (view, feature columns) -> builder, when one naive answer does not
     # fit every view (housing: drop the incomplete rows, except where nothing is missing)
     view_baseline: Callable[[str, list[str]], Callable[[], Any]] | None = None
-    # candidate name ("baseline" too) -> its fit's CPU per training row relative to the others'
-    # (measured): how train shares the fits out between processes (default: by rows alone)
-    fit_costs: Mapping[str, float] | None = None
 
     def baseline_for(self, view: str, cols: list[str]) -> Callable[[], Any]:
         return self.view_baseline(view, cols) if self.view_baseline else self.baseline

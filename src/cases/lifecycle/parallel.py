@@ -131,9 +131,7 @@ class Job:
     """Fit `estimator` (unfitted) on the rows `train` of (X, y) (None: all) and return
     `then(model, X.iloc[apply])` (e.g. validation predictions), or the model itself. `here`:
     fit in this process (the result keeps the identity of objects, e.g. a model to dump).
-    `target`: this job's own training target, one value per `train` row (default: y's rows).
-    `cost`: the fit's CPU per training row relative to the other jobs' (a multiclass model
-    against a linear one): only which process fits it, so that the processes finish together."""
+    `target`: this job's own training target, one value per `train` row (default: y's rows)."""
 
     estimator: Any
     train: np.ndarray | None = None
@@ -141,7 +139,6 @@ class Job:
     then: Callable[[Any, pd.DataFrame], Any] | None = None
     here: bool = False
     target: np.ndarray | None = None
-    cost: float = 1.0
 
 
 def run_fits(jobs: Sequence[Job], X: pd.DataFrame, y: pd.Series, n_workers: int | None = None,
@@ -155,7 +152,7 @@ def run_fits(jobs: Sequence[Job], X: pd.DataFrame, y: pd.Series, n_workers: int 
     out: list[tuple[Any, float] | None] = [None] * len(jobs)
     one = [single_threaded(j.estimator) for j in jobs]
     remote = sorted((i for i, j in enumerate(jobs) if one[i] and not j.here),
-                    key=lambda i: _work(jobs[i], X), reverse=True)  # largest first
+                    key=lambda i: _rows(jobs[i], X), reverse=True)  # largest first
     futures: dict[int, Any] = {}
     path = None
     pooled = sum(_rows(jobs[i], X) for i in remote) >= POOL_MIN_ROWS
@@ -200,14 +197,13 @@ def _lanes(own: list[int], remote: list[int], jobs: Sequence[Job], X: pd.DataFra
            n: int) -> list[list[int]]:
     """Which process fits which job, fixed by the jobs alone (never by timing, so a rerun puts
     every fit in the same process): lane 0 is this process, with its own jobs; each remote job,
-    largest first, goes to the lane with the least work so far (training rows times the jobs'
-    declared `cost`)."""
+    largest first, goes to the lane with the fewest rows to fit so far."""
     lanes = [list(own)] + [[] for _ in range(n - 1)]
-    load = [sum(_work(jobs[i], X) for i in own)] + [0.0] * (n - 1)
+    load = [sum(_rows(jobs[i], X) for i in own)] + [0] * (n - 1)
     for i in remote:
         k = min(range(n), key=lambda k: (load[k], k))
         lanes[k].append(i)
-        load[k] += _work(jobs[i], X)
+        load[k] += _rows(jobs[i], X)
     return lanes
 
 
@@ -249,11 +245,6 @@ def predict(model, X: pd.DataFrame) -> np.ndarray:
 
 def _rows(job: Job, X: pd.DataFrame) -> int:
     return len(X) if job.train is None else len(job.train)
-
-
-def _work(job: Job, X: pd.DataFrame) -> float:
-    """A job's share of the work: its training rows times its declared cost."""
-    return _rows(job, X) * float(job.cost)
 
 
 _CACHE: dict[str, tuple[pd.DataFrame, pd.Series]] = {}

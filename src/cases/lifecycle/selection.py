@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from functools import partial
 
@@ -163,24 +163,20 @@ def cross_validate_and_fit(candidates: Sequence, X: pd.DataFrame, y: pd.Series,
                            score: Callable[[np.ndarray, np.ndarray, pd.DataFrame], dict],
                            desc: str = "cv", n_classes: int | None = None, refit: bool = True,
                            n_workers: int | None = None,
-                           costs: Mapping[str, float] | None = None,
                            ) -> tuple[list[CVResult], list[tuple[bytes, float]]]:
     """Every candidate fitted on every fold and scored (`score(y_true, prediction, rows)`
     returns metrics), and with `refit` also fitted on all rows: its joblib
     file (bytes) and fit seconds per candidate. One-thread fits run side by side
-    (`parallel.run_fits`, which shares them out by training rows times `costs[name]`, a
-    candidate's CPU per row relative to the others', default 1); scores and files are the same
-    bits as one fit after another (a model is dumped where it was fitted: one sent back from a
-    worker would dump to other bytes)."""
+    (`parallel.run_fits`); scores and files are the same bits as one fit after another (a
+    model is dumped where it was fitted: one sent back from a worker would dump to other
+    bytes)."""
     from cases.lifecycle.parallel import Job, run_fits
 
     predict = partial(_predict_rows, kind, n_classes)
-    cost = {c.name: float((costs or {}).get(c.name, 1.0)) for c in candidates}
-    jobs = [Job(c.build(), train_idx, val_idx, predict, cost=cost[c.name])
+    jobs = [Job(c.build(), train_idx, val_idx, predict)
             for c in candidates for train_idx, val_idx in folds]
     if refit:
-        jobs += [Job(c.build(), then=_dumped, here=True, cost=cost[c.name])
-                 for c in candidates]
+        jobs += [Job(c.build(), then=_dumped, here=True) for c in candidates]
     with tqdm(total=len(jobs), desc=desc, unit="fit", leave=False, mininterval=1.0) as bar:
         done = run_fits(jobs, X, y, n_workers, progress=bar.update)
     results = [CVResult(c.name, dict(c.params)) for c in candidates]

@@ -94,7 +94,7 @@ def _train_view(case: str, task: Task, view: str, X: pd.DataFrame, y, folds, sco
     cands = [Candidate("baseline", baseline, {"model": "baseline"}), *candidates]
     results, fitted = cross_validate_and_fit(
         cands, X, y, folds, task.kind, score, desc=f"{task.name}/{view}",
-        n_classes=len(task.classes) if task.classes else None, costs=task.fit_costs)
+        n_classes=len(task.classes) if task.classes else None)
     record = selection_record([r for r in results if r.name != "baseline"],
                               task.selection_metric, str(train_cfg.selection_rule),
                               list(train_cfg.simplicity_order))
