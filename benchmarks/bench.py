@@ -136,8 +136,7 @@ def main() -> int:
     dvc = str(Path(sys.executable).parent / "dvc")
     try:
         if args.case == "all":
-            wall, log, _ = run([sys.executable, "-m", "cases.repro"], clone, env)
-            assert "| failed" not in log, log[-3000:]
+            wall, _, _ = run([sys.executable, "-m", "cases.repro"], clone, env)  # exit 1: a case failed
             print(f"all repro_total_s {verdict(wall, 'total')}")
             report_locks("lock_reproduced", lock_differences(ROOT, clone, cases))
         force = ["--force"] if args.case == "all" else []

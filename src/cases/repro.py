@@ -28,6 +28,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from cases.config import repo_root
+from cases.generate import case_pipeline
 
 
 @dataclass
@@ -48,7 +49,11 @@ class Runner:
         self.jobs, self.cwd, self.env, self._out = jobs, cwd, env, out
         self._print = threading.Lock()
         self._procs: dict[str, subprocess.Popen] = {}
-        self.stopping: str | None = None  # why no new job starts: a failure or a signal
+        self.failed = self.interrupted = False  # either: no new job starts
+
+    @property
+    def stopping(self) -> bool:
+        return self.failed or self.interrupted
 
     def say(self, name: str, line: str) -> None:
         out = self._out or sys.stdout
@@ -74,18 +79,18 @@ class Runner:
         job.seconds = time.perf_counter() - start
         if job.returncode == 0:
             job.status = "done"
-        elif self.stopping and self.stopping.startswith("signal"):
+        elif self.interrupted:
             job.status = "interrupted"
         else:
             job.status = "failed"
-            self.stopping = self.stopping or f"{job.name} failed"
+            self.failed = True
         self.say(job.name, f"{job.status} in {job.seconds:.0f} s (exit {job.returncode})")
         return job
 
-    def interrupt(self, signum: int) -> None:
+    def interrupt(self) -> None:
         """Stop starting jobs and pass an interrupt (SIGINT, what Ctrl-C sends) to every running
         job's process group."""
-        self.stopping = f"signal {signum}"
+        self.interrupted = True
         for proc in list(self._procs.values()):
             try:
                 os.killpg(proc.pid, signal.SIGINT)
@@ -100,7 +105,7 @@ class Runner:
 def case_names(root: Path) -> list[str]:
     """The cases whose pipelines the repository holds (`pipelines/<case>/dvc.yaml`), in name
     order: what `dvc repro` would run."""
-    return sorted(p.parent.name for p in root.glob("pipelines/*/dvc.yaml"))
+    return sorted(p.parent.name for p in root.glob(case_pipeline("*")))
 
 
 def dvc_command(*args: str) -> list[str]:
@@ -145,9 +150,9 @@ def main(argv: list[str] | None = None, command: Callable[..., list[str]] = dvc_
     env = {"OMP_WAIT_POLICY": "PASSIVE", **os.environ}
     runner = Runner(args.jobs, root, env)
     for signum in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(signum, lambda s, f: runner.interrupt(s))
+        signal.signal(signum, lambda s, f: runner.interrupt())
     start = time.perf_counter()
-    jobs = runner.run([Job(c, command("repro", *force, f"pipelines/{c}/dvc.yaml"))
+    jobs = runner.run([Job(c, command("repro", *force, case_pipeline(c)))
                        for c in args.cases or known])
     if not runner.stopping:
         # -s: the portfolio alone; its cases' stages were just brought up to date above
@@ -160,9 +165,7 @@ def main(argv: list[str] | None = None, command: Callable[..., list[str]] = dvc_
     for job in failed:
         print(f"\n{job.name} failed (exit {job.returncode}); its last lines:\n"
               f"{''.join(job.tail)}", file=sys.stderr)
-    if runner.stopping and runner.stopping.startswith("signal"):
-        return 130
-    return 1 if failed else 0
+    return 130 if runner.interrupted else 1 if failed else 0
 
 
 if __name__ == "__main__":

@@ -3,7 +3,6 @@ failure stops the cases not started and the portfolio, an interrupt reaches ever
 
 import io
 import re
-import signal
 import sys
 import threading
 import time
@@ -76,7 +75,7 @@ def test_an_interrupt_reaches_every_running_case_and_starts_no_other(tmp_path):
     deadline = time.monotonic() + 30
     while out.getvalue().count("| ready") < 2 and time.monotonic() < deadline:
         time.sleep(0.05)
-    runner.interrupt(signal.SIGTERM)
+    runner.interrupt()
     thread.join(30)
     assert [j.status for j in jobs] == ["interrupted", "interrupted", "skipped"]
     assert out.getvalue().count("| interrupted\n") == 2 and "never" not in out.getvalue()
