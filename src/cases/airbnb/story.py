@@ -90,9 +90,9 @@ def story(measured: Mapping, cfg: Mapping) -> Story:
             f"[{lin_icc['interval'][0]:.3f}, {lin_icc['interval'][1]:.3f}] over "
             f"{lin_icc['hosts']:,} test hosts with several listings), which is why CV folds "
             f"and the test intervals hold whole hosts out. The linear model cannot memorise a "
-            f"host, so splitting hosts barely flatters it (CV RMSE {cv['hosts split']:.4f} "
-            f"against {cv['hosts held out']:.4f} with hosts held out, "
-            f"{ind['cv_optimism_pct']:+.1f}%); a tree that can recognise a host from its "
+            f"host, so splitting hosts {ind['cv_split_verdict']} (CV RMSE "
+            f"{cv['hosts split']:.4f} against {cv['hosts held out']:.4f} with hosts held out, "
+            f"{ind['cv_split_change_pct']:+.2f}%); a tree that can recognise a host from its "
             f"columns (years, response rate, listings count) is the model the grouping "
             f"protects.")
     champ = measured.get("champions", {}).get("price") or {}
