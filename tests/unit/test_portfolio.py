@@ -154,3 +154,17 @@ def test_eda_tables_format_years_ids_integers_and_percentages():
     first, second = out.splitlines()[2:4]
     assert first == "| 2013 | 3535 | 6 | 1,200 | 38.8% | 25.0% | 0.0% | 21.900 |"
     assert second == "| 2013 | 51 | 5 | 3 | 21.0% | 50.0% | 4.0% | 3.123 |"
+
+
+def test_a_value_that_rounds_to_zero_prints_without_a_minus_sign():
+    import pandas as pd
+
+    from cases.lifecycle.eda import markdown_table, number
+
+    assert number(-0.003, ".2f") == "0.00"
+    assert number(-0.0002, "+.3f") == "+0.000"
+    assert number(-0.0004, ".1%") == "0.0%"
+    assert number(-0.006, ".2f") == "-0.01"  # a value that shows is printed as it is
+    assert number(-1e-9, ",.3f") == "0.000"
+    out = markdown_table(pd.DataFrame({"change": [-0.0001, -0.012], "missing_pct": [-0.01, 2.0]}))
+    assert out.splitlines()[2:4] == ["| 0.000 | 0.0% |", "| -0.012 | 2.0% |"]

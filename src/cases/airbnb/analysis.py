@@ -21,7 +21,7 @@ from cases.airbnb.story import plain_text
 from cases.airbnb.tasks import build_model, own_columns
 from cases.lifecycle import bootstrap as bs
 from cases.lifecycle.contract import PLAIN, AnalysisContext, EdaResult
-from cases.lifecycle.eda import figure, markdown_table, pyplot
+from cases.lifecycle.eda import figure, markdown_table, number, pyplot
 from cases.lifecycle.parallel import Job, map_rows, predict, run_fits
 from cases.lifecycle.selection import group_folds
 
@@ -363,7 +363,7 @@ def analyze(ctx: AnalysisContext) -> EdaResult:
         ("Model x encoding, same host-grouped folds", (
             markdown_table(table.round(4)) + "\n\n![encodings](analysis/encodings.png)")),
         ("The linear model's assumptions, checked", (
-            f"- Normality of residuals: skew {c['skew']:.2f}, excess kurtosis "
+            f"- Normality of residuals: skew {number(c['skew'], '.2f')}, excess kurtosis "
             f"{c['excess_kurtosis']:.2f} (Q-Q plot below). Cost: a nominal "
             f"{100 * c['interval_level']:.0f}% interval (fitted ± {c['interval_z']} sd) covers "
             f"{c['interval_coverage_pct']:.1f}% of test listings.\n"

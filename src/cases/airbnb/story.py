@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Mapping
 
 from cases.lifecycle.contract import PLAIN, Story
+from cases.lifecycle.eda import number
 from cases.lifecycle.report import difference, gate_note, interval, plain_reference, versus
 
 
@@ -114,8 +115,8 @@ def story(measured: Mapping, cfg: Mapping) -> Story:
             + ". Target encoding must be fitted inside the folds (cross-fitted even within the "
               "training rows) or the listing's own price leaks into its neighbourhood's value.")
     points.append(
-        f"The linear model's assumptions, checked: residual skew {c['skew']:.2f} and kurtosis "
-        f"{c['excess_kurtosis']:.2f}; Breusch-Pagan p = {c['breusch_pagan_p']:.2g}; a nominal "
+        f"The linear model's assumptions, checked: residual skew {number(c['skew'], '.2f')} "
+        f"and kurtosis {c['excess_kurtosis']:.2f}; Breusch-Pagan p = {c['breusch_pagan_p']:.2g}; a nominal "
         f"{100 * c['interval_level']:.0f}% interval covers {c['interval_coverage_pct']:.1f}% of "
         f"test listings; the largest "
         f"VIF is {max(c['vif'].values()):.1f}.")

@@ -23,7 +23,7 @@ from cases.fraud.policy import (
 from cases.lifecycle import bootstrap as bs
 from cases.lifecycle import floor as fl
 from cases.lifecycle.contract import AnalysisContext, EdaResult
-from cases.lifecycle.eda import figure, markdown_table
+from cases.lifecycle.eda import figure, markdown_table, number
 from cases.lifecycle.evaluate import expected_calibration_error
 from cases.lifecycle.parallel import predict_threads
 from cases.lifecycle.selection import predict_for
@@ -616,7 +616,7 @@ def _exploration_text(e: dict, c: Costs) -> str:
         f"friction each). The retrained model's AUPRC against the truth in the weeks after "
         f"retraining: {ap.get('retrained, exploring', float('nan')):.3f} with exploration, "
         f"{ap.get('retrained on replies', float('nan')):.3f} without "
-        f"({e['true_average_precision_change']:+.3f}; week by week in the loop table). A "
+        f"({number(e['true_average_precision_change'], '+.3f')}; week by week in the loop table). A "
         f"sample this size brings back few fraud labels, so it is no lever for the model; "
         f"its use is to measure the fraud the model approves and the unreported share, "
         f"without the policy's selection.")

@@ -27,9 +27,19 @@ _LABEL_COLUMN = re.compile(r"(^|[_ ])(year|id|flight|zip|zipcode|code|number)($|
 _PERCENT_COLUMN = re.compile(r"pct|percent|share|%", re.I)
 
 
-def _column_format(name, values: list, floatfmt: str):
+def number(value: float, spec: str) -> str:
+    """`format(value, spec)`, except that a value which rounds to zero prints as zero ("0.00",
+    "+0.000", "0.0%"), never with a minus sign ("-0.00") a reader takes for a finding."""
+    text = format(value, spec)
+    if text.startswith("-") and not any(ch in "123456789" for ch in text):
+        return format(0.0, spec)
+    return text
+
+
+def _column_format(name, values: list, spec: str):
     """How one column's numbers print: labels as plain integers, whole numbers as integers,
-    percentages with one decimal and `%` (a share of at most 1 times 100), others `floatfmt`."""
+    percentages with one decimal and `%` (a share of at most 1 times 100), others by `spec`
+    (a format spec); a value that rounds to zero prints as zero, without a sign."""
     nums = [float(v) for v in values
             if isinstance(v, numbers.Real) and not isinstance(v, bool) and v == v]
     integral = bool(nums) and all(v.is_integer() for v in nums)
@@ -44,17 +54,17 @@ def _column_format(name, values: list, floatfmt: str):
         if v != v:
             return ""
         if percent:
-            return f"{scale * float(v):.1f}%"
+            return f"{number(scale * float(v), '.1f')}%"
         if integral:
             return f"{int(v)}" if label else f"{int(v):,}"
-        return floatfmt.format(float(v))
+        return number(float(v), spec)
 
     return fmt
 
 
-def markdown_table(frame: pd.DataFrame, floatfmt: str = "{:,.3f}") -> str:
+def markdown_table(frame: pd.DataFrame, spec: str = ",.3f") -> str:
     cols = list(frame.columns)
-    fmts = [_column_format(c, frame.iloc[:, i].tolist(), floatfmt) for i, c in enumerate(cols)]
+    fmts = [_column_format(c, frame.iloc[:, i].tolist(), spec) for i, c in enumerate(cols)]
     lines = ["| " + " | ".join(map(str, cols)) + " |", "|" + "---|" * len(cols)]
     for row in frame.itertuples(index=False):
         lines.append("| " + " | ".join(f(v) for f, v in zip(fmts, row)) + " |")
