@@ -195,6 +195,18 @@ def test_difference_prints_the_stored_orientation():
     assert "+25.0%, 95% interval [+20.0%, +30.0%], gate passed" == gate_note(e)
 
 
+def test_an_interval_that_excludes_zero_never_prints_a_zero_bound():
+    """flights printed "better than ... 95% interval [-0.29, -0.00]": a bound that is not zero
+    gets the digits it needs to show its sign, and the text still passes the check."""
+    e = entry(within_noise=False, diff=-0.0141)  # linear − lgbm in [-0.0241, -0.0041]
+    text = difference(e, "lgbm", "linear", "rmse", 2)
+    assert text == " (linear \u2212 lgbm: -0.01, 95% interval [-0.024, -0.004])"
+    assert run(f"On test `linear` {versus(e, 'linear', 'lgbm', 'rmse')} `lgbm`{text}.",
+               e=e) == []
+    e["gate"]["improvement_interval"] = [0.0004, 0.3]
+    assert "95% interval [+0.04%, +30.00%]" in gate_note(e)
+
+
 def test_a_stored_sentence_quoted_without_its_full_stop_is_verbatim():
     """selection.json's reason ends with a full stop; a report quotes it inside a sentence
     without it. Its small integers ("(22)", a CV mean rounded by the reason's own format) are

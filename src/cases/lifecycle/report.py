@@ -43,6 +43,15 @@ def versus(entry: Mapping, a: str, b: str, metric: str) -> str:
             "worse": "is worse than"}.get(v, "")
 
 
+def bound_digits(lo: float, hi: float, digits: int, most: int = 6) -> int:
+    """Digits after the point for an interval's bounds: `digits`, or more while a bound that is
+    not zero would print as zero, so an interval that excludes zero ("better", "worse") never
+    shows "[-0.29, -0.00]"."""
+    while digits < most and any(b != 0 and round(b, digits) == 0 for b in (lo, hi)):
+        digits += 1
+    return digits
+
+
 def difference(entry: Mapping, a: str, b: str, metric: str, digits: int = 3) -> str:
     """" (x − y: +0.012, 95% interval [-0.003, 0.027])": the paired difference of the two models
     on `metric` as stored (candidate − selected model, or − baseline: the order is the stored
@@ -54,8 +63,9 @@ def difference(entry: Mapping, a: str, b: str, metric: str, digits: int = 3) -> 
     if d is None:
         return ""
     level = 100 * float((entry.get("bootstrap") or {}).get("level", 0.95))
+    bd = bound_digits(d["lo"], d["hi"], digits)
     return (f" ({x} \u2212 {y}: {d['diff']:+.{digits}f}, {level:.0f}% interval "
-            f"[{d['lo']:+.{digits}f}, {d['hi']:+.{digits}f}])")
+            f"[{d['lo']:+.{bd}f}, {d['hi']:+.{bd}f}])")
 
 
 def interval(entry: Mapping, model: str, metric: str, digits: int = 3) -> str:
@@ -115,7 +125,8 @@ def gate_note(entry: Mapping) -> str:
     if g.get("improvement_interval"):
         lo, hi = g["improvement_interval"]
         level = 100 * float((entry.get("bootstrap") or {}).get("level", 0.95))
-        out += f", {level:.0f}% interval [{100 * lo:+.1f}%, {100 * hi:+.1f}%]"
+        bd = bound_digits(100 * lo, 100 * hi, 1)
+        out += f", {level:.0f}% interval [{100 * lo:+.{bd}f}%, {100 * hi:+.{bd}f}%]"
     out += ", gate passed" if g["passed"] else ", gate failed"
     breached = [x for x in g.get("guardrails") or [] if x.get("breached")]
     if breached:
