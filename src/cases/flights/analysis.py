@@ -20,6 +20,7 @@ from cases.lifecycle import bootstrap as bs
 from cases.lifecycle.contract import AnalysisContext, EdaResult
 from cases.lifecycle.eda import figure, markdown_table
 from cases.lifecycle.models import lgbm_pipeline
+from cases.lifecycle.report import signed_bounds
 from cases.lifecycle.selection import predict_for
 
 INFO_METRICS = {"regression": ["mae", "rmse", "tail_mae", "tail_bias"],
@@ -416,8 +417,9 @@ def _selection_text(s: Mapping) -> str:
         return (f"No candidate beats the selected `{s['selected']}` on test {s['metric']} "
                 f"outside the paired interval.")
     lines = [f"- `{b['candidate']}`: test {s['metric']} {b['test']:.2f} against "
-             f"{s['selected_test']:.2f}, difference {b['diff']:+.2f} [{b['lo']:+.2f}, "
-             f"{b['hi']:+.2f}]; CV mean {b['cv_mean']:.2f} against {s['selected_cv_mean']:.2f}"
+             f"{s['selected_test']:.2f}, difference {b['diff']:+.2f} "
+             f"{signed_bounds(b['lo'], b['hi'], 2)}; CV mean {b['cv_mean']:.2f} against "
+             f"{s['selected_cv_mean']:.2f}"
              for b in s["test_better"]]
     return (f"`{s['selected']}` was picked on the training months' CV ({s['rule']}). On the "
             f"test months these beat it outside the paired interval:\n\n" + "\n".join(lines)

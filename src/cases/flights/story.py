@@ -15,6 +15,7 @@ from cases.lifecycle.report import (
     interval,
     plain_reference,
     selection_note,
+    signed_bounds,
     versus,
 )
 
@@ -117,9 +118,10 @@ def story(measured: Mapping, cfg: Mapping) -> Story:
             "Selection is on CV, and test is not for choosing: "
             + "; ".join(f"`{b['candidate']}` has test {sv['metric'].upper()} {_fmt(b['test'])} "
                         f"against {_fmt(sv['selected_test'])} for the selected `{sv['selected']}`"
-                        f" (paired difference {b['diff']:+.2f} min, interval [{b['lo']:+.2f}, "
-                        f"{b['hi']:+.2f}]) although its CV mean was {_fmt(b['cv_mean'])} against "
-                        f"{_fmt(sv['selected_cv_mean'])}" for b in sv["test_better"])
+                        f" (paired difference {b['diff']:+.2f} min, interval "
+                        f"{signed_bounds(b['lo'], b['hi'], 2)}) although its CV mean was "
+                        f"{_fmt(b['cv_mean'])} against {_fmt(sv['selected_cv_mean'])}"
+                        for b in sv["test_better"])
             + ". Switching on the test months would make the reported figure optimistic: note "
               "it, and settle it with the next season's selection.")
     rec = []

@@ -52,6 +52,12 @@ def bound_digits(lo: float, hi: float, digits: int, most: int = 6) -> int:
     return digits
 
 
+def signed_bounds(lo: float, hi: float, digits: int = 3) -> str:
+    """"[-0.292, -0.003]": an interval of a difference, signed, with `bound_digits` digits."""
+    d = bound_digits(lo, hi, digits)
+    return f"[{lo:+.{d}f}, {hi:+.{d}f}]"
+
+
 def difference(entry: Mapping, a: str, b: str, metric: str, digits: int = 3) -> str:
     """" (x − y: +0.012, 95% interval [-0.003, 0.027])": the paired difference of the two models
     on `metric` as stored (candidate − selected model, or − baseline: the order is the stored
@@ -63,9 +69,8 @@ def difference(entry: Mapping, a: str, b: str, metric: str, digits: int = 3) -> 
     if d is None:
         return ""
     level = 100 * float((entry.get("bootstrap") or {}).get("level", 0.95))
-    bd = bound_digits(d["lo"], d["hi"], digits)
     return (f" ({x} \u2212 {y}: {d['diff']:+.{digits}f}, {level:.0f}% interval "
-            f"[{d['lo']:+.{bd}f}, {d['hi']:+.{bd}f}])")
+            f"{signed_bounds(d['lo'], d['hi'], digits)})")
 
 
 def interval(entry: Mapping, model: str, metric: str, digits: int = 3) -> str:
