@@ -72,6 +72,13 @@ def test_card_shows_intervals_within_noise_and_breaches():
     assert html.count('class="flag"') == 2  # tail_mae (172.1 > 170.2), r2 (0.3 < 0.302)
     assert '<tr data-metric="t.mae">' in html  # better than the baseline: no flag
     assert "Guardrail tail_mae breached (flag)" in html and "[+9.0%, +14.0%]" in html
+    # a bound outside noise that is not zero shows its sign (fraud: "+0.116 [+0.000, +0.289]")
+    view["paired"]["lgbm"]["vs_baseline"]["mae"] = {"diff": 0.116, "lo": 1.2e-5, "hi": 0.289,
+                                                    "within_noise": False}
+    gate["improvement_interval"] = [0.0004, 0.14]
+    html = card_html(card(cfg, metrics, {"source": "s", "description": "d", "rows": 10},
+                          {"run_id": "r", "experiment_id": "1"}, "http://ui"))
+    assert "+0.116 [+0.00001, +0.28900]" in html and "[+0.04%, +14.00%]" in html
     # readable labels with the direction; the task's unit where the config gives one
     assert "t: MAE" in html and "t: R\u00b2" in html and "&darr;" in html and "&uarr;" in html
 

@@ -10,7 +10,7 @@ from typing import Iterable, Mapping
 import markdown
 import markdown.treeprocessors
 
-from cases.lifecycle.report import decimals
+from cases.lifecycle.report import bound_digits, decimals
 
 CSS = """
 body{font-family:system-ui,-apple-system,Segoe UI,Roboto,sans-serif;margin:0;background:#f6f7f9;
@@ -171,7 +171,8 @@ def _paired_cell(r: Mapping) -> str:
         return ('<td class="paired noise" title="the paired 95% interval of the difference '
                 'covers 0">&asymp; within noise</td>')
     d = decimals(p["diff"], p["lo"], p["hi"])
-    return (f'<td class="paired">{p["diff"]:+,.{d}f} [{p["lo"]:+,.{d}f}, {p["hi"]:+,.{d}f}]'
+    b = bound_digits(p["lo"], p["hi"], d)  # a bound that is not zero shows its sign
+    return (f'<td class="paired">{p["diff"]:+,.{d}f} [{p["lo"]:+,.{b}f}, {p["hi"]:+,.{b}f}]'
             f'</td>')
 
 
@@ -179,7 +180,8 @@ def _gate_text(gate: Mapping) -> str:
     status = ('<span class="pass">passed</span>' if gate["passed"]
               else '<span class="fail">failed</span>')
     lo_hi = gate.get("improvement_interval")
-    interval = (f", 95% interval [{100 * lo_hi[0]:+.1f}%, {100 * lo_hi[1]:+.1f}%], lower "
+    b = bound_digits(100 * lo_hi[0], 100 * lo_hi[1], 1) if lo_hi and lo_hi[0] is not None else 1
+    interval = (f", 95% interval [{100 * lo_hi[0]:+.{b}f}%, {100 * lo_hi[1]:+.{b}f}%], lower "
                 f"bound needed {100 * gate['min_improvement']:+.1f}%"
                 if lo_hi and lo_hi[0] is not None else "")
     return f'{status} ({100 * gate["relative_improvement"]:+.1f}%{interval})'
