@@ -116,10 +116,10 @@ def story(measured: Mapping, cfg: Mapping) -> Story:
               "training rows) or the listing's own price leaks into its neighbourhood's value.")
     points.append(
         f"The linear model's assumptions, checked: residual skew {number(c['skew'], '.2f')} "
-        f"and kurtosis {c['excess_kurtosis']:.2f}; Breusch-Pagan p = {c['breusch_pagan_p']:.2g}; a nominal "
-        f"{100 * c['interval_level']:.0f}% interval covers {c['interval_coverage_pct']:.1f}% of "
-        f"test listings; the largest "
-        f"VIF is {max(c['vif'].values()):.1f}.")
+        f"and kurtosis {c['excess_kurtosis']:.2f}; Breusch-Pagan p = "
+        f"{c['breusch_pagan_p']:.2g}; a nominal {100 * c['interval_level']:.0f}% interval "
+        f"covers {c['interval_coverage_pct']:.1f}% of test listings; the largest VIF is "
+        f"{max(c['vif'].values()):.1f}.")
     if rob:
         points.append(
             f"Robustness on the same folds, cost of "

@@ -616,7 +616,8 @@ def _exploration_text(e: dict, c: Costs) -> str:
         f"friction each). The retrained model's AUPRC against the truth in the weeks after "
         f"retraining: {ap.get('retrained, exploring', float('nan')):.3f} with exploration, "
         f"{ap.get('retrained on replies', float('nan')):.3f} without "
-        f"({number(e['true_average_precision_change'], '+.3f')}; week by week in the loop table). A "
+        f"({number(e['true_average_precision_change'], '+.3f')}; week by week in the loop "
+        f"table). A "
         f"sample this size brings back few fraud labels, so it is no lever for the model; "
         f"its use is to measure the fraud the model approves and the unreported share, "
         f"without the policy's selection.")

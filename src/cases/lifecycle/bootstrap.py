@@ -443,6 +443,15 @@ class _PrecisionRecall(_Ranked):
         those thresholds alone (precision, recall, recall gained)."""
         return self._from_curve(*values)
 
+    @staticmethod
+    def _positive_thresholds(pos: np.ndarray, neg: np.ndarray, group: np.ndarray):
+        """(pos, neg, at, k_pos, k_neg): `at` the groups of tied scores that hold a positive,
+        k_pos and k_neg how many positive and negative rows rank at or above each of them (the
+        columns of the running counts, `Resamples.running`, to read)."""
+        at = np.unique(group[pos])
+        return (pos, neg, at, np.searchsorted(group[pos], at, side="right"),
+                np.searchsorted(group[neg], at, side="right"))
+
     def _by_positive_groups(self, rs) -> np.ndarray:
         """Many units: the curve at the thresholds that hold a positive, from running sums over
         the positive and over the negative rows (exact integers: the same precision, recall and
@@ -450,10 +459,7 @@ class _PrecisionRecall(_Ranked):
         sides = self._sides()
         if sides is None or not len(sides[0]):
             return self.by_row_weights(rs)
-        pos, neg, group = sides
-        at = np.unique(group[pos])
-        k_pos = np.searchsorted(group[pos], at, side="right")
-        k_neg = np.searchsorted(group[neg], at, side="right")
+        pos, neg, at, k_pos, k_neg = self._positive_thresholds(*sides)
         out = np.empty(rs.n_rowwise)
         for sl, cp, cn in self._running(rs, pos, neg):
             tps = cp[:, k_pos]
@@ -503,10 +509,7 @@ class _PrecisionRecall(_Ranked):
         the same memory order), from running counts over the positive and the negative rows
         instead of products with each unit's counts: both are exact integers, so the floats
         are the same; the rows cost less when there are more thresholds than rows per unit."""
-        pos, neg, group = self._sides()
-        at = np.unique(group[pos])
-        k_pos = np.searchsorted(group[pos], at, side="right")
-        k_neg = np.searchsorted(group[neg], at, side="right")
+        pos, neg, _, k_pos, k_neg = self._positive_thresholds(*self._sides())
         out = np.empty(rs.n)
         for sl in rs.blocks(len(self.y)):  # each row's sum is its own: any block of rows
             cp, cn = rs.running(sl, self.order[pos]), rs.running(sl, self.order[neg])

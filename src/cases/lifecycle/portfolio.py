@@ -10,7 +10,7 @@ from typing import Iterable, Mapping
 import markdown
 import markdown.treeprocessors
 
-from cases.lifecycle.report import bound_digits, decimals
+from cases.lifecycle.report import bound_digits, decimals, percent_bounds
 
 CSS = """
 body{font-family:system-ui,-apple-system,Segoe UI,Roboto,sans-serif;margin:0;background:#f6f7f9;
@@ -180,10 +180,8 @@ def _gate_text(gate: Mapping) -> str:
     status = ('<span class="pass">passed</span>' if gate["passed"]
               else '<span class="fail">failed</span>')
     lo_hi = gate.get("improvement_interval")
-    b = bound_digits(100 * lo_hi[0], 100 * lo_hi[1], 1) if lo_hi and lo_hi[0] is not None else 1
-    interval = (f", 95% interval [{100 * lo_hi[0]:+.{b}f}%, {100 * lo_hi[1]:+.{b}f}%], lower "
-                f"bound needed {100 * gate['min_improvement']:+.1f}%"
-                if lo_hi and lo_hi[0] is not None else "")
+    interval = (f", 95% interval {percent_bounds(*lo_hi)}, lower bound needed "
+                f"{100 * gate['min_improvement']:+.1f}%" if lo_hi and lo_hi[0] is not None else "")
     return f'{status} ({100 * gate["relative_improvement"]:+.1f}%{interval})'
 
 

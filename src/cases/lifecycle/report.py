@@ -58,6 +58,13 @@ def signed_bounds(lo: float, hi: float, digits: int = 3) -> str:
     return f"[{lo:+.{d}f}, {hi:+.{d}f}]"
 
 
+def percent_bounds(lo: float, hi: float) -> str:
+    """"[+9.0%, +14.1%]": an interval of shares (fractions of 1) as signed percentages, with
+    one decimal or the `bound_digits` a bound that is not zero needs."""
+    d = bound_digits(100 * lo, 100 * hi, 1)
+    return f"[{100 * lo:+.{d}f}%, {100 * hi:+.{d}f}%]"
+
+
 def difference(entry: Mapping, a: str, b: str, metric: str, digits: int = 3) -> str:
     """" (x − y: +0.012, 95% interval [-0.003, 0.027])": the paired difference of the two models
     on `metric` as stored (candidate − selected model, or − baseline: the order is the stored
@@ -130,8 +137,7 @@ def gate_note(entry: Mapping) -> str:
     if g.get("improvement_interval"):
         lo, hi = g["improvement_interval"]
         level = 100 * float((entry.get("bootstrap") or {}).get("level", 0.95))
-        bd = bound_digits(100 * lo, 100 * hi, 1)
-        out += f", {level:.0f}% interval [{100 * lo:+.{bd}f}%, {100 * hi:+.{bd}f}%]"
+        out += f", {level:.0f}% interval {percent_bounds(lo, hi)}"
     out += ", gate passed" if g["passed"] else ", gate failed"
     breached = [x for x in g.get("guardrails") or [] if x.get("breached")]
     if breached:
