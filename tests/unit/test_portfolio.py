@@ -175,3 +175,17 @@ def test_a_value_that_rounds_to_zero_prints_without_a_minus_sign():
     assert number(-1e-9, ",.3f") == "0.000"
     out = markdown_table(pd.DataFrame({"change": [-0.0001, -0.012], "missing_pct": [-0.01, 2.0]}))
     assert out.splitlines()[2:4] == ["| 0.000 | 0.0% |", "| -0.012 | 2.0% |"]
+
+
+def test_flights_guardrail_names_the_model_and_prints_its_figures():
+    """The rollout printed the model's raw tail MAE where its name belongs ("`157.4933790619036`
+    tail_mae against the baseline's"), a figure the claims check could not see in a code span."""
+    from cases.flights.story import _guardrails
+
+    entry = {"selected": "lgbm-huber", "gate": {"guardrails": [
+        {"metric": "tail_mae", "model": 157.4933790619036, "baseline": 170.16637125470206,
+         "tolerance": 0.0, "diff_interval": [-18.67, -4.37], "breached": False,
+         "action": "flag"}]}}
+    assert _guardrails(entry) == ("`lgbm-huber` tail_mae 157 against the baseline's 170, "
+                                  "difference interval [-18.7, -4.4] with a tolerance of 0: "
+                                  "not breached.")

@@ -285,6 +285,7 @@ def _guardrails(entry: Mapping) -> str:
         lo, hi = g["diff_interval"]
         state = ("breached: " + ("the gate fails" if g["action"] == "fail" else "flagged")
                  if g["breached"] else "not breached")
-        out.append(f"`{g['model']}` {g['metric']} against the baseline's, difference interval "
-                   f"[{lo:+.1f}, {hi:+.1f}] with a tolerance of {g['tolerance']:g}: {state}.")
+        out.append(f"`{entry['selected']}` {g['metric']} {_fmt(g['model'])} against the "
+                   f"baseline's {_fmt(g['baseline'])}, difference interval "
+                   f"{signed_bounds(lo, hi, 1)} with a tolerance of {g['tolerance']:g}: {state}.")
     return " ".join(out)
